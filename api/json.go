@@ -1,0 +1,95 @@
+package api
+
+import (
+	"time"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// The API's JSON shapes. Times that have not happened are null.
+
+type incidentJSON struct {
+	ID             uint64            `json:"id"`
+	Key            string            `json:"key"`
+	Title          string            `json:"title"`
+	Level          engine.Level      `json:"level"`
+	Status         string            `json:"status"`
+	CreatedAt      time.Time         `json:"created_at"`
+	AcknowledgedAt *time.Time        `json:"acknowledged_at"`
+	AcknowledgedBy string            `json:"acknowledged_by,omitempty"`
+	ResolvedAt     *time.Time        `json:"resolved_at"`
+	ResolvedBy     string            `json:"resolved_by,omitempty"`
+	Alerts         []string          `json:"alerts"`
+	Firing         int               `json:"firing"`
+	Labels         map[string]string `json:"labels"`
+}
+
+type incidentList struct {
+	Incidents  []incidentJSON `json:"incidents"`
+	NextCursor string         `json:"next_cursor,omitempty"`
+}
+
+type incidentDetailJSON struct {
+	Incident incidentJSON `json:"incident"`
+	Alerts   []alertJSON  `json:"alerts"`
+	Timeline []eventJSON  `json:"timeline"`
+}
+
+type eventJSON struct {
+	At     time.Time `json:"at"`
+	Type   string    `json:"type"`
+	Detail string    `json:"detail"`
+	By     string    `json:"by,omitempty"`
+}
+
+type alertJSON struct {
+	ID          uint64            `json:"id"`
+	Fingerprint string            `json:"fingerprint"`
+	Status      string            `json:"status"`
+	Level       engine.Level      `json:"level"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"starts_at"`
+	EndsAt      *time.Time        `json:"ends_at"`
+	FirstSeen   time.Time         `json:"first_seen"`
+	LastSeen    time.Time         `json:"last_seen"`
+	Deliveries  uint64            `json:"deliveries"`
+	Incident    uint64            `json:"incident,omitempty"`
+}
+
+type alertList struct {
+	Alerts     []alertJSON `json:"alerts"`
+	NextCursor string      `json:"next_cursor,omitempty"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toIncidentJSON(s *engine.IncidentSummary) incidentJSON {
+	fps := s.Fingerprints
+	if fps == nil {
+		fps = []string{}
+	}
+	return incidentJSON{
+		ID: s.ID, Key: s.Key, Title: s.Title, Level: s.Level, Status: string(s.Status),
+		CreatedAt: s.CreatedAt, AcknowledgedAt: optTime(s.AcknowledgedAt), AcknowledgedBy: s.AcknowledgedBy,
+		ResolvedAt: optTime(s.ResolvedAt), ResolvedBy: s.ResolvedBy,
+		Alerts: fps, Firing: s.Firing, Labels: s.Labels,
+	}
+}
+
+func toAlertJSON(a *engine.Alert) alertJSON {
+	ends := a.EndsAt
+	if a.Status == engine.StatusFiring {
+		ends = time.Time{} // firing alerts carry 0001-01-01 or a future estimate
+	}
+	return alertJSON{
+		ID: a.ID, Fingerprint: a.Fingerprint, Status: a.Status, Level: a.Level,
+		Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: optTime(ends),
+		FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Deliveries: a.Deliveries, Incident: a.Incident,
+	}
+}

@@ -1,0 +1,397 @@
+// Package api is remediator's HTTP interface: the Alertmanager webhook,
+// the incident and alert API, and the operational endpoints (/metrics,
+// /-/healthy, /-/ready, /-/reload).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// Engine is what the API needs of the engine.
+type Engine interface {
+	Ingest(ctx context.Context, w *engine.Webhook) (engine.IngestResult, error)
+	Acknowledge(ctx context.Context, id uint64, t engine.Transition) (engine.Incident, error)
+	Resolve(ctx context.Context, id uint64, t engine.Transition) (engine.Incident, error)
+	Incidents(f engine.IncidentFilter, p engine.Page) ([]engine.IncidentSummary, uint64)
+	Incident(id uint64) (engine.IncidentDetail, error)
+	Alerts(f engine.AlertFilter, p engine.Page) ([]engine.Alert, uint64)
+}
+
+// Settings are the parts of the config the API reads; Reload replaces them.
+type Settings struct {
+	Tokens       []Token
+	WebhookToken string
+	MaxBodyBytes int64
+}
+
+// Options wires a Server.
+type Options struct {
+	Engine   Engine
+	Settings Settings
+	// Ready reports whether the server can take traffic (store open,
+	// config loaded).
+	Ready func() error
+	// Reload re-reads the config; an error leaves the running one.
+	Reload     func(ctx context.Context) error
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// Server serves the API. It is an http.Handler.
+type Server struct {
+	engine   Engine
+	ready    func() error
+	reload   func(ctx context.Context) error
+	log      *slog.Logger
+	settings atomic.Pointer[settings]
+	mux      *http.ServeMux
+	metrics  *metrics
+}
+
+type settings struct {
+	auth    *authenticator
+	maxBody int64
+}
+
+// Default and maximum page sizes of the list endpoints.
+const (
+	defaultLimit = 50
+	maxLimit     = 500
+	maxJSONBody  = 64 << 10 // ack/resolve bodies
+)
+
+// New builds a Server.
+func New(o Options) (*Server, error) {
+	if o.Engine == nil || o.Ready == nil || o.Reload == nil {
+		return nil, errors.New("api: engine, ready and reload are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Gatherer == nil {
+		o.Gatherer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux()}
+	s.Apply(o.Settings)
+	s.routes(o.Gatherer)
+	return s, nil
+}
+
+// Apply replaces the settings (tokens, body limit) at once.
+func (s *Server) Apply(st Settings) {
+	if st.MaxBodyBytes <= 0 {
+		st.MaxBodyBytes = 8 << 20
+	}
+	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), maxBody: st.MaxBodyBytes})
+}
+
+func (s *Server) routes(g prometheus.Gatherer) {
+	s.handle("/api/v1/webhook", http.MethodPost, s.webhook)
+	s.handle("/api/v1/incidents", http.MethodGet, s.needs(RoleViewer, s.listIncidents))
+	s.handle("/api/v1/incidents/{id}", http.MethodGet, s.needs(RoleViewer, s.getIncident))
+	s.handle("/api/v1/incidents/{id}/ack", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentAcknowledged)))
+	s.handle("/api/v1/incidents/{id}/resolve", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentResolved)))
+	s.handle("/api/v1/alerts", http.MethodGet, s.needs(RoleViewer, s.listAlerts))
+	s.handle("/-/healthy", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "Healthy.\n")
+	})
+	s.handle("/-/ready", http.MethodGet, s.readyz)
+	s.handle("/-/reload", http.MethodPost, s.needs(RoleAdmin, s.reloadz))
+	s.handle("/metrics", http.MethodGet, promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+}
+
+// handle registers path for one method; any other method gets a JSON 405
+// with an Allow header (HEAD is allowed where GET is).
+func (s *Server) handle(path, method string, h http.HandlerFunc) {
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, method))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+type principalKey struct{}
+
+// needs wraps h so that only a principal of role min or higher reaches it.
+func (s *Server) needs(min Role, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, ok := s.settings.Load().auth.principal(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="remediator"`)
+			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+		if p.Role < min {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q has role %s; this needs %s", p.Name, p.Role, min))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+func principalOf(r *http.Request) Principal {
+	p, _ := r.Context().Value(principalKey{}).(Principal)
+	return p
+}
+
+// webhook ingests one Alertmanager notification. 200 means the alerts are
+// on disk; 503 asks Alertmanager to retry.
+func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	code := s.doWebhook(w, r)
+	s.metrics.webhookRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+	s.metrics.ingestDuration.Observe(time.Since(start).Seconds())
+}
+
+func (s *Server) doWebhook(w http.ResponseWriter, r *http.Request) int {
+	st := s.settings.Load()
+	if !st.auth.webhookOK(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="remediator"`)
+		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+		return http.StatusUnauthorized
+	}
+	body := http.MaxBytesReader(w, r.Body, st.maxBody)
+	msg, err := DecodeWebhook(body)
+	if err != nil {
+		status := errorStatus(err)
+		if status == http.StatusInternalServerError {
+			// A read error that is not the size limit: the client went away
+			// or sent a broken body.
+			status = http.StatusBadRequest
+			err = fmt.Errorf("reading body: %w", err)
+		}
+		if status == http.StatusRequestEntityTooLarge {
+			s.fail(w, r, err)
+		} else {
+			writeError(w, status, "invalid webhook payload: "+err.Error())
+		}
+		return status
+	}
+	res, err := s.engine.Ingest(r.Context(), msg)
+	if err != nil {
+		s.log.Error("webhook not stored; Alertmanager will retry", "receiver", msg.Receiver, "alerts", len(msg.Alerts), "err", err)
+		writeError(w, http.StatusServiceUnavailable, "alerts not stored, retry later: "+err.Error())
+		return http.StatusServiceUnavailable
+	}
+	for i := range msg.Alerts {
+		s.metrics.alertsReceived.WithLabelValues(msg.Alerts[i].Status).Inc()
+	}
+	writeJSON(w, http.StatusOK, webhookResponse{
+		Status: "stored", Incident: res.Incident, NewAlerts: res.NewAlerts,
+		Resolved: res.Resolved, Redelivered: res.Redelivered,
+	})
+	return http.StatusOK
+}
+
+type webhookResponse struct {
+	Status      string `json:"status"`
+	Incident    uint64 `json:"incident,omitempty"`
+	NewAlerts   int    `json:"new_alerts"`
+	Resolved    int    `json:"resolved"`
+	Redelivered int    `json:"redelivered"`
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.ready(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "Not ready: "+err.Error()+"\n")
+		return
+	}
+	_, _ = io.WriteString(w, "Ready.\n")
+}
+
+func (s *Server) reloadz(w http.ResponseWriter, r *http.Request) {
+	if err := s.reload(r.Context()); err != nil {
+		writeError(w, http.StatusInternalServerError, "reload failed, the running config stays: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}
+
+// page parses limit and cursor.
+func page(r *http.Request) (engine.Page, error) {
+	p := engine.Page{Limit: defaultLimit}
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return p, fmt.Errorf("limit: must be an integer from 1 to %d, got %q: %w", maxLimit, truncate(v, 20), engine.ErrInvalid)
+		}
+		p.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return p, fmt.Errorf("cursor: %q is not a cursor this API returned: %w", truncate(v, 20), engine.ErrInvalid)
+		}
+		p.Cursor = n
+	}
+	return p, nil
+}
+
+func cursor(next uint64) string {
+	if next == 0 {
+		return ""
+	}
+	return strconv.FormatUint(next, 10)
+}
+
+func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := engine.IncidentFilter{Status: engine.IncidentStatus(r.URL.Query().Get("status"))}
+	if f.Status != "" && !f.Status.Valid() {
+		s.fail(w, r, fmt.Errorf("status: must be open, acknowledged or resolved, got %q: %w", truncate(string(f.Status), 20), engine.ErrInvalid))
+		return
+	}
+	list, next := s.engine.Incidents(f, p)
+	out := incidentList{Incidents: make([]incidentJSON, len(list)), NextCursor: cursor(next)}
+	for i := range list {
+		out.Incidents[i] = toIncidentJSON(&list[i])
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("incident %q not found", truncate(r.PathValue("id"), 20)))
+		return
+	}
+	d, err := s.engine.Incident(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := incidentDetailJSON{Incident: toIncidentJSON(&d.IncidentSummary), Alerts: make([]alertJSON, len(d.Alerts)), Timeline: make([]eventJSON, len(d.Timeline))}
+	for i := range d.Alerts {
+		out.Alerts[i] = toAlertJSON(&d.Alerts[i])
+	}
+	for i, ev := range d.Timeline {
+		out.Timeline[i] = eventJSON{At: ev.At, Type: ev.Type, Detail: ev.Detail, By: ev.By}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func pathID(r *http.Request) (uint64, bool) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+type transitionRequest struct {
+	By   string `json:"by"`
+	Note string `json:"note"`
+}
+
+func (s *Server) transition(to engine.IncidentStatus) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(r)
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("incident %q not found", truncate(r.PathValue("id"), 20)))
+			return
+		}
+		var req transitionRequest
+		if err := decodeOptionalJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		t := engine.Transition{By: principalOf(r).Name, Note: req.Note}
+		if req.By != "" && req.By != t.By {
+			t.By = req.By + " (token " + t.By + ")"
+		}
+		var (
+			inc engine.Incident
+			err error
+		)
+		if to == engine.IncidentAcknowledged {
+			inc, err = s.engine.Acknowledge(r.Context(), id, t)
+		} else {
+			inc, err = s.engine.Resolve(r.Context(), id, t)
+		}
+		if err != nil {
+			if errorStatus(err) == http.StatusInternalServerError {
+				// The change is made in memory but not yet on disk.
+				s.log.Error("incident change not stored", "incident", id, "err", err)
+				writeError(w, http.StatusServiceUnavailable, "change not stored, retry: "+err.Error())
+				return
+			}
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toIncidentJSON(&engine.IncidentSummary{Incident: inc}))
+	}
+}
+
+// decodeOptionalJSON reads a small JSON object body; an empty body is fine.
+// Unknown fields are errors: this is our own API.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return err
+		}
+		return fmt.Errorf("invalid JSON body: %v: %w", err, engine.ErrInvalid)
+	}
+	if dec.More() {
+		return fmt.Errorf("invalid JSON body: more than one JSON value: %w", engine.ErrInvalid)
+	}
+	return nil
+}
+
+func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := engine.AlertFilter{Status: r.URL.Query().Get("status")}
+	if f.Status != "" && f.Status != engine.StatusFiring && f.Status != engine.StatusResolved {
+		s.fail(w, r, fmt.Errorf("status: must be firing or resolved, got %q: %w", truncate(f.Status, 20), engine.ErrInvalid))
+		return
+	}
+	list, next := s.engine.Alerts(f, p)
+	out := alertList{Alerts: make([]alertJSON, len(list)), NextCursor: cursor(next)}
+	for i := range list {
+		out.Alerts[i] = toAlertJSON(&list[i])
+	}
+	writeJSON(w, http.StatusOK, out)
+}

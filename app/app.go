@@ -1,0 +1,236 @@
+// Package app wires remediator together and owns its life cycle:
+// New opens the store and binds the listener, Run serves until the context
+// ends and then drains, Reload swaps the config, Close releases everything.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/remediator/remediator/api"
+	"github.com/remediator/remediator/engine"
+	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/store/bolt"
+)
+
+// Options are what the command line gives.
+type Options struct {
+	ConfigFile string // "" runs on the embedded default config
+	Listen     string // overrides server.listen when set
+	DBPath     string // overrides storage.path when set
+	Logger     *slog.Logger
+	LookupEnv  func(string) (string, bool) // nil: os.LookupEnv
+	Clock      engine.Clock                // nil: the wall clock
+}
+
+// App is one running remediator.
+type App struct {
+	opts     Options
+	log      *slog.Logger
+	store    *bolt.Store
+	engine   *engine.Engine
+	api      *api.Server
+	http     *http.Server
+	listener net.Listener
+	registry *prometheus.Registry
+	shutdown time.Duration
+
+	reloadMu      sync.Mutex
+	cfg           *rules.Config
+	reloadOK      prometheus.Gauge
+	reloadSuccess prometheus.Gauge
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// LoadConfig loads the config file, or the embedded default when file is
+// empty, and applies the command-line overrides. It validates with the
+// same code as `remediator check`.
+func LoadConfig(file, listen, dbPath string, lookupEnv func(string) (string, bool)) (*rules.Config, error) {
+	var (
+		cfg *rules.Config
+		err error
+	)
+	if file == "" {
+		cfg, err = rules.Parse("<embedded default>", rules.DefaultYAML, lookupEnv)
+	} else {
+		cfg, err = rules.Load(file, lookupEnv)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if listen != "" {
+		cfg.Server.Listen = listen
+	}
+	if dbPath != "" {
+		cfg.Storage.Path = dbPath
+	}
+	if listen != "" || dbPath != "" {
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("with command-line flags: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// New loads the config, opens the store, rebuilds the engine's state and
+// binds the listen address. Nothing is served until Run.
+func New(ctx context.Context, o Options) (*App, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = engine.SystemClock{}
+	}
+	cfg, err := LoadConfig(o.ConfigFile, o.Listen, o.DBPath, o.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	a := &App{opts: o, log: o.Logger, cfg: cfg, registry: prometheus.NewRegistry(), shutdown: cfg.Server.ShutdownTimeout.D()}
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "remediator_config_last_reload_successful", Help: "Whether the last configuration reload succeeded."})
+	a.reloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "remediator_config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration reload."})
+	a.registry.MustRegister(a.reloadOK, a.reloadSuccess)
+	a.reloadOK.Set(1)
+	a.reloadSuccess.SetToCurrentTime()
+
+	ok := false
+	defer func() {
+		if !ok {
+			_ = a.Close()
+		}
+	}()
+	a.store, err = bolt.Open(cfg.Storage.Path, bolt.Options{
+		MaxBatchDelay: cfg.Storage.MaxBatchDelay.D(),
+		MaxBatchSize:  cfg.Storage.MaxBatchSize,
+		LockTimeout:   cfg.Storage.LockTimeout.D(),
+		Registerer:    a.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.engine, err = engine.New(ctx, engine.Options{
+		Store: a.store, Clock: o.Clock, Classifier: rules.NewClassifier(cfg),
+		Logger: a.log.With("component", "engine"), Registerer: a.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.api, err = api.New(api.Options{
+		Engine: a.engine, Settings: apiSettings(cfg), Ready: a.ready, Reload: a.Reload,
+		Logger: a.log.With("component", "api"), Registerer: a.registry, Gatherer: a.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.listener, err = net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	}
+	a.http = &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
+		ReadTimeout:       cfg.Server.ReadTimeout.D(),
+		WriteTimeout:      cfg.Server.WriteTimeout.D(),
+		IdleTimeout:       cfg.Server.IdleTimeout.D(),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	ok = true
+	return a, nil
+}
+
+func apiSettings(cfg *rules.Config) api.Settings {
+	s := api.Settings{WebhookToken: cfg.Server.WebhookToken.Value(), MaxBodyBytes: cfg.Server.MaxBodyBytes}
+	for _, t := range cfg.Auth.Tokens {
+		s.Tokens = append(s.Tokens, api.Token{Name: t.Name, Role: api.ParseRole(t.Role), Value: t.Token.Value()})
+	}
+	return s
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Handler is the HTTP handler, for tests that do not need the network.
+func (a *App) Handler() http.Handler { return a.api }
+
+func (a *App) ready() error {
+	if err := a.store.Ping(); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+// Run serves until ctx is done, then stops taking new connections, lets
+// in-flight requests finish (up to server.shutdown_timeout) and closes the
+// store.
+func (a *App) Run(ctx context.Context) error {
+	a.log.Info("remediator listening", "addr", a.Addr(), "store", a.cfg.Storage.Path)
+	errc := make(chan error, 1)
+	go func() { errc <- a.http.Serve(a.listener) }()
+	var serveErr error
+	select {
+	case err := <-errc:
+		serveErr = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		a.log.Info("shutting down: draining in-flight requests", "timeout", a.shutdown)
+		sctx, cancel := context.WithTimeout(context.Background(), a.shutdown)
+		defer cancel()
+		if err := a.http.Shutdown(sctx); err != nil {
+			serveErr = fmt.Errorf("drain: %w", err)
+		}
+		<-errc
+	}
+	return errors.Join(serveErr, a.Close())
+}
+
+// Reload re-reads the config file with the same loader and validator as
+// start-up. On error the running config stays and the error says why.
+// Listen address and store path need a restart; a change to them is logged.
+func (a *App) Reload(_ context.Context) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	cfg, err := LoadConfig(a.opts.ConfigFile, a.opts.Listen, a.opts.DBPath, a.opts.LookupEnv)
+	if err != nil {
+		a.reloadOK.Set(0)
+		a.log.Error("config reload failed; keeping the running config", "err", err)
+		return err
+	}
+	if cfg.Server.Listen != a.cfg.Server.Listen || cfg.Storage.Path != a.cfg.Storage.Path {
+		a.log.Warn("server.listen and storage.path changes take effect at the next restart")
+	}
+	a.engine.SetClassifier(rules.NewClassifier(cfg))
+	a.api.Apply(apiSettings(cfg))
+	a.cfg = cfg
+	a.reloadOK.Set(1)
+	a.reloadSuccess.SetToCurrentTime()
+	a.log.Info("config reloaded", "summary", cfg.Summary())
+	return nil
+}
+
+// Close releases the listener and the store. It is safe to call twice.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		if a.listener != nil {
+			if err := a.listener.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		if a.store != nil {
+			errs = append(errs, a.store.Close())
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}

@@ -1,0 +1,544 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options wires an Engine. Store, Clock and Classifier are required.
+type Options struct {
+	Store      Store
+	Clock      Clock
+	Classifier Classifier
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: no metrics
+}
+
+// Engine turns webhooks into durable alert episodes and incidents. Hot
+// state lives in memory and is written through to the Store before a call
+// that changes it returns.
+//
+// Records handed to the Store are shallow copies taken under mu. That is
+// safe because the engine never mutates a map or an existing slice element
+// in place: it replaces maps and only appends to slices.
+type Engine struct {
+	store Store
+	clock Clock
+	log   *slog.Logger
+
+	mu          sync.Mutex
+	classifier  Classifier
+	rev         uint64
+	lastAlert   uint64
+	lastInc     uint64
+	alerts      map[uint64]*Alert
+	episodes    map[EpisodeKey]*Alert
+	firing      map[string]*Alert // fingerprint → its firing episode
+	alertOrder  []uint64          // ascending ID
+	incidents   map[uint64]*Incident
+	incOrder    []uint64          // ascending ID
+	current     map[string]uint64 // incident key → its unresolved incident
+	timeline    map[uint64][]TimelineEvent
+	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
+	unsyncedCnt int
+}
+
+// New builds an engine and rebuilds its state from the store.
+func New(ctx context.Context, o Options) (*Engine, error) {
+	if o.Store == nil || o.Clock == nil || o.Classifier == nil {
+		return nil, fmt.Errorf("engine: store, clock and classifier are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		store:      o.Store,
+		clock:      o.Clock,
+		log:        o.Logger,
+		classifier: o.Classifier,
+		alerts:     map[uint64]*Alert{},
+		episodes:   map[EpisodeKey]*Alert{},
+		firing:     map[string]*Alert{},
+		incidents:  map[uint64]*Incident{},
+		current:    map[string]uint64{},
+		timeline:   map[uint64][]TimelineEvent{},
+	}
+	snap, err := o.Store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("engine: load state: %w", err)
+	}
+	e.restore(snap)
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(incidentCollector{e}); err != nil {
+			return nil, fmt.Errorf("engine: register metrics: %w", err)
+		}
+	}
+	return e, nil
+}
+
+func (e *Engine) restore(s *Snapshot) {
+	for _, a := range s.Alerts {
+		e.alerts[a.ID] = a
+		e.episodes[a.Key()] = a
+		e.alertOrder = append(e.alertOrder, a.ID)
+		if a.Status == StatusFiring {
+			if cur := e.firing[a.Fingerprint]; cur == nil || a.StartsAt.After(cur.StartsAt) {
+				e.firing[a.Fingerprint] = a
+			}
+		}
+		e.lastAlert = max(e.lastAlert, a.ID)
+		e.rev = max(e.rev, a.Rev)
+	}
+	sort.Slice(e.alertOrder, func(i, j int) bool { return e.alertOrder[i] < e.alertOrder[j] })
+	for _, inc := range s.Incidents {
+		e.incidents[inc.ID] = inc
+		e.incOrder = append(e.incOrder, inc.ID)
+		e.lastInc = max(e.lastInc, inc.ID)
+		e.rev = max(e.rev, inc.Rev)
+		if inc.Status != IncidentResolved {
+			e.current[inc.Key] = inc.ID
+		}
+	}
+	sort.Slice(e.incOrder, func(i, j int) bool { return e.incOrder[i] < e.incOrder[j] })
+	for _, ev := range s.Events {
+		e.timeline[ev.Incident] = append(e.timeline[ev.Incident], ev)
+	}
+	for id, evs := range e.timeline {
+		sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
+		if inc := e.incidents[id]; inc != nil && len(evs) > 0 {
+			inc.NextEvent = max(inc.NextEvent, evs[len(evs)-1].Seq+1)
+		}
+	}
+}
+
+// SetClassifier swaps the classifier (on reload). Alerts already stored
+// keep their level.
+func (e *Engine) SetClassifier(c Classifier) {
+	e.mu.Lock()
+	e.classifier = c
+	e.mu.Unlock()
+}
+
+// IngestResult says what one webhook changed.
+type IngestResult struct {
+	Incident    uint64 // the incident the group's alerts belong to, 0 if none
+	NewAlerts   int    // new episodes
+	Resolved    int    // episodes resolved by this delivery
+	Redelivered int    // episodes already known, unchanged but for last_seen
+}
+
+// Ingest records one webhook. It returns only after the changes are
+// durable; an error means they may not be, and the sender should retry.
+func (e *Engine) Ingest(ctx context.Context, w *Webhook) (IngestResult, error) {
+	ch, res := e.ingest(w)
+	return res, e.apply(ctx, ch)
+}
+
+// change collects what one operation touched, under mu.
+type change struct {
+	e         *Engine
+	now       time.Time
+	rev       uint64
+	alerts    []*Alert
+	incidents map[uint64]*Incident
+	events    []TimelineEvent
+	notes     map[uint64]*delivery // what one webhook did to each incident
+}
+
+// delivery collects what one webhook did to one incident, so the timeline
+// gets one event per kind of change instead of one per alert.
+type delivery struct {
+	firing, arrivedResolved, resolved []string
+}
+
+func (c *change) note(inc *Incident) *delivery {
+	if c.notes == nil {
+		c.notes = map[uint64]*delivery{}
+	}
+	d := c.notes[inc.ID]
+	if d == nil {
+		d = &delivery{}
+		c.notes[inc.ID] = d
+	}
+	return d
+}
+
+// maxListed is how many alerts one timeline event names.
+const maxListed = 5
+
+func listed(items []string) string {
+	if len(items) <= maxListed {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:maxListed], ", ") + fmt.Sprintf(" and %d more", len(items)-maxListed)
+}
+
+// recordDeliveries writes the coalesced timeline events of a webhook.
+func (c *change) recordDeliveries(w *Webhook) {
+	ids := make([]uint64, 0, len(c.notes))
+	for id := range c.notes {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		d, inc := c.notes[id], c.e.incidents[id]
+		c.event(inc, EventReceived, "alertmanager", "webhook from receiver %q: %d new firing, %d resolved",
+			w.Receiver, len(d.firing), len(d.resolved))
+		if n := len(d.firing); n > 0 {
+			c.event(inc, EventAlertAdded, "alertmanager", "%d firing: %s", n, listed(d.firing))
+		}
+		if n := len(d.arrivedResolved); n > 0 {
+			c.event(inc, EventAlertAdded, "alertmanager", "%d arrived already resolved: %s", n, listed(d.arrivedResolved))
+		}
+		if n := len(d.resolved); n > 0 {
+			c.event(inc, EventAlertResolved, "alertmanager", "%d resolved: %s", n, listed(d.resolved))
+		}
+	}
+}
+
+func (e *Engine) begin() *change {
+	e.rev++
+	return &change{e: e, now: e.clock.Now(), rev: e.rev, incidents: map[uint64]*Incident{}}
+}
+
+func (c *change) touchAlert(a *Alert) {
+	if a.Rev != c.rev {
+		a.Rev = c.rev
+		c.alerts = append(c.alerts, a)
+	}
+}
+
+func (c *change) touchIncident(inc *Incident) {
+	inc.Rev = c.rev
+	c.incidents[inc.ID] = inc
+}
+
+func (c *change) event(inc *Incident, typ, by, format string, args ...any) {
+	ev := TimelineEvent{Incident: inc.ID, Seq: inc.NextEvent, At: c.now, Type: typ, By: by, Detail: fmt.Sprintf(format, args...)}
+	inc.NextEvent++
+	c.e.timeline[inc.ID] = append(c.e.timeline[inc.ID], ev)
+	c.events = append(c.events, ev)
+	c.touchIncident(inc)
+}
+
+// changes copies the touched records (see the Engine comment) and takes
+// along whatever an earlier failed Apply left unsynced.
+func (c *change) changes() *Changes {
+	e := c.e
+	ch := &Changes{}
+	if e.unsyncedCnt > 0 {
+		ch.Alerts = append(ch.Alerts, e.unsynced.Alerts...)
+		ch.Incidents = append(ch.Incidents, e.unsynced.Incidents...)
+		ch.Events = append(ch.Events, e.unsynced.Events...)
+		e.unsynced, e.unsyncedCnt = Changes{}, 0
+	}
+	for _, a := range c.alerts {
+		cp := *a
+		ch.Alerts = append(ch.Alerts, &cp)
+	}
+	ids := make([]uint64, 0, len(c.incidents))
+	for id := range c.incidents {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		cp := *c.incidents[id]
+		ch.Incidents = append(ch.Incidents, &cp)
+	}
+	ch.Events = append(ch.Events, c.events...)
+	return ch
+}
+
+func (e *Engine) apply(ctx context.Context, ch *Changes) error {
+	if ch.Empty() {
+		return nil
+	}
+	err := e.store.Apply(ctx, ch)
+	if err != nil {
+		e.mu.Lock()
+		e.unsynced.Alerts = append(e.unsynced.Alerts, ch.Alerts...)
+		e.unsynced.Incidents = append(e.unsynced.Incidents, ch.Incidents...)
+		e.unsynced.Events = append(e.unsynced.Events, ch.Events...)
+		e.unsyncedCnt++
+		e.mu.Unlock()
+		return fmt.Errorf("engine: persist: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) ingest(w *Webhook) (*Changes, IngestResult) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.begin()
+	var res IngestResult
+	key := w.Receiver + "/" + w.GroupKey
+	var inc *Incident
+	if id, ok := e.current[key]; ok {
+		inc = e.incidents[id]
+	}
+	for i := range w.Alerts {
+		wa := &w.Alerts[i]
+		a := e.match(c, wa)
+		if a == nil {
+			a = e.newAlert(c, wa, w)
+			res.NewAlerts++
+			if a.Status == StatusFiring && inc == nil {
+				inc = e.openIncident(c, key, w)
+			}
+			if inc != nil {
+				e.attach(c, inc, a)
+			}
+			continue
+		}
+		a.LastSeen = c.now
+		a.Deliveries++
+		if !maps.Equal(a.Annotations, wa.Annotations) {
+			a.Annotations = wa.Annotations // replaced, never mutated
+		}
+		if wa.Status == StatusResolved && a.Status == StatusFiring {
+			e.resolveEpisode(c, a, wa.EndsAt, "")
+			res.Resolved++
+		} else {
+			// Unchanged, or a firing redelivery of a resolved episode that
+			// arrived late (an HA peer, a retry): the episode stays resolved.
+			res.Redelivered++
+		}
+		c.touchAlert(a)
+	}
+	if inc != nil {
+		res.Incident = inc.ID
+		if c.notes[inc.ID] != nil && len(w.CommonLabels) > 0 && !maps.Equal(inc.Labels, w.CommonLabels) {
+			inc.Labels = w.CommonLabels // replaced, never mutated
+		}
+	}
+	c.recordDeliveries(w)
+	// Auto-resolve every touched incident whose alerts all resolved.
+	for _, ti := range c.incidents {
+		if ti.Firing == 0 && ti.Status != IncidentResolved {
+			e.resolve(c, ti, "alertmanager", "all alerts resolved")
+		}
+	}
+	return c.changes(), res
+}
+
+// match finds the known episode a webhook alert belongs to, or nil for a
+// new one. An episode is fingerprint + startsAt, with refinements for what
+// Alertmanager really sends. It merges updates of one alert keeping the
+// earliest startsAt, so startsAt can move earlier (and `amtool alert add
+// --end` sets startsAt to the end, to the second). Hence, for a
+// fingerprint that has a firing episode:
+//   - a resolved alert with another startsAt resolves that episode: the
+//     status is what counts, not the times;
+//   - a firing alert whose startsAt is not later is that episode;
+//   - a firing alert with a later startsAt means the episode ended unseen
+//     (send_resolved off, or a lost notification): it is resolved and a
+//     new episode starts.
+func (e *Engine) match(c *change, wa *WebhookAlert) *Alert {
+	if a := e.episodes[EpisodeKey{Fingerprint: wa.Fingerprint, StartsAt: wa.StartsAt.UnixNano()}]; a != nil {
+		return a
+	}
+	cur := e.firing[wa.Fingerprint]
+	if cur == nil {
+		return nil
+	}
+	if wa.Status == StatusResolved || !wa.StartsAt.After(cur.StartsAt) {
+		return cur
+	}
+	e.resolveEpisode(c, cur, wa.StartsAt, " (superseded by a new episode)")
+	c.touchAlert(cur)
+	return nil
+}
+
+// resolveEpisode marks a firing episode resolved and notes it on its
+// incident; suffix says why when it is not Alertmanager's resolve.
+func (e *Engine) resolveEpisode(c *change, a *Alert, endsAt time.Time, suffix string) {
+	a.Status, a.EndsAt = StatusResolved, endsAt
+	if e.firing[a.Fingerprint] == a {
+		delete(e.firing, a.Fingerprint)
+	}
+	if owner := e.incidents[a.Incident]; owner != nil {
+		owner.Firing--
+		c.touchIncident(owner)
+		c.note(owner).resolved = append(c.note(owner).resolved, describe(a)+suffix)
+	}
+}
+
+func (e *Engine) newAlert(c *change, wa *WebhookAlert, w *Webhook) *Alert {
+	e.lastAlert++
+	a := &Alert{
+		ID:           e.lastAlert,
+		Fingerprint:  wa.Fingerprint,
+		Status:       wa.Status,
+		Labels:       wa.Labels,
+		Annotations:  wa.Annotations,
+		StartsAt:     wa.StartsAt,
+		EndsAt:       wa.EndsAt,
+		GeneratorURL: wa.GeneratorURL,
+		Level:        e.classifier.Classify(wa, w),
+		FirstSeen:    c.now,
+		LastSeen:     c.now,
+		Deliveries:   1,
+	}
+	e.alerts[a.ID] = a
+	e.episodes[a.Key()] = a
+	e.alertOrder = append(e.alertOrder, a.ID)
+	if a.Status == StatusFiring {
+		e.firing[a.Fingerprint] = a
+	}
+	c.touchAlert(a)
+	return a
+}
+
+func (e *Engine) openIncident(c *change, key string, w *Webhook) *Incident {
+	e.lastInc++
+	inc := &Incident{
+		ID:          e.lastInc,
+		Key:         key,
+		Receiver:    w.Receiver,
+		GroupKey:    w.GroupKey,
+		Title:       title(w),
+		Status:      IncidentOpen,
+		CreatedAt:   c.now,
+		Labels:      w.CommonLabels,
+		ExternalURL: w.ExternalURL,
+	}
+	e.incidents[inc.ID] = inc
+	e.incOrder = append(e.incOrder, inc.ID)
+	e.current[key] = inc.ID
+	c.event(inc, EventOpened, "alertmanager", "incident opened for group %s", key)
+	e.log.Info("incident opened", "incident", inc.ID, "key", key, "title", inc.Title)
+	return inc
+}
+
+// attach adds a new episode to an incident and raises the incident's level
+// if the episode is more urgent.
+func (e *Engine) attach(c *change, inc *Incident, a *Alert) {
+	a.Incident = inc.ID
+	inc.Alerts = append(inc.Alerts, a.ID)
+	if a.Status == StatusFiring {
+		inc.Firing++
+	}
+	if inc.Level == "" || e.classifier.Rank(a.Level) < e.classifier.Rank(inc.Level) {
+		inc.Level = a.Level
+	}
+	c.touchIncident(inc)
+	d := c.note(inc)
+	if a.Status == StatusFiring {
+		d.firing = append(d.firing, fmt.Sprintf("%s (level %s)", describe(a), a.Level))
+	} else {
+		d.arrivedResolved = append(d.arrivedResolved, describe(a))
+	}
+}
+
+func (e *Engine) resolve(c *change, inc *Incident, by, why string) {
+	inc.Status = IncidentResolved
+	inc.ResolvedAt = c.now
+	inc.ResolvedBy = by
+	if e.current[inc.Key] == inc.ID {
+		delete(e.current, inc.Key)
+	}
+	c.event(inc, EventResolved, by, "%s", why)
+	e.log.Info("incident resolved", "incident", inc.ID, "by", by)
+}
+
+// Transition is a person's (or service's) request to change an incident.
+type Transition struct {
+	By   string
+	Note string
+}
+
+// Acknowledge moves an open incident to acknowledged.
+func (e *Engine) Acknowledge(ctx context.Context, id uint64, t Transition) (Incident, error) {
+	return e.transition(ctx, id, t, func(c *change, inc *Incident) error {
+		if inc.Status != IncidentOpen {
+			return fmt.Errorf("incident %d is %s, only an open incident can be acknowledged: %w", id, inc.Status, ErrConflict)
+		}
+		inc.Status, inc.AcknowledgedAt, inc.AcknowledgedBy = IncidentAcknowledged, c.now, t.By
+		c.event(inc, EventAcknowledged, t.By, "acknowledged by %s%s", t.By, noteSuffix(t.Note))
+		e.log.Info("incident acknowledged", "incident", id, "by", t.By)
+		return nil
+	})
+}
+
+// Resolve moves an open or acknowledged incident to resolved. Alerts that
+// still fire stay attached to it; a new episode of the group opens a new
+// incident.
+func (e *Engine) Resolve(ctx context.Context, id uint64, t Transition) (Incident, error) {
+	return e.transition(ctx, id, t, func(c *change, inc *Incident) error {
+		if inc.Status == IncidentResolved {
+			return fmt.Errorf("incident %d is already resolved: %w", id, ErrConflict)
+		}
+		e.resolve(c, inc, t.By, "resolved by "+t.By+noteSuffix(t.Note))
+		return nil
+	})
+}
+
+func (e *Engine) transition(ctx context.Context, id uint64, t Transition, f func(*change, *Incident) error) (Incident, error) {
+	if t.By == "" {
+		return Incident{}, fmt.Errorf("transition needs who made it: %w", ErrInvalid)
+	}
+	e.mu.Lock()
+	inc := e.incidents[id]
+	if inc == nil {
+		e.mu.Unlock()
+		return Incident{}, fmt.Errorf("incident %d: %w", id, ErrNotFound)
+	}
+	c := e.begin()
+	if err := f(c, inc); err != nil {
+		e.mu.Unlock()
+		return Incident{}, err
+	}
+	out := *inc
+	ch := c.changes()
+	e.mu.Unlock()
+	return out, e.apply(ctx, ch)
+}
+
+func noteSuffix(n string) string {
+	if n == "" {
+		return ""
+	}
+	return ": " + n
+}
+
+func describe(a *Alert) string {
+	if n := a.Labels["alertname"]; n != "" {
+		return fmt.Sprintf("alert %s (%s)", n, a.Fingerprint)
+	}
+	return "alert " + a.Fingerprint
+}
+
+func title(w *Webhook) string {
+	if s := w.CommonAnnotations["summary"]; s != "" {
+		return s
+	}
+	if n := w.CommonLabels["alertname"]; n != "" {
+		return n
+	}
+	if len(w.GroupLabels) > 0 {
+		keys := make([]string, 0, len(w.GroupLabels))
+		for k := range w.GroupLabels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + w.GroupLabels[k]
+		}
+		return strings.Join(parts, ", ")
+	}
+	if len(w.Alerts) > 0 {
+		if n := w.Alerts[0].Labels["alertname"]; n != "" {
+			return n
+		}
+	}
+	return "alert group " + w.GroupKey
+}

@@ -1,0 +1,507 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// memStore is an in-memory engine.Store with the same put-if-newer rule
+// as the bbolt store, and a switch to make Apply fail.
+type memStore struct {
+	mu        sync.Mutex
+	alerts    map[uint64]engine.Alert
+	incidents map[uint64]engine.Incident
+	events    map[[2]uint64]engine.TimelineEvent
+	fail      error
+	applies   int
+}
+
+var _ engine.Store = (*memStore)(nil)
+
+func newMemStore() *memStore {
+	return &memStore{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}}
+}
+
+func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.applies++
+	for _, a := range c.Alerts {
+		if old, ok := m.alerts[a.ID]; !ok || old.Rev < a.Rev {
+			m.alerts[a.ID] = *a
+		}
+	}
+	for _, inc := range c.Incidents {
+		if old, ok := m.incidents[inc.ID]; !ok || old.Rev < inc.Rev {
+			cp := *inc
+			cp.Alerts = append([]uint64(nil), inc.Alerts...)
+			m.incidents[inc.ID] = cp
+		}
+	}
+	for _, ev := range c.Events {
+		m.events[[2]uint64{ev.Incident, uint64(ev.Seq)}] = ev
+	}
+	return nil
+}
+
+func (m *memStore) Load(context.Context) (*engine.Snapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := &engine.Snapshot{}
+	for _, a := range m.alerts {
+		cp := a
+		s.Alerts = append(s.Alerts, &cp)
+	}
+	for _, inc := range m.incidents {
+		cp := inc
+		cp.Alerts = append([]uint64(nil), inc.Alerts...)
+		s.Incidents = append(s.Incidents, &cp)
+	}
+	for _, ev := range m.events {
+		s.Events = append(s.Events, ev)
+	}
+	return s, nil
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// severityClassifier: the severity label names the level; critical ranks first.
+type severityClassifier struct{}
+
+func (severityClassifier) Classify(a *engine.WebhookAlert, _ *engine.Webhook) engine.Level {
+	if s := a.Labels["severity"]; s != "" {
+		return engine.Level(s)
+	}
+	return "info"
+}
+
+func (severityClassifier) Rank(l engine.Level) int {
+	for i, n := range []engine.Level{"critical", "warning", "notice", "info"} {
+		if n == l {
+			return i
+		}
+	}
+	return 4
+}
+
+var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+
+type harness struct {
+	t     *testing.T
+	store *memStore
+	clock *fakeClock
+	e     *engine.Engine
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{t: t, store: newMemStore(), clock: &fakeClock{now: t0}}
+	h.restart()
+	return h
+}
+
+// restart builds a new engine on the same store, as a process restart does.
+func (h *harness) restart() {
+	h.t.Helper()
+	e, err := engine.New(context.Background(), engine.Options{Store: h.store, Clock: h.clock, Classifier: severityClassifier{}})
+	if err != nil {
+		h.t.Fatalf("engine.New: %v", err)
+	}
+	h.e = e
+}
+
+func (h *harness) ingest(w *engine.Webhook) engine.IngestResult {
+	h.t.Helper()
+	res, err := h.e.Ingest(context.Background(), w)
+	if err != nil {
+		h.t.Fatalf("Ingest: %v", err)
+	}
+	return res
+}
+
+func (h *harness) incident(id uint64) engine.IncidentDetail {
+	h.t.Helper()
+	d, err := h.e.Incident(id)
+	if err != nil {
+		h.t.Fatalf("Incident(%d): %v", id, err)
+	}
+	return d
+}
+
+func alert(name, status string, startsAt time.Time, extra ...string) engine.WebhookAlert {
+	labels := map[string]string{"alertname": name}
+	for i := 0; i+1 < len(extra); i += 2 {
+		labels[extra[i]] = extra[i+1]
+	}
+	return engine.WebhookAlert{Fingerprint: "fp-" + name, Status: status, Labels: labels, Annotations: map[string]string{}, StartsAt: startsAt}
+}
+
+func group(key string, alerts ...engine.WebhookAlert) *engine.Webhook {
+	return &engine.Webhook{Receiver: "remediator", GroupKey: key, Status: alerts[0].Status,
+		CommonLabels: map[string]string{"alertname": alerts[0].Labels["alertname"]}, Alerts: alerts}
+}
+
+func timelineTypes(d engine.IncidentDetail) []string {
+	var out []string
+	for _, ev := range d.Timeline {
+		out = append(out, ev.Type)
+	}
+	return out
+}
+
+func TestFiringOpensIncidentAndRedeliveryCreatesNothing(t *testing.T) {
+	h := newHarness(t)
+	w := group("g1", alert("Down", engine.StatusFiring, t0, "severity", "critical"))
+	res := h.ingest(w)
+	if res.Incident == 0 || res.NewAlerts != 1 {
+		t.Fatalf("first delivery: %+v, want a new incident and one new alert", res)
+	}
+	// Alertmanager resends the group (group_interval) and an HA peer sends it too.
+	for i := 0; i < 3; i++ {
+		h.clock.Advance(time.Minute)
+		again := h.ingest(group("g1", alert("Down", engine.StatusFiring, t0, "severity", "critical")))
+		if again.Incident != res.Incident || again.NewAlerts != 0 || again.Redelivered != 1 {
+			t.Fatalf("redelivery %d: %+v, want same incident %d, nothing new", i, again, res.Incident)
+		}
+	}
+	incs, _ := h.e.Incidents(engine.IncidentFilter{}, engine.Page{Limit: 10})
+	if len(incs) != 1 {
+		t.Fatalf("%d incidents, want 1", len(incs))
+	}
+	alerts, _ := h.e.Alerts(engine.AlertFilter{}, engine.Page{Limit: 10})
+	if len(alerts) != 1 || alerts[0].Deliveries != 4 || !alerts[0].LastSeen.Equal(t0.Add(3*time.Minute)) {
+		t.Fatalf("alerts = %+v, want one episode seen 4 times, last at +3m", alerts)
+	}
+	d := h.incident(res.Incident)
+	if d.Status != engine.IncidentOpen || d.Level != "critical" || d.Title != "Down" {
+		t.Fatalf("incident = %+v", d.Incident)
+	}
+	if got := fmt.Sprint(timelineTypes(d)); got != "[opened received alert_added]" {
+		t.Fatalf("timeline = %s", got)
+	}
+}
+
+func TestResolveAllAlertsResolvesIncidentAndRefireOpensNew(t *testing.T) {
+	h := newHarness(t)
+	a, b := alert("A", engine.StatusFiring, t0), alert("B", engine.StatusFiring, t0)
+	first := h.ingest(group("g", a, b)).Incident
+
+	// One of two resolves: the incident stays open.
+	ra := alert("A", engine.StatusResolved, t0)
+	ra.EndsAt = t0.Add(time.Minute)
+	h.ingest(group("g", ra, b))
+	if d := h.incident(first); d.Status != engine.IncidentOpen || d.Firing != 1 {
+		t.Fatalf("after one resolved: status %s firing %d, want open 1", d.Status, d.Firing)
+	}
+	// Both resolved: auto-resolved by Alertmanager.
+	rb := alert("B", engine.StatusResolved, t0)
+	h.ingest(group("g", ra, rb))
+	d := h.incident(first)
+	if d.Status != engine.IncidentResolved || d.ResolvedBy != "alertmanager" || d.ResolvedAt.IsZero() {
+		t.Fatalf("after all resolved: %+v", d.Incident)
+	}
+	if d.Alerts[0].EndsAt != t0.Add(time.Minute) {
+		t.Fatalf("ends_at = %v, want the payload's endsAt", d.Alerts[0].EndsAt)
+	}
+	// A stale firing of a resolved episode changes nothing.
+	stale := h.ingest(group("g", a))
+	if stale.Incident != 0 || stale.NewAlerts != 0 {
+		t.Fatalf("stale firing: %+v, want no incident, nothing new", stale)
+	}
+	// A new episode (new startsAt) opens a new incident.
+	refire := h.ingest(group("g", alert("A", engine.StatusFiring, t0.Add(time.Hour))))
+	if refire.Incident == first || refire.Incident == 0 || refire.NewAlerts != 1 {
+		t.Fatalf("refire: %+v, want a new incident", refire)
+	}
+}
+
+func TestTransitions(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0))).Incident
+	who := engine.Transition{By: "alice", Note: "looking"}
+
+	tests := []struct {
+		name string
+		do   func() error
+		want error
+	}{
+		// An open incident can be acknowledged.
+		{"ack open", func() error { _, err := h.e.Acknowledge(ctx, id, who); return err }, nil},
+		// Acknowledging twice is a conflict.
+		{"ack twice", func() error { _, err := h.e.Acknowledge(ctx, id, who); return err }, engine.ErrConflict},
+		// An unknown id is not found.
+		{"ack unknown", func() error { _, err := h.e.Acknowledge(ctx, 999, who); return err }, engine.ErrNotFound},
+		// Nobody: invalid.
+		{"ack anonymous", func() error { _, err := h.e.Acknowledge(ctx, id, engine.Transition{}); return err }, engine.ErrInvalid},
+		// An acknowledged incident can be resolved.
+		{"resolve", func() error { _, err := h.e.Resolve(ctx, id, who); return err }, nil},
+		// Resolving twice is a conflict.
+		{"resolve twice", func() error { _, err := h.e.Resolve(ctx, id, who); return err }, engine.ErrConflict},
+		// A resolved incident cannot be acknowledged.
+		{"ack resolved", func() error { _, err := h.e.Acknowledge(ctx, id, who); return err }, engine.ErrConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			if (tt.want == nil) != (err == nil) || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	d := h.incident(id)
+	if d.AcknowledgedBy != "alice" || d.ResolvedBy != "alice" {
+		t.Fatalf("incident = %+v", d.Incident)
+	}
+	if got := fmt.Sprint(timelineTypes(d)); got != "[opened received alert_added acknowledged resolved]" {
+		t.Fatalf("timeline = %s", got)
+	}
+}
+
+func TestManualResolveKeepsEpisodesAndNewEpisodeOpensNewIncident(t *testing.T) {
+	h := newHarness(t)
+	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0))).Incident
+	if _, err := h.e.Resolve(context.Background(), id, engine.Transition{By: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	// Alertmanager keeps resending the still-firing alert: no new incident.
+	if res := h.ingest(group("g", alert("A", engine.StatusFiring, t0))); res.Incident != 0 || res.NewAlerts != 0 {
+		t.Fatalf("redelivery after manual resolve: %+v", res)
+	}
+	// A new alert in the group opens a new incident.
+	res := h.ingest(group("g", alert("A", engine.StatusFiring, t0), alert("B", engine.StatusFiring, t0)))
+	if res.Incident == 0 || res.Incident == id {
+		t.Fatalf("new episode after manual resolve: %+v", res)
+	}
+	// The old episode resolving later is recorded on the old incident only.
+	h.ingest(group("g", alert("A", engine.StatusResolved, t0)))
+	if d := h.incident(id); d.Firing != 0 || d.Alerts[0].Status != engine.StatusResolved {
+		t.Fatalf("old incident: %+v", d)
+	}
+	if d := h.incident(res.Incident); d.Status != engine.IncidentOpen {
+		t.Fatalf("new incident status %s, want open", d.Status)
+	}
+}
+
+func TestLevelIsMostUrgentOfItsAlerts(t *testing.T) {
+	h := newHarness(t)
+	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0, "severity", "warning"))).Incident
+	h.ingest(group("g", alert("A", engine.StatusFiring, t0, "severity", "warning"), alert("B", engine.StatusFiring, t0, "severity", "critical")))
+	h.ingest(group("g", alert("C", engine.StatusFiring, t0, "severity", "info")))
+	if d := h.incident(id); d.Level != "critical" {
+		t.Fatalf("level = %s, want critical", d.Level)
+	}
+}
+
+func TestResolvedAlertWithoutIncidentIsStored(t *testing.T) {
+	h := newHarness(t)
+	res := h.ingest(group("g", alert("A", engine.StatusResolved, t0)))
+	if res.Incident != 0 || res.NewAlerts != 1 {
+		t.Fatalf("res = %+v", res)
+	}
+	alerts, _ := h.e.Alerts(engine.AlertFilter{Status: engine.StatusResolved}, engine.Page{Limit: 5})
+	if len(alerts) != 1 || alerts[0].Incident != 0 {
+		t.Fatalf("alerts = %+v", alerts)
+	}
+}
+
+func TestRestartRebuildsState(t *testing.T) {
+	h := newHarness(t)
+	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0))).Incident
+	if _, err := h.e.Acknowledge(context.Background(), id, engine.Transition{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	h.restart()
+	// After a restart the redelivery is still recognised…
+	if res := h.ingest(group("g", alert("A", engine.StatusFiring, t0))); res.Incident != id || res.NewAlerts != 0 {
+		t.Fatalf("redelivery after restart: %+v", res)
+	}
+	// …the incident kept its status and timeline, and ids continue.
+	d := h.incident(id)
+	if d.Status != engine.IncidentAcknowledged || len(d.Timeline) != 4 {
+		t.Fatalf("after restart: %+v timeline %v", d.Incident, timelineTypes(d))
+	}
+	other := h.ingest(group("other", alert("B", engine.StatusFiring, t0))).Incident
+	if other != id+1 {
+		t.Fatalf("next incident id %d, want %d", other, id+1)
+	}
+	h.ingest(group("g", alert("A", engine.StatusResolved, t0)))
+	h.restart()
+	if d := h.incident(id); d.Status != engine.IncidentResolved || len(d.Timeline) != 7 {
+		t.Fatalf("after resolve+restart: %+v timeline %v", d.Incident, timelineTypes(d))
+	}
+}
+
+func TestStoreFailureIsReportedAndSyncedLater(t *testing.T) {
+	h := newHarness(t)
+	h.store.fail = errors.New("disk full")
+	if _, err := h.e.Ingest(context.Background(), group("g", alert("A", engine.StatusFiring, t0))); err == nil {
+		t.Fatal("Ingest succeeded on a failing store")
+	}
+	h.store.fail = nil
+	// An unrelated write carries the unsynced records along.
+	h.ingest(group("other", alert("B", engine.StatusFiring, t0)))
+	h.restart()
+	incs, _ := h.e.Incidents(engine.IncidentFilter{}, engine.Page{Limit: 10})
+	if len(incs) != 2 {
+		t.Fatalf("%d incidents after restart, want 2 (the failed write synced later)", len(incs))
+	}
+	if d := h.incident(incs[1].ID); len(d.Timeline) != 3 {
+		t.Fatalf("timeline of the first incident: %v", timelineTypes(d))
+	}
+}
+
+func TestPaging(t *testing.T) {
+	h := newHarness(t)
+	for i := 0; i < 7; i++ {
+		id := h.ingest(group(fmt.Sprint("g", i), alert(fmt.Sprint("A", i), engine.StatusFiring, t0))).Incident
+		if i%2 == 0 {
+			if _, err := h.e.Acknowledge(context.Background(), id, engine.Transition{By: "x"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var got []uint64
+	p := engine.Page{Limit: 3}
+	for pages := 0; ; pages++ {
+		list, next := h.e.Incidents(engine.IncidentFilter{}, p)
+		for _, inc := range list {
+			got = append(got, inc.ID)
+		}
+		if next == 0 {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		p.Cursor = next
+	}
+	if fmt.Sprint(got) != "[7 6 5 4 3 2 1]" {
+		t.Fatalf("pages gave %v, want newest first 7..1", got)
+	}
+	acked, next := h.e.Incidents(engine.IncidentFilter{Status: engine.IncidentAcknowledged}, engine.Page{Limit: 10})
+	if len(acked) != 4 || next != 0 || acked[0].ID != 7 {
+		t.Fatalf("acknowledged = %d (next %d)", len(acked), next)
+	}
+	open, _ := h.e.Incidents(engine.IncidentFilter{Status: engine.IncidentOpen}, engine.Page{Limit: 2})
+	if len(open) != 2 || open[0].ID != 6 || open[1].ID != 4 {
+		t.Fatalf("open page = %+v", open)
+	}
+}
+
+func TestConcurrentIngestIsConsistent(t *testing.T) {
+	h := newHarness(t)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				w := group(fmt.Sprint("g", g), alert(fmt.Sprint("A", g, "-", i%10), engine.StatusFiring, t0))
+				if _, err := h.e.Ingest(context.Background(), w); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	h.restart()
+	incs, _ := h.e.Incidents(engine.IncidentFilter{}, engine.Page{Limit: 100})
+	alerts, _ := h.e.Alerts(engine.AlertFilter{}, engine.Page{Limit: 500})
+	// 8 groups of 10 alerts, each delivered 5 times.
+	if len(incs) != 8 || len(alerts) != 80 {
+		t.Fatalf("%d incidents, %d alerts; want 8 and 80", len(incs), len(alerts))
+	}
+}
+
+// TestEpisodeMatching: what Alertmanager really sends for one fingerprint.
+func TestEpisodeMatching(t *testing.T) {
+	at := func(d time.Duration, status string) engine.WebhookAlert {
+		a := alert("A", status, t0.Add(d))
+		if status == engine.StatusResolved {
+			a.EndsAt = t0.Add(10 * time.Minute)
+		}
+		return a
+	}
+	tests := []struct {
+		name      string
+		second    engine.WebhookAlert
+		wantNew   int
+		wantState string // status of the first episode afterwards
+	}{
+		// Alertmanager merged an update and kept an earlier startsAt: same episode.
+		{"firing, earlier startsAt", at(-time.Second, engine.StatusFiring), 0, engine.StatusFiring},
+		// A resolve whose startsAt differs (amtool --end, merges) still resolves it.
+		{"resolved, other startsAt", at(-time.Second, engine.StatusResolved), 0, engine.StatusResolved},
+		// A later startsAt while firing: the first ended unseen; a new episode starts.
+		{"firing, later startsAt", at(5*time.Minute, engine.StatusFiring), 1, engine.StatusResolved},
+		// amtool --end truncates to the second: startsAt = endsAt, before the
+		// episode's startsAt. Alertmanager merged it into the same alert.
+		{"resolved, ends before start", func() engine.WebhookAlert {
+			a := at(-time.Second, engine.StatusResolved)
+			a.EndsAt = a.StartsAt
+			return a
+		}(), 0, engine.StatusResolved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			id := h.ingest(group("g", at(0, engine.StatusFiring))).Incident
+			res := h.ingest(group("g", tt.second))
+			d := h.incident(id)
+			if res.NewAlerts != tt.wantNew || d.Alerts[0].Status != tt.wantState {
+				t.Fatalf("new %d, first episode %s; want %d, %s", res.NewAlerts, d.Alerts[0].Status, tt.wantNew, tt.wantState)
+			}
+		})
+	}
+	// After a restart the firing index is rebuilt: a resolve with another
+	// startsAt still finds the episode.
+	h := newHarness(t)
+	id := h.ingest(group("g", at(0, engine.StatusFiring))).Incident
+	h.restart()
+	h.ingest(group("g", at(time.Second, engine.StatusResolved)))
+	if d := h.incident(id); d.Status != engine.IncidentResolved {
+		t.Fatalf("after restart: %s, want resolved", d.Status)
+	}
+}
+
+// TestTimelineCoalescesOneDelivery: a 12-alert webhook is three events, not
+// fourteen, and the listing is bounded.
+func TestTimelineCoalescesOneDelivery(t *testing.T) {
+	h := newHarness(t)
+	var alerts []engine.WebhookAlert
+	for i := 0; i < 12; i++ {
+		alerts = append(alerts, alert(fmt.Sprint("A", i), engine.StatusFiring, t0))
+	}
+	d := h.incident(h.ingest(group("g", alerts...)).Incident)
+	if got := fmt.Sprint(timelineTypes(d)); got != "[opened received alert_added]" {
+		t.Fatalf("timeline = %s", got)
+	}
+	if det := d.Timeline[2].Detail; !strings.HasPrefix(det, "12 firing: alert A0 (fp-A0) (level info), ") || !strings.HasSuffix(det, " and 7 more") {
+		t.Fatalf("detail = %q", det)
+	}
+	if det := d.Timeline[1].Detail; det != `webhook from receiver "remediator": 12 new firing, 0 resolved` {
+		t.Fatalf("received detail = %q", det)
+	}
+}

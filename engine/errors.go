@@ -1,0 +1,15 @@
+package engine
+
+import "errors"
+
+// Errors the engine returns; check them with errors.Is. The API maps each
+// to an HTTP status in one table (api/errors.go).
+var (
+	// ErrNotFound: no incident (or alert) with that id.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the transition is not allowed from the current status
+	// (resolve twice, acknowledge a resolved incident).
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: the request itself is malformed.
+	ErrInvalid = errors.New("invalid")
+)

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Page asks for one page of a list, newest first. Cursor is the ID of the
+// last item of the previous page (0 for the first page).
+type Page struct {
+	Limit  int
+	Cursor uint64
+}
+
+// IncidentFilter selects incidents; an empty Status selects all.
+type IncidentFilter struct {
+	Status IncidentStatus
+}
+
+// IncidentSummary is an incident with its alerts' fingerprints, as lists
+// show it.
+type IncidentSummary struct {
+	Incident
+	Fingerprints []string
+}
+
+// Incidents lists incidents newest first. next is the cursor of the next
+// page, 0 when there is none.
+func (e *Engine) Incidents(f IncidentFilter, p Page) (out []IncidentSummary, next uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := len(e.incOrder) - 1; i >= 0; i-- {
+		id := e.incOrder[i]
+		if p.Cursor != 0 && id >= p.Cursor {
+			continue
+		}
+		inc := e.incidents[id]
+		if f.Status != "" && inc.Status != f.Status {
+			continue
+		}
+		if len(out) == p.Limit {
+			return out, out[len(out)-1].ID
+		}
+		out = append(out, e.summary(inc))
+	}
+	return out, 0
+}
+
+func (e *Engine) summary(inc *Incident) IncidentSummary {
+	fps := make([]string, len(inc.Alerts))
+	for i, id := range inc.Alerts {
+		fps[i] = e.alerts[id].Fingerprint
+	}
+	return IncidentSummary{Incident: *inc, Fingerprints: fps}
+}
+
+// IncidentDetail is an incident with its alerts and timeline.
+type IncidentDetail struct {
+	IncidentSummary
+	Alerts   []Alert
+	Timeline []TimelineEvent
+}
+
+// Incident returns one incident with its alerts and timeline.
+func (e *Engine) Incident(id uint64) (IncidentDetail, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inc := e.incidents[id]
+	if inc == nil {
+		return IncidentDetail{}, fmt.Errorf("incident %d: %w", id, ErrNotFound)
+	}
+	d := IncidentDetail{IncidentSummary: e.summary(inc)}
+	for _, aid := range inc.Alerts {
+		d.Alerts = append(d.Alerts, *e.alerts[aid])
+	}
+	d.Timeline = append([]TimelineEvent(nil), e.timeline[id]...)
+	return d, nil
+}
+
+// AlertFilter selects alert episodes; an empty Status selects all.
+type AlertFilter struct {
+	Status string
+}
+
+// Alerts lists alert episodes newest first.
+func (e *Engine) Alerts(f AlertFilter, p Page) (out []Alert, next uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := len(e.alertOrder) - 1; i >= 0; i-- {
+		id := e.alertOrder[i]
+		if p.Cursor != 0 && id >= p.Cursor {
+			continue
+		}
+		a := e.alerts[id]
+		if f.Status != "" && a.Status != f.Status {
+			continue
+		}
+		if len(out) == p.Limit {
+			return out, out[len(out)-1].ID
+		}
+		out = append(out, *a)
+	}
+	return out, 0
+}
+
+// incidentCollector exports unresolved incidents by level and status.
+type incidentCollector struct{ e *Engine }
+
+var incidentsDesc = prometheus.NewDesc("remediator_incidents_unresolved",
+	"Incidents not yet resolved, by level and status (open or acknowledged).",
+	[]string{"level", "status"}, nil)
+
+func (c incidentCollector) Describe(ch chan<- *prometheus.Desc) { ch <- incidentsDesc }
+
+func (c incidentCollector) Collect(ch chan<- prometheus.Metric) {
+	type k struct {
+		level  Level
+		status IncidentStatus
+	}
+	counts := map[k]int{}
+	c.e.mu.Lock()
+	for _, id := range c.e.current {
+		inc := c.e.incidents[id]
+		counts[k{inc.Level, inc.Status}]++
+	}
+	c.e.mu.Unlock()
+	for key, n := range counts {
+		ch <- prometheus.MustNewConstMetric(incidentsDesc, prometheus.GaugeValue, float64(n), string(key.level), string(key.status))
+	}
+}

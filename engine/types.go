@@ -1,0 +1,185 @@
+// Package engine holds remediator's domain: alerts, episodes and incidents,
+// the ingest path that turns an Alertmanager webhook into durable state, the
+// incident state machine, and the small interfaces the engine consumes
+// (Store, Clock, Classifier, Notifier). Implementations live in their own
+// packages and never import each other.
+package engine
+
+import (
+	"context"
+	"time"
+)
+
+// Alert statuses as Alertmanager sends them.
+const (
+	StatusFiring   = "firing"
+	StatusResolved = "resolved"
+)
+
+// IncidentStatus is where an incident stands in its life cycle:
+// open → acknowledged → resolved (open → resolved is allowed too).
+type IncidentStatus string
+
+const (
+	IncidentOpen         IncidentStatus = "open"
+	IncidentAcknowledged IncidentStatus = "acknowledged"
+	IncidentResolved     IncidentStatus = "resolved"
+)
+
+// Valid reports whether s is one of the three statuses.
+func (s IncidentStatus) Valid() bool {
+	switch s {
+	case IncidentOpen, IncidentAcknowledged, IncidentResolved:
+		return true
+	}
+	return false
+}
+
+// Level is the name of a configured alert level (critical, warning, ...).
+type Level string
+
+// Webhook is one Alertmanager notification after decoding and validation.
+// Every alert has a fingerprint and a status of firing or resolved.
+type Webhook struct {
+	Receiver          string
+	Status            string
+	GroupKey          string
+	ExternalURL       string
+	GroupLabels       map[string]string
+	CommonLabels      map[string]string
+	CommonAnnotations map[string]string
+	TruncatedAlerts   int
+	Alerts            []WebhookAlert
+}
+
+// WebhookAlert is one alert of a Webhook.
+type WebhookAlert struct {
+	Fingerprint  string
+	Status       string
+	Labels       map[string]string
+	Annotations  map[string]string
+	StartsAt     time.Time
+	EndsAt       time.Time
+	GeneratorURL string
+}
+
+// Alert is one episode of an alert: the alert identified by its fingerprint
+// from the moment it started (StartsAt) until it resolved. A later firing
+// with a new StartsAt is a new episode and a new Alert.
+type Alert struct {
+	ID           uint64            `json:"id"` // engine-assigned, increasing
+	Rev          uint64            `json:"rev"`
+	Fingerprint  string            `json:"fingerprint"`
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"starts_at"`
+	EndsAt       time.Time         `json:"ends_at"`
+	GeneratorURL string            `json:"generator_url,omitempty"`
+	Level        Level             `json:"level"`
+	Incident     uint64            `json:"incident,omitempty"`
+	FirstSeen    time.Time         `json:"first_seen"`
+	LastSeen     time.Time         `json:"last_seen"`
+	Deliveries   uint64            `json:"deliveries"`
+}
+
+// EpisodeKey identifies an episode: fingerprint plus start time.
+type EpisodeKey struct {
+	Fingerprint string
+	StartsAt    int64 // UnixNano
+}
+
+// Key returns the episode key of a.
+func (a *Alert) Key() EpisodeKey {
+	return EpisodeKey{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt.UnixNano()}
+}
+
+// Incident groups the alerts that Alertmanager sent as one group
+// (receiver + groupKey) until they all resolve or a person resolves it.
+type Incident struct {
+	ID             uint64            `json:"id"`
+	Rev            uint64            `json:"rev"`
+	Key            string            `json:"key"` // receiver + "/" + groupKey
+	Receiver       string            `json:"receiver"`
+	GroupKey       string            `json:"group_key"`
+	Title          string            `json:"title"`
+	Level          Level             `json:"level"`
+	Status         IncidentStatus    `json:"status"`
+	CreatedAt      time.Time         `json:"created_at"`
+	AcknowledgedAt time.Time         `json:"acknowledged_at"`
+	AcknowledgedBy string            `json:"acknowledged_by,omitempty"`
+	ResolvedAt     time.Time         `json:"resolved_at"`
+	ResolvedBy     string            `json:"resolved_by,omitempty"`
+	Labels         map[string]string `json:"labels"`
+	ExternalURL    string            `json:"external_url,omitempty"`
+	Alerts         []uint64          `json:"alerts"` // Alert IDs, in arrival order
+	Firing         int               `json:"firing"` // how many of Alerts are firing
+	NextEvent      uint32            `json:"next_event"`
+}
+
+// Timeline event types.
+const (
+	EventReceived      = "received"
+	EventOpened        = "opened"
+	EventAlertAdded    = "alert_added"
+	EventAlertResolved = "alert_resolved"
+	EventAcknowledged  = "acknowledged"
+	EventResolved      = "resolved"
+	EventNote          = "note"
+)
+
+// TimelineEvent is one entry of an incident's timeline.
+type TimelineEvent struct {
+	Incident uint64    `json:"incident"`
+	Seq      uint32    `json:"seq"`
+	At       time.Time `json:"at"`
+	Type     string    `json:"type"`
+	Detail   string    `json:"detail"`
+	By       string    `json:"by,omitempty"`
+}
+
+// Changes is one atomic write-through of engine state: full records with
+// their revision, and new timeline events. Applying the same Changes twice,
+// or an older revision after a newer one, leaves the store unchanged.
+type Changes struct {
+	Alerts    []*Alert
+	Incidents []*Incident
+	Events    []TimelineEvent
+}
+
+// Empty reports whether there is nothing to write.
+func (c *Changes) Empty() bool {
+	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0
+}
+
+// Snapshot is everything the engine keeps in memory, as loaded at start.
+type Snapshot struct {
+	Alerts    []*Alert
+	Incidents []*Incident
+	Events    []TimelineEvent
+}
+
+// Store persists engine state. Apply returns only once the changes are
+// durable (fsynced); it must be safe for concurrent use and idempotent.
+type Store interface {
+	Apply(ctx context.Context, c *Changes) error
+	Load(ctx context.Context) (*Snapshot, error)
+}
+
+// Clock tells the time. Tests inject a simulated clock.
+type Clock interface {
+	Now() time.Time
+}
+
+// SystemClock is the wall clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Classifier decides the level of an alert.
+type Classifier interface {
+	Classify(a *WebhookAlert, w *Webhook) Level
+	// Rank orders levels: 0 is the most urgent. Unknown levels rank last.
+	Rank(l Level) int
+}

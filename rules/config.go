@@ -1,0 +1,122 @@
+// Package rules loads, expands and validates remediator's YAML
+// configuration. The same Load serves `serve`, reload and `check`.
+package rules
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server   ServerConfig   `yaml:"server"`
+	Storage  StorageConfig  `yaml:"storage"`
+	Auth     AuthConfig     `yaml:"auth"`
+	Classify ClassifyConfig `yaml:"classify"`
+	Levels   []LevelConfig  `yaml:"levels"`
+}
+
+// ServerConfig is the HTTP server.
+type ServerConfig struct {
+	// Listen is HOST:PORT. Default 127.0.0.1:9095.
+	Listen string `yaml:"listen"`
+	// ExternalURL is how people and callbacks reach remediator.
+	ExternalURL string `yaml:"external_url"`
+	// WebhookToken, when set, is the bearer token Alertmanager must send.
+	WebhookToken Secret `yaml:"webhook_token"`
+	// MaxBodyBytes limits a webhook body. Default 8 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout and
+	// ShutdownTimeout bound slow clients and the graceful drain.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"` // default 10s
+	ReadTimeout       Duration `yaml:"read_timeout"`        // default 60s
+	WriteTimeout      Duration `yaml:"write_timeout"`       // default 60s
+	IdleTimeout       Duration `yaml:"idle_timeout"`        // default 120s
+	ShutdownTimeout   Duration `yaml:"shutdown_timeout"`    // default 30s
+}
+
+// StorageConfig is the bbolt file and its group commit.
+type StorageConfig struct {
+	// Path of the bbolt file. Default ./data/remediator.db.
+	Path string `yaml:"path"`
+	// MaxBatchDelay and MaxBatchSize tune bbolt's DB.Batch group commit.
+	MaxBatchDelay Duration `yaml:"max_batch_delay"` // default 2ms
+	MaxBatchSize  int      `yaml:"max_batch_size"`  // default 64
+	// LockTimeout is how long to wait for the file lock held by another
+	// process before failing. Default 2s.
+	LockTimeout Duration `yaml:"lock_timeout"`
+}
+
+// AuthConfig holds API tokens.
+type AuthConfig struct {
+	Tokens []TokenConfig `yaml:"tokens"`
+}
+
+// Roles, from least to most privileged.
+const (
+	RoleViewer    = "viewer"
+	RoleResponder = "responder"
+	RoleAdmin     = "admin"
+)
+
+// TokenConfig is one API token.
+type TokenConfig struct {
+	Name  string `yaml:"name"`
+	Role  string `yaml:"role"`
+	Token Secret `yaml:"token"`
+}
+
+// ClassifyConfig says how an alert gets its level when no level's rule
+// decides: the value of Label names the level; otherwise Default.
+type ClassifyConfig struct {
+	Label   string `yaml:"label"`   // default "severity"
+	Default string `yaml:"default"` // default: the last level
+}
+
+// LevelConfig is one alert level. Order matters: the first is the most
+// urgent.
+type LevelConfig struct {
+	Name     string `yaml:"name"`
+	Priority string `yaml:"priority"`
+}
+
+// Summary is the one line `remediator check` prints for a valid file.
+func (c *Config) Summary() string {
+	return fmt.Sprintf("ok: %s, %s, listen %s, store %s",
+		count(len(c.Levels), "level"), count(len(c.Auth.Tokens), "API token"),
+		c.Server.Listen, c.Storage.Path)
+}
+
+// LevelNames returns the level names, most urgent first.
+func (c *Config) LevelNames() []string {
+	names := make([]string, len(c.Levels))
+	for i, l := range c.Levels {
+		names[i] = l.Name
+	}
+	return names
+}
+
+// IsLoopback reports whether server.listen only accepts connections from
+// this host: its host is localhost, in 127.0.0.0/8 or ::1. An empty host
+// or 0.0.0.0 listens on every interface, so it is not loopback.
+func (c *Config) IsLoopback() bool {
+	host, _, err := net.SplitHostPort(c.Server.Listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
+
+// count writes n noun, in the plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,218 @@
+package rules
+
+import (
+	"bytes"
+	_ "embed" // for DefaultYAML
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultYAML is the built-in configuration, with comments: remediator runs
+// with it when no file is given, and it is a starting point for one.
+//
+//go:embed default.yml
+var DefaultYAML []byte
+
+// yamlLineRE splits yaml.v3's "yaml: line N: message" syntax errors.
+var yamlLineRE = regexp.MustCompile(`(?s)^(?:yaml: )?line ([0-9]+): (.*)$`)
+
+// Default parses DefaultYAML with the same Parse as any file. The
+// environment is not consulted.
+func Default() (*Config, error) {
+	noEnv := func(string) (string, bool) { return "", false }
+	return Parse("default.yml", DefaultYAML, noEnv)
+}
+
+// Load reads the file at path and parses it with Parse. A nil lookupEnv
+// means os.LookupEnv.
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(path, data, lookupEnv)
+}
+
+// Parse reads a configuration: it parses the YAML, expands ${VAR},
+// ${VAR:-default} and $$ in values (never in keys), rejects unknown keys
+// and ill-typed values, applies defaults and validates. filename only
+// labels the errors; a nil lookupEnv means os.LookupEnv.
+//
+// Every problem found is reported at once, as Errors.
+func Parse(filename string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	l := &loader{
+		file:   filename,
+		lookup: lookupEnv,
+		pos:    make(map[string]position),
+		failed: make(map[*yaml.Node]bool),
+		active: make(map[*yaml.Node]bool),
+	}
+	cfg := l.load(data)
+	if len(l.errs) > 0 {
+		l.errs.sort()
+		return nil, l.errs
+	}
+	return cfg, nil
+}
+
+// position is a 1-based line and column in the file.
+type position struct{ line, col int }
+
+// loader holds the state of one Parse.
+type loader struct {
+	file   string
+	lookup func(string) (string, bool)
+	errs   Errors
+	// pos maps config paths (auth.tokens[1].role) to where they are written.
+	pos map[string]position
+	// failed holds scalars whose expansion failed; they are not type-checked.
+	failed map[*yaml.Node]bool
+	// active holds the nodes being walked, to stop at recursive aliases.
+	active map[*yaml.Node]bool
+}
+
+// load runs the steps of Parse, stopping after the first step that found
+// problems.
+func (l *loader) load(data []byte) *Config {
+	root := l.parseYAML(data)
+	if root == nil {
+		return nil
+	}
+	l.expandTree(root, "")
+	l.walk(root, reflect.TypeFor[Config](), "")
+	if len(l.errs) > 0 {
+		return nil
+	}
+	cfg := new(Config)
+	if err := root.Decode(cfg); err != nil {
+		l.decodeFailed(err)
+		return nil
+	}
+	cfg.setDefaults()
+	var v validator
+	cfg.validate(&v)
+	for _, p := range v.problems {
+		l.errorAt(l.position(p.path), "%s", withPath(p.path, p.msg))
+	}
+	return cfg
+}
+
+// parseYAML returns the top-level node of the only document in data, or nil
+// after recording why there is none.
+func (l *loader) parseYAML(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			l.errorAt(position{1, 1}, "the file is empty")
+		} else {
+			l.syntaxError(err)
+		}
+		return nil
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		l.syntaxError(err)
+		return nil
+	default:
+		l.errorAt(nodePos(&next), "only one YAML document is allowed")
+		return nil
+	}
+	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		l.errorAt(position{1, 1}, "the file is empty")
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// syntaxError records a yaml.v3 parse error at its line.
+func (l *loader) syntaxError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var line int
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	l.errorAt(position{line: line}, "invalid YAML: %s", msg)
+}
+
+// decodeFailed records an error from the final Decode, which the walker
+// should have prevented.
+func (l *loader) decodeFailed(err error) {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		l.errorAt(position{}, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		return
+	}
+	for _, msg := range te.Errors {
+		var line int
+		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		l.errorAt(position{line: line}, "%s", msg)
+	}
+}
+
+// errorAt records a problem at p.
+func (l *loader) errorAt(p position, format string, args ...any) {
+	l.errs = append(l.errs, Error{File: l.file, Line: p.line, Col: p.col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// position returns where path is written, or else where its nearest
+// written ancestor is, or else 1:1.
+func (l *loader) position(path string) position {
+	for {
+		if p, ok := l.pos[path]; ok {
+			return p
+		}
+		if path == "" {
+			return position{1, 1}
+		}
+		path = parentPath(path)
+	}
+}
+
+// nodePos returns where n is written.
+func nodePos(n *yaml.Node) position { return position{n.Line, n.Column} }
+
+// joinKey returns the path of key under path.
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// joinIndex returns the path of item i of the list at path.
+func joinIndex(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// parentPath strips the last key or index from path.
+func parentPath(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}
+
+// withPath prefixes msg with path, unless path is the top level.
+func withPath(path, msg string) string {
+	if path == "" {
+		return msg
+	}
+	return path + ": " + msg
+}
