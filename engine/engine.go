@@ -39,12 +39,9 @@ type Engine struct {
 	rev         uint64
 	lastAlert   uint64
 	lastInc     uint64
-	alerts      map[uint64]*Alert
-	episodes    map[EpisodeKey]*Alert
-	firing      map[string]*Alert // fingerprint → its firing episode
-	alertOrder  []uint64          // ascending ID
-	incidents   map[uint64]*Incident
-	incOrder    []uint64          // ascending ID
+	alerts      byID[Alert]
+	byFP        map[string]*fpState
+	incidents   byID[Incident]
 	current     map[string]uint64 // incident key → its unresolved incident
 	timeline    map[uint64][]TimelineEvent
 	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
@@ -64,10 +61,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		clock:      o.Clock,
 		log:        o.Logger,
 		classifier: o.Classifier,
-		alerts:     map[uint64]*Alert{},
-		episodes:   map[EpisodeKey]*Alert{},
-		firing:     map[string]*Alert{},
-		incidents:  map[uint64]*Incident{},
+		byFP:       map[string]*fpState{},
 		current:    map[string]uint64{},
 		timeline:   map[uint64][]TimelineEvent{},
 	}
@@ -86,34 +80,29 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 
 func (e *Engine) restore(s *Snapshot) {
 	for _, a := range s.Alerts {
-		e.alerts[a.ID] = a
-		e.episodes[a.Key()] = a
-		e.alertOrder = append(e.alertOrder, a.ID)
-		if a.Status == StatusFiring {
-			if cur := e.firing[a.Fingerprint]; cur == nil || a.StartsAt.After(cur.StartsAt) {
-				e.firing[a.Fingerprint] = a
-			}
+		e.alerts.put(a.ID, a)
+		st := e.state(a.Fingerprint)
+		st.episodes = append(st.episodes, a)
+		if a.Status == StatusFiring && (st.firing == nil || a.StartsAt.After(st.firing.StartsAt)) {
+			st.firing = a
 		}
 		e.lastAlert = max(e.lastAlert, a.ID)
 		e.rev = max(e.rev, a.Rev)
 	}
-	sort.Slice(e.alertOrder, func(i, j int) bool { return e.alertOrder[i] < e.alertOrder[j] })
 	for _, inc := range s.Incidents {
-		e.incidents[inc.ID] = inc
-		e.incOrder = append(e.incOrder, inc.ID)
+		e.incidents.put(inc.ID, inc)
 		e.lastInc = max(e.lastInc, inc.ID)
 		e.rev = max(e.rev, inc.Rev)
 		if inc.Status != IncidentResolved {
 			e.current[inc.Key] = inc.ID
 		}
 	}
-	sort.Slice(e.incOrder, func(i, j int) bool { return e.incOrder[i] < e.incOrder[j] })
 	for _, ev := range s.Events {
 		e.timeline[ev.Incident] = append(e.timeline[ev.Incident], ev)
 	}
 	for id, evs := range e.timeline {
 		sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
-		if inc := e.incidents[id]; inc != nil && len(evs) > 0 {
+		if inc := e.incidents.get(id); inc != nil && len(evs) > 0 {
 			inc.NextEvent = max(inc.NextEvent, evs[len(evs)-1].Seq+1)
 		}
 	}
@@ -156,7 +145,27 @@ type change struct {
 // delivery collects what one webhook did to one incident, so the timeline
 // gets one event per kind of change instead of one per alert.
 type delivery struct {
-	firing, arrivedResolved, resolved []string
+	firing, arrivedResolved, resolved listing
+}
+
+// listing names the first maxListed alerts of a kind and counts them all.
+type listing struct {
+	names []string
+	n     int
+}
+
+func (l *listing) add(describe func() string) {
+	if l.n < maxListed {
+		l.names = append(l.names, describe())
+	}
+	l.n++
+}
+
+func (l *listing) String() string {
+	if l.n <= maxListed {
+		return strings.Join(l.names, ", ")
+	}
+	return strings.Join(l.names, ", ") + fmt.Sprintf(" and %d more", l.n-maxListed)
 }
 
 func (c *change) note(inc *Incident) *delivery {
@@ -174,13 +183,6 @@ func (c *change) note(inc *Incident) *delivery {
 // maxListed is how many alerts one timeline event names.
 const maxListed = 5
 
-func listed(items []string) string {
-	if len(items) <= maxListed {
-		return strings.Join(items, ", ")
-	}
-	return strings.Join(items[:maxListed], ", ") + fmt.Sprintf(" and %d more", len(items)-maxListed)
-}
-
 // recordDeliveries writes the coalesced timeline events of a webhook.
 func (c *change) recordDeliveries(w *Webhook) {
 	ids := make([]uint64, 0, len(c.notes))
@@ -189,17 +191,17 @@ func (c *change) recordDeliveries(w *Webhook) {
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, id := range ids {
-		d, inc := c.notes[id], c.e.incidents[id]
+		d, inc := c.notes[id], c.e.incidents.get(id)
 		c.event(inc, EventReceived, "alertmanager", "webhook from receiver %q: %d new firing, %d resolved",
-			w.Receiver, len(d.firing), len(d.resolved))
-		if n := len(d.firing); n > 0 {
-			c.event(inc, EventAlertAdded, "alertmanager", "%d firing: %s", n, listed(d.firing))
+			w.Receiver, d.firing.n, d.resolved.n)
+		if n := d.firing.n; n > 0 {
+			c.event(inc, EventAlertAdded, "alertmanager", "%d firing: %s", n, &d.firing)
 		}
-		if n := len(d.arrivedResolved); n > 0 {
-			c.event(inc, EventAlertAdded, "alertmanager", "%d arrived already resolved: %s", n, listed(d.arrivedResolved))
+		if n := d.arrivedResolved.n; n > 0 {
+			c.event(inc, EventAlertAdded, "alertmanager", "%d arrived already resolved: %s", n, &d.arrivedResolved)
 		}
-		if n := len(d.resolved); n > 0 {
-			c.event(inc, EventAlertResolved, "alertmanager", "%d resolved: %s", n, listed(d.resolved))
+		if n := d.resolved.n; n > 0 {
+			c.event(inc, EventAlertResolved, "alertmanager", "%d resolved: %s", n, &d.resolved)
 		}
 	}
 }
@@ -240,9 +242,10 @@ func (c *change) changes() *Changes {
 		ch.Events = append(ch.Events, e.unsynced.Events...)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
 	}
-	for _, a := range c.alerts {
-		cp := *a
-		ch.Alerts = append(ch.Alerts, &cp)
+	copies := make([]Alert, len(c.alerts))
+	for i, a := range c.alerts {
+		copies[i] = *a
+		ch.Alerts = append(ch.Alerts, &copies[i])
 	}
 	ids := make([]uint64, 0, len(c.incidents))
 	for id := range c.incidents {
@@ -282,7 +285,7 @@ func (e *Engine) ingest(w *Webhook) (*Changes, IngestResult) {
 	key := w.Receiver + "/" + w.GroupKey
 	var inc *Incident
 	if id, ok := e.current[key]; ok {
-		inc = e.incidents[id]
+		inc = e.incidents.get(id)
 	}
 	for i := range w.Alerts {
 		wa := &w.Alerts[i]
@@ -342,10 +345,16 @@ func (e *Engine) ingest(w *Webhook) (*Changes, IngestResult) {
 //     (send_resolved off, or a lost notification): it is resolved and a
 //     new episode starts.
 func (e *Engine) match(c *change, wa *WebhookAlert) *Alert {
-	if a := e.episodes[EpisodeKey{Fingerprint: wa.Fingerprint, StartsAt: wa.StartsAt.UnixNano()}]; a != nil {
-		return a
+	st := e.byFP[wa.Fingerprint]
+	if st == nil {
+		return nil
 	}
-	cur := e.firing[wa.Fingerprint]
+	for i := len(st.episodes) - 1; i >= 0; i-- { // the newest matches most often
+		if st.episodes[i].StartsAt.Equal(wa.StartsAt) {
+			return st.episodes[i]
+		}
+	}
+	cur := st.firing
 	if cur == nil {
 		return nil
 	}
@@ -361,14 +370,30 @@ func (e *Engine) match(c *change, wa *WebhookAlert) *Alert {
 // incident; suffix says why when it is not Alertmanager's resolve.
 func (e *Engine) resolveEpisode(c *change, a *Alert, endsAt time.Time, suffix string) {
 	a.Status, a.EndsAt = StatusResolved, endsAt
-	if e.firing[a.Fingerprint] == a {
-		delete(e.firing, a.Fingerprint)
+	if st := e.byFP[a.Fingerprint]; st != nil && st.firing == a {
+		st.firing = nil
 	}
-	if owner := e.incidents[a.Incident]; owner != nil {
+	if owner := e.incidents.get(a.Incident); owner != nil {
 		owner.Firing--
 		c.touchIncident(owner)
-		c.note(owner).resolved = append(c.note(owner).resolved, describe(a)+suffix)
+		c.note(owner).resolved.add(func() string { return describe(a) + suffix })
 	}
+}
+
+// fpState is everything the engine knows of one fingerprint: one map
+// lookup on the ingest path finds the episode and the firing one.
+type fpState struct {
+	episodes []*Alert // in creation order
+	firing   *Alert   // the firing episode, if any
+}
+
+func (e *Engine) state(fp string) *fpState {
+	st := e.byFP[fp]
+	if st == nil {
+		st = &fpState{}
+		e.byFP[fp] = st
+	}
+	return st
 }
 
 func (e *Engine) newAlert(c *change, wa *WebhookAlert, w *Webhook) *Alert {
@@ -387,11 +412,11 @@ func (e *Engine) newAlert(c *change, wa *WebhookAlert, w *Webhook) *Alert {
 		LastSeen:     c.now,
 		Deliveries:   1,
 	}
-	e.alerts[a.ID] = a
-	e.episodes[a.Key()] = a
-	e.alertOrder = append(e.alertOrder, a.ID)
+	e.alerts.put(a.ID, a)
+	st := e.state(a.Fingerprint)
+	st.episodes = append(st.episodes, a)
 	if a.Status == StatusFiring {
-		e.firing[a.Fingerprint] = a
+		st.firing = a
 	}
 	c.touchAlert(a)
 	return a
@@ -410,8 +435,7 @@ func (e *Engine) openIncident(c *change, key string, w *Webhook) *Incident {
 		Labels:      w.CommonLabels,
 		ExternalURL: w.ExternalURL,
 	}
-	e.incidents[inc.ID] = inc
-	e.incOrder = append(e.incOrder, inc.ID)
+	e.incidents.put(inc.ID, inc)
 	e.current[key] = inc.ID
 	c.event(inc, EventOpened, "alertmanager", "incident opened for group %s", key)
 	e.log.Info("incident opened", "incident", inc.ID, "key", key, "title", inc.Title)
@@ -432,9 +456,9 @@ func (e *Engine) attach(c *change, inc *Incident, a *Alert) {
 	c.touchIncident(inc)
 	d := c.note(inc)
 	if a.Status == StatusFiring {
-		d.firing = append(d.firing, fmt.Sprintf("%s (level %s)", describe(a), a.Level))
+		d.firing.add(func() string { return fmt.Sprintf("%s (level %s)", describe(a), a.Level) })
 	} else {
-		d.arrivedResolved = append(d.arrivedResolved, describe(a))
+		d.arrivedResolved.add(func() string { return describe(a) })
 	}
 }
 
@@ -486,7 +510,7 @@ func (e *Engine) transition(ctx context.Context, id uint64, t Transition, f func
 		return Incident{}, fmt.Errorf("transition needs who made it: %w", ErrInvalid)
 	}
 	e.mu.Lock()
-	inc := e.incidents[id]
+	inc := e.incidents.get(id)
 	if inc == nil {
 		e.mu.Unlock()
 		return Incident{}, fmt.Errorf("incident %d: %w", id, ErrNotFound)

@@ -30,27 +30,24 @@ type IncidentSummary struct {
 func (e *Engine) Incidents(f IncidentFilter, p Page) (out []IncidentSummary, next uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i := len(e.incOrder) - 1; i >= 0; i-- {
-		id := e.incOrder[i]
-		if p.Cursor != 0 && id >= p.Cursor {
-			continue
-		}
-		inc := e.incidents[id]
+	e.incidents.newestFirst(p.Cursor, func(inc *Incident) bool {
 		if f.Status != "" && inc.Status != f.Status {
-			continue
+			return true
 		}
 		if len(out) == p.Limit {
-			return out, out[len(out)-1].ID
+			next = out[len(out)-1].ID
+			return false
 		}
 		out = append(out, e.summary(inc))
-	}
-	return out, 0
+		return true
+	})
+	return out, next
 }
 
 func (e *Engine) summary(inc *Incident) IncidentSummary {
 	fps := make([]string, len(inc.Alerts))
 	for i, id := range inc.Alerts {
-		fps[i] = e.alerts[id].Fingerprint
+		fps[i] = e.alerts.get(id).Fingerprint
 	}
 	return IncidentSummary{Incident: *inc, Fingerprints: fps}
 }
@@ -66,13 +63,13 @@ type IncidentDetail struct {
 func (e *Engine) Incident(id uint64) (IncidentDetail, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	inc := e.incidents[id]
+	inc := e.incidents.get(id)
 	if inc == nil {
 		return IncidentDetail{}, fmt.Errorf("incident %d: %w", id, ErrNotFound)
 	}
 	d := IncidentDetail{IncidentSummary: e.summary(inc)}
 	for _, aid := range inc.Alerts {
-		d.Alerts = append(d.Alerts, *e.alerts[aid])
+		d.Alerts = append(d.Alerts, *e.alerts.get(aid))
 	}
 	d.Timeline = append([]TimelineEvent(nil), e.timeline[id]...)
 	return d, nil
@@ -87,21 +84,18 @@ type AlertFilter struct {
 func (e *Engine) Alerts(f AlertFilter, p Page) (out []Alert, next uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i := len(e.alertOrder) - 1; i >= 0; i-- {
-		id := e.alertOrder[i]
-		if p.Cursor != 0 && id >= p.Cursor {
-			continue
-		}
-		a := e.alerts[id]
+	e.alerts.newestFirst(p.Cursor, func(a *Alert) bool {
 		if f.Status != "" && a.Status != f.Status {
-			continue
+			return true
 		}
 		if len(out) == p.Limit {
-			return out, out[len(out)-1].ID
+			next = out[len(out)-1].ID
+			return false
 		}
 		out = append(out, *a)
-	}
-	return out, 0
+		return true
+	})
+	return out, next
 }
 
 // incidentCollector exports unresolved incidents by level and status.
@@ -121,7 +115,7 @@ func (c incidentCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := map[k]int{}
 	c.e.mu.Lock()
 	for _, id := range c.e.current {
-		inc := c.e.incidents[id]
+		inc := c.e.incidents.get(id)
 		counts[k{inc.Level, inc.Status}]++
 	}
 	c.e.mu.Unlock()

@@ -83,17 +83,6 @@ type Alert struct {
 	Deliveries   uint64            `json:"deliveries"`
 }
 
-// EpisodeKey identifies an episode: fingerprint plus start time.
-type EpisodeKey struct {
-	Fingerprint string
-	StartsAt    int64 // UnixNano
-}
-
-// Key returns the episode key of a.
-func (a *Alert) Key() EpisodeKey {
-	return EpisodeKey{Fingerprint: a.Fingerprint, StartsAt: a.StartsAt.UnixNano()}
-}
-
 // Incident groups the alerts that Alertmanager sent as one group
 // (receiver + groupKey) until they all resolve or a person resolves it.
 type Incident struct {
