@@ -207,9 +207,14 @@ func (s *Server) doWebhook(w http.ResponseWriter, r *http.Request) int {
 		writeError(w, http.StatusServiceUnavailable, "alerts not stored, retry later: "+err.Error())
 		return http.StatusServiceUnavailable
 	}
+	firing := 0
 	for i := range msg.Alerts {
-		s.metrics.alertsReceived.WithLabelValues(msg.Alerts[i].Status).Inc()
+		if msg.Alerts[i].Status == engine.StatusFiring {
+			firing++
+		}
 	}
+	s.metrics.alertsReceived.WithLabelValues(engine.StatusFiring).Add(float64(firing))
+	s.metrics.alertsReceived.WithLabelValues(engine.StatusResolved).Add(float64(len(msg.Alerts) - firing))
 	writeJSON(w, http.StatusOK, webhookResponse{
 		Status: "stored", Incident: res.Incident, NewAlerts: res.NewAlerts,
 		Resolved: res.Resolved, Redelivered: res.Redelivered,

@@ -9,6 +9,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -47,11 +48,13 @@ func run() error {
 	flag.IntVar(&o.senders, "senders", 8, "concurrent senders")
 	flag.IntVar(&o.alerts, "alerts", 100, "alerts per webhook")
 	flag.IntVar(&o.requests, "requests", 1500, "webhooks per target (upper bound)")
-	flag.DurationVar(&o.duration, "duration", 20*time.Second, "time per target (upper bound)")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the durable run to this file")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "time per target and round (upper bound)")
+	rounds := flag.Int("rounds", 3, "rounds, alternating bare and durable; medians are reported")
+	configFile := flag.String("config", "", "remediator config for the durable side (default: the embedded default)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if o.senders < 1 || o.alerts < 1 || o.requests < 1 || o.duration <= 0 {
-		return errors.New("-senders, -alerts, -requests and -duration must be positive")
+	if o.senders < 1 || o.alerts < 1 || o.requests < 1 || o.duration <= 0 || *rounds < 1 || *rounds > 10 {
+		return errors.New("-senders, -alerts, -requests and -duration must be positive, -rounds from 1 to 10")
 	}
 
 	bodies := make([][]byte, o.requests)
@@ -61,25 +64,6 @@ func run() error {
 	fmt.Printf("%d webhooks × %d alerts (%d KiB each), %d senders, GOMAXPROCS=%d\n",
 		o.requests, o.alerts, len(bodies[0])>>10, o.senders, runtime.GOMAXPROCS(0))
 
-	bareURL, stopBare, err := startBare()
-	if err != nil {
-		return err
-	}
-	bare, err := load("bare", bareURL, bodies, o)
-	stopBare()
-	if err != nil {
-		return fmt.Errorf("bare: %w", err)
-	}
-
-	dir, err := os.MkdirTemp("", "loadgen-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	durableURL, stopDurable, err := startDurable(filepath.Join(dir, "remediator.db"))
-	if err != nil {
-		return err
-	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -89,20 +73,59 @@ func run() error {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
+		defer pprof.StopCPUProfile()
 	}
-	durable, err := load("durable", durableURL, bodies, o)
-	pprof.StopCPUProfile()
-	stopDurable()
-	if err != nil {
-		return fmt.Errorf("durable: %w", err)
+	var bare, durable []result
+	for r := 0; r < *rounds; r++ {
+		b, err := runBare(bodies, o)
+		if err != nil {
+			return fmt.Errorf("bare: %w", err)
+		}
+		d, err := runDurable(*configFile, bodies, o)
+		if err != nil {
+			return fmt.Errorf("durable: %w", err)
+		}
+		fmt.Printf("round %d: bare %.0f alerts/s, durable %.0f alerts/s (p99 %s)\n", r+1, b.alertsPerSec, d.alertsPerSec, d.p99.Round(time.Microsecond))
+		bare, durable = append(bare, b), append(durable, d)
 	}
-
-	fmt.Printf("%-10s %12s %10s %10s %9s\n", "target", "alerts/s", "p50", "p99", "webhooks")
-	for _, r := range []result{bare, durable} {
+	mb, md := median(bare), median(durable)
+	fmt.Printf("\nmedian of %d rounds:\n%-10s %12s %10s %10s %9s\n", *rounds, "target", "alerts/s", "p50", "p99", "webhooks")
+	for _, r := range []result{mb, md} {
 		fmt.Printf("%-10s %12.0f %10s %10s %9d\n", r.name, r.alertsPerSec, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.requests)
 	}
-	fmt.Printf("durable/bare ratio: %.2f\n", durable.alertsPerSec/bare.alertsPerSec)
+	fmt.Printf("durable/bare ratio: %.2f\n", md.alertsPerSec/mb.alertsPerSec)
 	return nil
+}
+
+// median returns the round with the median alerts/s.
+func median(rs []result) result {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b result) int { return cmp.Compare(a.alertsPerSec, b.alertsPerSec) })
+	return s[len(s)/2]
+}
+
+func runBare(bodies [][]byte, o options) (result, error) {
+	url, stop, err := startBare()
+	if err != nil {
+		return result{}, err
+	}
+	defer stop()
+	return load("bare", url, bodies, o)
+}
+
+// runDurable measures a fresh remediator on a fresh bbolt file.
+func runDurable(configFile string, bodies [][]byte, o options) (result, error) {
+	dir, err := os.MkdirTemp("", "loadgen-")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	url, stop, err := startDurable(configFile, filepath.Join(dir, "remediator.db"))
+	if err != nil {
+		return result{}, err
+	}
+	defer stop()
+	return load("durable", url, bodies, o)
 }
 
 // startBare serves a handler that only decodes the webhook and answers 200.
@@ -123,9 +146,9 @@ func startBare() (string, func(), error) {
 	return "http://" + l.Addr().String() + "/api/v1/webhook", func() { _ = srv.Close() }, nil
 }
 
-// startDurable runs a real remediator on the embedded default config.
-func startDurable(db string) (string, func(), error) {
-	a, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DBPath: db, Logger: slog.New(slog.DiscardHandler)})
+// startDurable runs a real remediator on a config file or the embedded default.
+func startDurable(configFile, db string) (string, func(), error) {
+	a, err := app.New(context.Background(), app.Options{ConfigFile: configFile, Listen: "127.0.0.1:0", DBPath: db, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return "", nil, err
 	}

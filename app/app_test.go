@@ -1,0 +1,97 @@
+package app_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/remediator/remediator/app"
+)
+
+const (
+	oldToken = "old-admin-token-0123456789"
+	newToken = "new-admin-token-0123456789"
+)
+
+func configWith(dir, token string) string {
+	return "server:\n  listen: 127.0.0.1:0\nstorage:\n  path: " + filepath.Join(dir, "r.db") +
+		"\nauth:\n  tokens:\n    - name: admin\n      role: admin\n      token: " + token + "\n"
+}
+
+func get(t *testing.T, url, method, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestReloadSwapsTokensAndKeepsOnError runs the App itself: a reload
+// through the API applies a new token; a broken file keeps the running one.
+func TestReloadSwapsTokensAndKeepsOnError(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yml")
+	if err := os.WriteFile(file, []byte(configWith(dir, oldToken)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), app.Options{ConfigFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	base := "http://" + a.Addr()
+
+	if err := os.WriteFile(file, []byte(configWith(dir, newToken)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := get(t, base+"/-/reload", "POST", oldToken); status != 200 {
+		t.Fatalf("reload: %d %s", status, body)
+	}
+	if status, _ := get(t, base+"/api/v1/incidents", "GET", oldToken); status != 401 {
+		t.Fatalf("old token after reload: %d, want 401", status)
+	}
+	if status, _ := get(t, base+"/api/v1/incidents", "GET", newToken); status != 200 {
+		t.Fatalf("new token after reload: %d, want 200", status)
+	}
+
+	// A broken file: 500 with the reason, and the running config stays.
+	if err := os.WriteFile(file, []byte(configWith(dir, newToken)+"surprise: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	status, body := get(t, base+"/-/reload", "POST", newToken)
+	if status != 500 || !strings.Contains(body, `unknown key \"surprise\"`) {
+		t.Fatalf("bad reload: %d %s", status, body)
+	}
+	if status, _ := get(t, base+"/api/v1/incidents", "GET", newToken); status != 200 {
+		t.Fatalf("token after failed reload: %d, want 200", status)
+	}
+	_, metrics := get(t, base+"/metrics", "GET", "")
+	if !strings.Contains(metrics, "remediator_config_last_reload_successful 0") {
+		t.Fatalf("reload metric not 0 after a failed reload")
+	}
+}
+
+// TestFlagsAreValidated: a --listen override is checked like the file.
+func TestFlagsAreValidated(t *testing.T) {
+	_, err := app.LoadConfig("", "0.0.0.0:9095", "", nil)
+	if err == nil || !strings.Contains(err.Error(), "is not a loopback address") {
+		t.Fatalf("err = %v", err)
+	}
+}
