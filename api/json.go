@@ -13,8 +13,11 @@ type incidentJSON struct {
 	Key            string            `json:"key"`
 	Title          string            `json:"title"`
 	Level          engine.Level      `json:"level"`
+	Priority       string            `json:"priority,omitempty"`
 	Status         string            `json:"status"`
 	CreatedAt      time.Time         `json:"created_at"`
+	RespondBy      *time.Time        `json:"respond_by"`
+	ResolveBy      *time.Time        `json:"resolve_by"`
 	AcknowledgedAt *time.Time        `json:"acknowledged_at"`
 	AcknowledgedBy string            `json:"acknowledged_by,omitempty"`
 	ResolvedAt     *time.Time        `json:"resolved_at"`
@@ -75,8 +78,8 @@ func toIncidentJSON(s *engine.IncidentSummary) incidentJSON {
 		fps = []string{}
 	}
 	return incidentJSON{
-		ID: s.ID, Key: s.Key, Title: s.Title, Level: s.Level, Status: string(s.Status),
-		CreatedAt: s.CreatedAt, AcknowledgedAt: optTime(s.AcknowledgedAt), AcknowledgedBy: s.AcknowledgedBy,
+		ID: s.ID, Key: s.Key, Title: s.Title, Level: s.Level, Priority: s.Priority, Status: string(s.Status),
+		CreatedAt: s.CreatedAt, RespondBy: optTime(s.RespondBy), ResolveBy: optTime(s.ResolveBy), AcknowledgedAt: optTime(s.AcknowledgedAt), AcknowledgedBy: s.AcknowledgedBy,
 		ResolvedAt: optTime(s.ResolvedAt), ResolvedBy: s.ResolvedBy,
 		Alerts: fps, Firing: s.Firing, Labels: s.Labels,
 	}

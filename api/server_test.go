@@ -24,10 +24,16 @@ import (
 
 type classifier struct{}
 
-func (classifier) Classify(a *engine.WebhookAlert, _ *engine.Webhook) engine.Level {
-	return engine.Level(a.Labels["severity"])
+func (classifier) Classify(in *engine.ClassifyInput) engine.Level {
+	return engine.Level(in.Alert.Labels["severity"])
+}
+func (c classifier) Explain(in *engine.ClassifyInput) (engine.Level, []engine.RuleTrace) {
+	return c.Classify(in), nil
 }
 func (classifier) Rank(engine.Level) int { return 0 }
+func (classifier) SLA(engine.Level, time.Time) (string, time.Time, time.Time) {
+	return "", time.Time{}, time.Time{}
+}
 
 type env struct {
 	t       *testing.T

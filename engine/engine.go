@@ -380,6 +380,41 @@ func (e *Engine) resolveEpisode(c *change, a *Alert, endsAt time.Time, suffix st
 	}
 }
 
+// classifyInput is what the classifier sees of wa, on ingest and in
+// Explain alike.
+func (e *Engine) classifyInput(now time.Time, wa *WebhookAlert, w *Webhook) *ClassifyInput {
+	return &ClassifyInput{Alert: wa, Webhook: w, Now: now, History: history{st: e.byFP[wa.Fingerprint], now: now, startsAt: wa.StartsAt}}
+}
+
+// history answers FiredWithin from a fingerprint's episodes; the episode
+// being classified counts too.
+type history struct {
+	st       *fpState
+	now      time.Time
+	startsAt time.Time
+}
+
+func (h history) FiredWithin(d time.Duration) int {
+	since := h.now.Add(-d)
+	n := 0
+	if !h.startsAt.Before(since) {
+		n++
+	}
+	if h.st == nil {
+		return n
+	}
+	for i := len(h.st.episodes) - 1; i >= 0; i-- {
+		a := h.st.episodes[i]
+		if a.StartsAt.Equal(h.startsAt) {
+			continue // the episode being classified, counted above
+		}
+		if !a.StartsAt.Before(since) {
+			n++
+		}
+	}
+	return n
+}
+
 // fpState is everything the engine knows of one fingerprint: one map
 // lookup on the ingest path finds the episode and the firing one.
 type fpState struct {
@@ -407,7 +442,7 @@ func (e *Engine) newAlert(c *change, wa *WebhookAlert, w *Webhook) *Alert {
 		StartsAt:     wa.StartsAt,
 		EndsAt:       wa.EndsAt,
 		GeneratorURL: wa.GeneratorURL,
-		Level:        e.classifier.Classify(wa, w),
+		Level:        e.classifier.Classify(e.classifyInput(c.now, wa, w)),
 		FirstSeen:    c.now,
 		LastSeen:     c.now,
 		Deliveries:   1,
@@ -452,6 +487,9 @@ func (e *Engine) attach(c *change, inc *Incident, a *Alert) {
 	}
 	if inc.Level == "" || e.classifier.Rank(a.Level) < e.classifier.Rank(inc.Level) {
 		inc.Level = a.Level
+		// The SLA clocks run from the incident's creation, at the most
+		// urgent level seen so far.
+		inc.Priority, inc.RespondBy, inc.ResolveBy = e.classifier.SLA(inc.Level, inc.CreatedAt)
 	}
 	c.touchIncident(inc)
 	d := c.note(inc)

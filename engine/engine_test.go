@@ -88,11 +88,28 @@ func (c *fakeClock) Advance(d time.Duration) {
 // severityClassifier: the severity label names the level; critical ranks first.
 type severityClassifier struct{}
 
-func (severityClassifier) Classify(a *engine.WebhookAlert, _ *engine.Webhook) engine.Level {
-	if s := a.Labels["severity"]; s != "" {
-		return engine.Level(s)
+func (c severityClassifier) Classify(in *engine.ClassifyInput) engine.Level {
+	l, _ := c.Explain(in)
+	return l
+}
+
+func (severityClassifier) Explain(in *engine.ClassifyInput) (engine.Level, []engine.RuleTrace) {
+	// "flapping" is a level for alerts that fired 3 times within an hour.
+	if in.History.FiredWithin(time.Hour) >= 3 {
+		return "flapping", []engine.RuleTrace{{Level: "flapping", Matched: true, Reason: "fired 3 times within 1h"}}
 	}
-	return "info"
+	if s := in.Alert.Labels["severity"]; s != "" {
+		return engine.Level(s), []engine.RuleTrace{{Level: engine.Level(s), Matched: true, Reason: "severity label"}}
+	}
+	return "info", nil
+}
+
+// SLA: P1 for critical with 15m/4h; nothing otherwise.
+func (severityClassifier) SLA(l engine.Level, t time.Time) (string, time.Time, time.Time) {
+	if l == "critical" {
+		return "P1", t.Add(15 * time.Minute), t.Add(4 * time.Hour)
+	}
+	return "", time.Time{}, time.Time{}
 }
 
 func (severityClassifier) Rank(l engine.Level) int {
@@ -503,5 +520,41 @@ func TestTimelineCoalescesOneDelivery(t *testing.T) {
 	}
 	if det := d.Timeline[1].Detail; det != `webhook from receiver "remediator": 12 new firing, 0 resolved` {
 		t.Fatalf("received detail = %q", det)
+	}
+}
+
+// TestSLAAndFlappingAndExplain: the incident carries its level's SLA from
+// its creation; firedWithin sees earlier episodes; Explain changes nothing.
+func TestSLAAndFlappingAndExplain(t *testing.T) {
+	h := newHarness(t)
+	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0, "severity", "warning"))).Incident
+	if d := h.incident(id); d.Priority != "" || !d.RespondBy.IsZero() {
+		t.Fatalf("warning incident has SLA %q %v", d.Priority, d.RespondBy)
+	}
+	h.clock.Advance(10 * time.Minute)
+	h.ingest(group("g", alert("B", engine.StatusFiring, t0, "severity", "critical")))
+	d := h.incident(id)
+	if d.Level != "critical" || d.Priority != "P1" || !d.RespondBy.Equal(t0.Add(15*time.Minute)) || !d.ResolveBy.Equal(t0.Add(4*time.Hour)) {
+		t.Fatalf("raised to critical: %+v", d.Incident)
+	}
+
+	// Explain before and after: the third episode within an hour is flapping.
+	flap := func(k int) *engine.Webhook {
+		a := alert("F", engine.StatusFiring, t0.Add(time.Duration(k)*10*time.Minute))
+		return group("f", a)
+	}
+	for k := 0; k < 2; k++ {
+		h.ingest(flap(k))
+	}
+	x := h.e.Explain(flap(2), t0.Add(25*time.Minute))
+	if len(x.Alerts) != 1 || x.Alerts[0].Level != "flapping" || x.Alerts[0].Known {
+		t.Fatalf("explain = %+v", x)
+	}
+	if alerts, _ := h.e.Alerts(engine.AlertFilter{}, engine.Page{Limit: 100}); len(alerts) != 4 {
+		t.Fatalf("explain stored something: %d alerts", len(alerts))
+	}
+	x = h.e.Explain(flap(1), t0.Add(25*time.Minute))
+	if !x.Alerts[0].Known || x.Alerts[0].Level != "info" {
+		t.Fatalf("explain of a known episode = %+v", x.Alerts[0])
 	}
 }

@@ -101,8 +101,11 @@ type Incident struct {
 	ResolvedBy     string            `json:"resolved_by,omitempty"`
 	Labels         map[string]string `json:"labels"`
 	ExternalURL    string            `json:"external_url,omitempty"`
-	Alerts         []uint64          `json:"alerts"` // Alert IDs, in arrival order
-	Firing         int               `json:"firing"` // how many of Alerts are firing
+	Priority       string            `json:"priority,omitempty"`
+	RespondBy      time.Time         `json:"respond_by"` // SLA: acknowledge by (zero: none)
+	ResolveBy      time.Time         `json:"resolve_by"` // SLA: resolve by (zero: none)
+	Alerts         []uint64          `json:"alerts"`     // Alert IDs, in arrival order
+	Firing         int               `json:"firing"`     // how many of Alerts are firing
 	NextEvent      uint32            `json:"next_event"`
 }
 
@@ -166,9 +169,38 @@ type SystemClock struct{}
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
-// Classifier decides the level of an alert.
+// ClassifyInput is what a classifier sees of one alert.
+type ClassifyInput struct {
+	Alert   *WebhookAlert
+	Webhook *Webhook
+	Now     time.Time
+	// History answers questions about earlier episodes of the alert.
+	History History
+}
+
+// History is what the engine knows of an alert's past episodes.
+type History interface {
+	// FiredWithin counts the episodes of the alert (the one being
+	// classified included) that started within d before now.
+	FiredWithin(d time.Duration) int
+}
+
+// RuleTrace says why one level did or did not classify an alert.
+type RuleTrace struct {
+	Level   Level  `json:"level"`
+	Matched bool   `json:"matched"`
+	Reason  string `json:"reason"`
+}
+
+// Classifier decides the level of an alert and what the level promises.
 type Classifier interface {
-	Classify(a *WebhookAlert, w *Webhook) Level
+	Classify(in *ClassifyInput) Level
+	// Explain classifies like Classify and says why, rule by rule.
+	Explain(in *ClassifyInput) (Level, []RuleTrace)
 	// Rank orders levels: 0 is the most urgent. Unknown levels rank last.
 	Rank(l Level) int
+	// SLA returns the level's priority and the deadlines to respond to and
+	// to resolve an incident of that level opened at t (zero when the
+	// level sets none).
+	SLA(l Level, t time.Time) (priority string, respondBy, resolveBy time.Time)
 }

@@ -1,6 +1,10 @@
 package rules
 
-import "github.com/remediator/remediator/engine"
+import (
+	"time"
+
+	"github.com/remediator/remediator/engine"
+)
 
 // Classifier gives an alert its level from the config: the value of the
 // classify label when it names a level, otherwise the default level.
@@ -22,13 +26,24 @@ func NewClassifier(c *Config) *Classifier {
 }
 
 // Classify returns a's level.
-func (c *Classifier) Classify(a *engine.WebhookAlert, _ *engine.Webhook) engine.Level {
-	if l := engine.Level(a.Labels[c.label]); l != "" {
+func (c *Classifier) Classify(in *engine.ClassifyInput) engine.Level {
+	l, _ := c.Explain(in)
+	return l
+}
+
+// Explain returns a's level and why.
+func (c *Classifier) Explain(in *engine.ClassifyInput) (engine.Level, []engine.RuleTrace) {
+	if l := engine.Level(in.Alert.Labels[c.label]); l != "" {
 		if _, ok := c.rank[l]; ok {
-			return l
+			return l, []engine.RuleTrace{{Level: l, Matched: true, Reason: "label " + c.label + " names it"}}
 		}
 	}
-	return c.def
+	return c.def, []engine.RuleTrace{{Level: c.def, Matched: true, Reason: "default level"}}
+}
+
+// SLA is not configured yet.
+func (c *Classifier) SLA(engine.Level, time.Time) (string, time.Time, time.Time) {
+	return "", time.Time{}, time.Time{}
 }
 
 // Rank orders levels, 0 the most urgent; an unknown level ranks last.

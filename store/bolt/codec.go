@@ -192,6 +192,9 @@ func (e *encoder) incident(in *engine.Incident) []byte {
 		sizeString(in.ResolvedBy) +
 		labelsSize +
 		sizeString(in.ExternalURL) +
+		sizeString(in.Priority) +
+		sizeTime(in.RespondBy) +
+		sizeTime(in.ResolveBy) +
 		sizeIDs(in.Alerts) +
 		sizeVarint(int64(in.Firing)) +
 		sizeUvarint(uint64(in.NextEvent))
@@ -213,6 +216,9 @@ func (e *encoder) incident(in *engine.Incident) []byte {
 	b = appendString(b, in.ResolvedBy)
 	b = appendMap(b, in.Labels, labels)
 	b = appendString(b, in.ExternalURL)
+	b = appendString(b, in.Priority)
+	b = appendTime(b, in.RespondBy)
+	b = appendTime(b, in.ResolveBy)
 	b = appendIDs(b, in.Alerts)
 	b = binary.AppendVarint(b, int64(in.Firing))
 	b = binary.AppendUvarint(b, uint64(in.NextEvent))
@@ -238,6 +244,9 @@ func decodeIncident(val []byte, in *engine.Incident) error {
 		ResolvedBy:     d.string("resolved_by"),
 		Labels:         d.stringMap("labels"),
 		ExternalURL:    d.string("external_url"),
+		Priority:       d.string("priority"),
+		RespondBy:      d.time("respond_by"),
+		ResolveBy:      d.time("resolve_by"),
 		Alerts:         d.ids("alerts"),
 		Firing:         d.int("firing"),
 		NextEvent:      d.uint32("next_event"),

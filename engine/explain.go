@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"time"
+)
+
+// AlertExplanation is what the engine would decide for one alert of a
+// webhook, without doing it.
+type AlertExplanation struct {
+	Fingerprint string            `json:"fingerprint"`
+	Labels      map[string]string `json:"labels"`
+	Status      string            `json:"status"`
+	Level       Level             `json:"level"`
+	Priority    string            `json:"priority"`
+	RespondBy   time.Time         `json:"respond_by"`
+	ResolveBy   time.Time         `json:"resolve_by"`
+	Rules       []RuleTrace       `json:"rules"`
+	// Known is true when the engine already has this episode.
+	Known bool `json:"known"`
+}
+
+// Explanation is what a webhook would do, alert by alert.
+type Explanation struct {
+	At     time.Time          `json:"at"`
+	Alerts []AlertExplanation `json:"alerts"`
+}
+
+// Explain classifies every alert of w at time at with the same classifier
+// input the ingest path builds, and changes nothing. SLA deadlines are
+// counted from at, as for an incident opened then.
+func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := Explanation{At: at}
+	for i := range w.Alerts {
+		wa := &w.Alerts[i]
+		level, rules := e.classifier.Explain(e.classifyInput(at, wa, w))
+		x := AlertExplanation{Fingerprint: wa.Fingerprint, Labels: wa.Labels, Status: wa.Status, Level: level, Rules: rules}
+		x.Priority, x.RespondBy, x.ResolveBy = e.classifier.SLA(level, at)
+		if st := e.byFP[wa.Fingerprint]; st != nil {
+			for _, a := range st.episodes {
+				if a.StartsAt.Equal(wa.StartsAt) {
+					x.Known = true
+				}
+			}
+		}
+		out.Alerts = append(out.Alerts, x)
+	}
+	return out
+}
