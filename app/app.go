@@ -119,8 +119,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	policy, err := newPolicy(cfg, a.log)
+	if err != nil {
+		return nil, err
+	}
 	a.engine, err = engine.New(ctx, engine.Options{
-		Store: a.store, Clock: o.Clock, Classifier: rules.NewClassifier(cfg),
+		Store: a.store, Clock: o.Clock, Classifier: policy,
 		Logger: a.log.With("component", "engine"), Registerer: a.registry,
 	})
 	if err != nil {
@@ -148,6 +152,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	ok = true
 	return a, nil
+}
+
+// newPolicy builds the classifier of a validated config.
+func newPolicy(cfg *rules.Config, _ *slog.Logger) (engine.Classifier, error) {
+	return rules.NewClassifier(cfg), nil
 }
 
 func apiSettings(cfg *rules.Config) api.Settings {
@@ -209,7 +218,13 @@ func (a *App) Reload(_ context.Context) error {
 	if cfg.Server.Listen != a.cfg.Server.Listen || cfg.Storage.Path != a.cfg.Storage.Path {
 		a.log.Warn("server.listen and storage.path changes take effect at the next restart")
 	}
-	a.engine.SetClassifier(rules.NewClassifier(cfg))
+	policy, err := newPolicy(cfg, a.log)
+	if err != nil {
+		a.reloadOK.Set(0)
+		a.log.Error("config reload failed; keeping the running config", "err", err)
+		return err
+	}
+	a.engine.SetClassifier(policy)
 	a.api.Apply(apiSettings(cfg))
 	a.cfg = cfg
 	a.reloadOK.Set(1)

@@ -3,6 +3,7 @@
 //
 //	remediator serve [--config FILE] [--listen HOST:PORT] [--db PATH]
 //	remediator check [--config FILE]
+//	remediator explain [--config FILE] --alert PAYLOAD.json [--at RFC3339] [--json]
 //	remediator version
 package main
 
@@ -33,6 +34,7 @@ func main() {
 const usage = `usage:
   remediator serve [--config FILE] [--listen HOST:PORT] [--db PATH]
   remediator check [--config FILE]
+  remediator explain [--config FILE] --alert PAYLOAD.json [--at RFC3339] [--json]
   remediator version
 `
 
@@ -46,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "explain":
+		return explain(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "remediator %s (%s)\n", versionString(), runtime.Version())
 		return 0
@@ -120,16 +124,21 @@ func check(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := app.LoadConfig(*configFile, "", "", nil)
 	if err != nil {
-		var errs rules.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintln(stderr, e.Error())
-			}
-		} else {
-			fmt.Fprintln(stderr, err)
-		}
+		printConfigErrors(stderr, err)
 		return 1
 	}
 	fmt.Fprintln(stdout, cfg.Summary())
 	return 0
+}
+
+// printConfigErrors prints each config error on its own line(s).
+func printConfigErrors(w io.Writer, err error) {
+	var errs rules.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
 }

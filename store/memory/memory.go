@@ -1,0 +1,97 @@
+// Package memory is an engine.Store that keeps everything in memory and
+// forgets it at exit. `remediator explain` runs the engine on it, so that
+// explaining a payload never touches (or waits for) the real store.
+package memory
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// Store is an in-memory engine.Store with the same put-if-newer rule as
+// the bbolt store.
+type Store struct {
+	mu        sync.Mutex
+	alerts    map[uint64]engine.Alert
+	incidents map[uint64]engine.Incident
+	events    map[[2]uint64]engine.TimelineEvent
+}
+
+var _ engine.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}}
+}
+
+// Apply keeps c: a record only if newer than the one kept, an event once.
+func (s *Store) Apply(ctx context.Context, c *engine.Changes) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range c.Alerts {
+		if old, ok := s.alerts[a.ID]; !ok || old.Rev < a.Rev {
+			s.alerts[a.ID] = *a
+		}
+	}
+	for _, in := range c.Incidents {
+		if old, ok := s.incidents[in.ID]; !ok || old.Rev < in.Rev {
+			cp := *in
+			cp.Alerts = slices.Clone(in.Alerts)
+			s.incidents[in.ID] = cp
+		}
+	}
+	for _, ev := range c.Events {
+		k := [2]uint64{ev.Incident, uint64(ev.Seq)}
+		if _, ok := s.events[k]; !ok {
+			s.events[k] = ev
+		}
+	}
+	return nil
+}
+
+// Load returns copies of everything kept, in ID (and event) order.
+func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := &engine.Snapshot{}
+	for _, a := range s.alerts {
+		cp := a
+		snap.Alerts = append(snap.Alerts, &cp)
+	}
+	slices.SortFunc(snap.Alerts, func(a, b *engine.Alert) int { return cmpU(a.ID, b.ID) })
+	for _, in := range s.incidents {
+		cp := in
+		cp.Alerts = slices.Clone(in.Alerts)
+		snap.Incidents = append(snap.Incidents, &cp)
+	}
+	slices.SortFunc(snap.Incidents, func(a, b *engine.Incident) int { return cmpU(a.ID, b.ID) })
+	for _, ev := range s.events {
+		snap.Events = append(snap.Events, ev)
+	}
+	slices.SortFunc(snap.Events, func(a, b engine.TimelineEvent) int {
+		if c := cmpU(a.Incident, b.Incident); c != 0 {
+			return c
+		}
+		return cmpU(uint64(a.Seq), uint64(b.Seq))
+	})
+	return snap, nil
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
