@@ -352,9 +352,10 @@ func (s *Server) transition(to engine.IncidentStatus) http.HandlerFunc {
 		}
 		if err != nil {
 			if errorStatus(err) == http.StatusInternalServerError {
-				// The change is made in memory but not yet on disk.
-				s.log.Error("incident change not stored", "incident", id, "err", err)
-				writeError(w, http.StatusServiceUnavailable, "change not stored, retry: "+err.Error())
+				// The change is made in memory and is written with the next
+				// successful write; a retry would answer 409.
+				s.log.Error("incident change not yet stored", "incident", id, "err", err)
+				writeError(w, http.StatusServiceUnavailable, "the change is made but not yet on disk (it is written with the next successful write): "+err.Error())
 				return
 			}
 			s.fail(w, r, err)

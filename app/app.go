@@ -30,6 +30,10 @@ type Options struct {
 	Logger     *slog.Logger
 	LookupEnv  func(string) (string, bool) // nil: os.LookupEnv
 	Clock      engine.Clock                // nil: the wall clock
+	// Listener, when set, is used instead of listening on server.listen
+	// (tests use it to serve on loopback a config that names another
+	// address).
+	Listener net.Listener
 }
 
 // App is one running remediator.
@@ -43,6 +47,8 @@ type App struct {
 	listener net.Listener
 	registry *prometheus.Registry
 	shutdown time.Duration
+	// storePath is the store's path, fixed at start (a reload may not move it).
+	storePath string
 
 	reloadMu      sync.Mutex
 	cfg           *rules.Config
@@ -96,7 +102,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	a := &App{opts: o, log: o.Logger, cfg: cfg, registry: prometheus.NewRegistry(), shutdown: cfg.Server.ShutdownTimeout.D()}
+	a := &App{opts: o, log: o.Logger, cfg: cfg, registry: prometheus.NewRegistry(), shutdown: cfg.Server.ShutdownTimeout.D(), storePath: cfg.Storage.Path}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "remediator_config_last_reload_successful", Help: "Whether the last configuration reload succeeded."})
 	a.reloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "remediator_config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration reload."})
@@ -111,8 +117,6 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 	}()
 	a.store, err = bolt.Open(cfg.Storage.Path, bolt.Options{
-		MaxBatchDelay: cfg.Storage.MaxBatchDelay.D(),
-		MaxBatchSize:  cfg.Storage.MaxBatchSize,
 		LockTimeout:   cfg.Storage.LockTimeout.D(),
 		Registerer:    a.registry,
 	})
@@ -125,7 +129,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	a.engine, err = engine.New(ctx, engine.Options{
 		Store: a.store, Clock: o.Clock, Classifier: policy,
-		Logger: a.log.With("component", "engine"), Registerer: a.registry,
+		Logger: a.log.With("component", "engine"), Registerer: a.registry, MaxBatch: cfg.Storage.MaxBatchSize,
 	})
 	if err != nil {
 		return nil, err
@@ -137,9 +141,10 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.listener, err = net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	if a.listener = o.Listener; a.listener == nil {
+		if a.listener, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+		}
 	}
 	a.http = &http.Server{
 		Handler:           a.api,
@@ -184,7 +189,7 @@ func (a *App) ready() error {
 // in-flight requests finish (up to server.shutdown_timeout) and closes the
 // store.
 func (a *App) Run(ctx context.Context) error {
-	a.log.Info("remediator listening", "addr", a.Addr(), "store", a.cfg.Storage.Path)
+	a.log.Info("remediator listening", "addr", a.Addr(), "store", a.storePath)
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.listener) }()
 	var serveErr error
@@ -196,7 +201,8 @@ func (a *App) Run(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(context.Background(), a.shutdown)
 		defer cancel()
 		if err := a.http.Shutdown(sctx); err != nil {
-			serveErr = fmt.Errorf("drain: %w", err)
+			// Requests still running after the drain timeout are cut off.
+			serveErr = fmt.Errorf("drain: %w", errors.Join(err, a.http.Close()))
 		}
 		<-errc
 	}
@@ -209,20 +215,29 @@ func (a *App) Run(ctx context.Context) error {
 func (a *App) Reload(_ context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	cfg, err := LoadConfig(a.opts.ConfigFile, a.opts.Listen, a.opts.DBPath, a.opts.LookupEnv)
-	if err != nil {
+	fail := func(err error) error {
 		a.reloadOK.Set(0)
 		a.log.Error("config reload failed; keeping the running config", "err", err)
 		return err
+	}
+	cfg, err := LoadConfig(a.opts.ConfigFile, a.opts.Listen, a.opts.DBPath, a.opts.LookupEnv)
+	if err != nil {
+		return fail(err)
 	}
 	if cfg.Server.Listen != a.cfg.Server.Listen || cfg.Storage.Path != a.cfg.Storage.Path {
 		a.log.Warn("server.listen and storage.path changes take effect at the next restart")
 	}
+	// The socket stays where it is: check the new tokens against the
+	// address actually bound, so a reload cannot open the API on a
+	// public address.
+	bound := *cfg
+	bound.Server.Listen = a.cfg.Server.Listen
+	if err := bound.Validate(); err != nil {
+		return fail(fmt.Errorf("for the running listen address %s: %w", a.cfg.Server.Listen, err))
+	}
 	policy, err := newPolicy(cfg, a.log)
 	if err != nil {
-		a.reloadOK.Set(0)
-		a.log.Error("config reload failed; keeping the running config", "err", err)
-		return err
+		return fail(err)
 	}
 	a.engine.SetClassifier(policy)
 	a.api.Apply(apiSettings(cfg))

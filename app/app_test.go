@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +96,77 @@ func TestFlagsAreValidated(t *testing.T) {
 	_, err := app.LoadConfig("", "0.0.0.0:9095", "", nil)
 	if err == nil || !strings.Contains(err.Error(), "is not a loopback address") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestReloadCannotOpenAPublicAddress: running on a public address with
+// tokens, a reload to a file that says loopback and has no tokens is
+// refused, because the socket stays where it is.
+func TestReloadCannotOpenAPublicAddress(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yml")
+	public := "server:\n  listen: 0.0.0.0:9095\n  webhook_token: webhook-token-0123456789\nstorage:\n  path: " + filepath.Join(dir, "r.db") +
+		"\nauth:\n  tokens:\n    - {name: admin, role: admin, token: " + oldToken + "}\n"
+	if err := os.WriteFile(file, []byte(public), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0") // the test serves on loopback only
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), app.Options{ConfigFile: file, Listener: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	open := "server:\n  listen: 127.0.0.1:9095\nstorage:\n  path: " + filepath.Join(dir, "r.db") + "\n"
+	if err := os.WriteFile(file, []byte(open), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "for the running listen address 0.0.0.0:9095") || !strings.Contains(err.Error(), "auth.tokens") {
+		t.Fatalf("reload to an open config on a public socket: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/incidents", nil))
+	if rec.Code != 401 {
+		t.Fatalf("API without a token after the refused reload: %d, want 401", rec.Code)
+	}
+}
+
+// TestUnresolvedIncidentsMetric: the gauge counts unresolved incidents by
+// level and status.
+func TestUnresolvedIncidentsMetric(t *testing.T) {
+	dir := t.TempDir()
+	a, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DBPath: filepath.Join(dir, "r.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	post := func(body string) {
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/webhook", strings.NewReader(body)))
+		if rec.Code != 200 {
+			t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
+		}
+	}
+	for i, sev := range []string{"critical", "critical", "warning"} {
+		post(fmt.Sprintf(`{"receiver":"r","groupKey":"g%d","alerts":[{"status":"firing","labels":{"alertname":"A%d","severity":"%s"},"startsAt":"2026-11-25T10:00:00Z"}]}`, i, i, sev))
+	}
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/incidents/1/ack", nil))
+	if rec.Code != 200 {
+		t.Fatalf("ack: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`remediator_incidents_unresolved{level="critical",status="acknowledged"} 1`,
+		`remediator_incidents_unresolved{level="critical",status="open"} 1`,
+		`remediator_incidents_unresolved{level="warning",status="open"} 1`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

@@ -20,6 +20,9 @@ type Options struct {
 	Classifier Classifier
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: no metrics
+	// MaxBatch is the most changes (webhooks, acks…) written in one store
+	// transaction; 0 means 64.
+	MaxBatch int
 }
 
 // Engine turns webhooks into durable alert episodes and incidents. Hot
@@ -42,6 +45,10 @@ type Engine struct {
 	alerts      byID[Alert]
 	byFP        map[string]*fpState
 	incidents   byID[Incident]
+	silences    byID[Silence]
+	commits     *commitQueue
+	lastSilence uint64
+	suppressor  Suppressor
 	current     map[string]uint64 // incident key → its unresolved incident
 	timeline    map[uint64][]TimelineEvent
 	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
@@ -61,6 +68,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		clock:      o.Clock,
 		log:        o.Logger,
 		classifier: o.Classifier,
+		commits:    newCommitQueue(o.MaxBatch),
 		byFP:       map[string]*fpState{},
 		current:    map[string]uint64{},
 		timeline:   map[uint64][]TimelineEvent{},
@@ -97,8 +105,38 @@ func (e *Engine) restore(s *Snapshot) {
 			e.current[inc.Key] = inc.ID
 		}
 	}
+	// An incident only names alerts that are stored and counts those that
+	// fire. (The ordered commit queue keeps it so; this guards files
+	// written otherwise.)
+	for _, inc := range e.incidents.items {
+		if inc == nil {
+			continue
+		}
+		ids, firing := inc.Alerts[:0:0], 0
+		for _, id := range inc.Alerts {
+			if a := e.alerts.get(id); a != nil {
+				ids = append(ids, id)
+				if a.Status == StatusFiring {
+					firing++
+				}
+			}
+		}
+		if len(ids) != len(inc.Alerts) || firing != inc.Firing {
+			e.log.Warn("incident repaired on load", "incident", inc.ID, "alerts", len(inc.Alerts), "stored", len(ids), "firing", firing)
+			inc.Alerts, inc.Firing = ids, firing
+		}
+	}
 	for _, ev := range s.Events {
 		e.timeline[ev.Incident] = append(e.timeline[ev.Incident], ev)
+	}
+	for _, sil := range s.Silences {
+		if err := sil.compile(); err != nil {
+			e.log.Error("stored silence no longer compiles; ignoring it", "silence", sil.ID, "err", err)
+			continue
+		}
+		e.silences.put(sil.ID, sil)
+		e.lastSilence = max(e.lastSilence, sil.ID)
+		e.rev = max(e.rev, sil.Rev)
 	}
 	for id, evs := range e.timeline {
 		sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
@@ -127,8 +165,8 @@ type IngestResult struct {
 // Ingest records one webhook. It returns only after the changes are
 // durable; an error means they may not be, and the sender should retry.
 func (e *Engine) Ingest(ctx context.Context, w *Webhook) (IngestResult, error) {
-	ch, res := e.ingest(w)
-	return res, e.apply(ctx, ch)
+	t, res := e.ingest(w)
+	return res, e.wait(ctx, t)
 }
 
 // change collects what one operation touched, under mu.
@@ -139,6 +177,7 @@ type change struct {
 	alerts    []*Alert
 	incidents map[uint64]*Incident
 	events    []TimelineEvent
+	silences  []*Silence
 	notes     map[uint64]*delivery // what one webhook did to each incident
 }
 
@@ -231,6 +270,11 @@ func (c *change) event(inc *Incident, typ, by, format string, args ...any) {
 	c.touchIncident(inc)
 }
 
+// commit queues the change for the store (callers hold mu).
+func (c *change) commit() *ticket {
+	return c.e.commits.push(c.changes())
+}
+
 // changes copies the touched records (see the Engine comment) and takes
 // along whatever an earlier failed Apply left unsynced.
 func (c *change) changes() *Changes {
@@ -240,7 +284,12 @@ func (c *change) changes() *Changes {
 		ch.Alerts = append(ch.Alerts, e.unsynced.Alerts...)
 		ch.Incidents = append(ch.Incidents, e.unsynced.Incidents...)
 		ch.Events = append(ch.Events, e.unsynced.Events...)
+		ch.Silences = append(ch.Silences, e.unsynced.Silences...)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
+	}
+	for _, s := range c.silences {
+		cp := *s
+		ch.Silences = append(ch.Silences, &cp)
 	}
 	copies := make([]Alert, len(c.alerts))
 	for i, a := range c.alerts {
@@ -260,24 +309,7 @@ func (c *change) changes() *Changes {
 	return ch
 }
 
-func (e *Engine) apply(ctx context.Context, ch *Changes) error {
-	if ch.Empty() {
-		return nil
-	}
-	err := e.store.Apply(ctx, ch)
-	if err != nil {
-		e.mu.Lock()
-		e.unsynced.Alerts = append(e.unsynced.Alerts, ch.Alerts...)
-		e.unsynced.Incidents = append(e.unsynced.Incidents, ch.Incidents...)
-		e.unsynced.Events = append(e.unsynced.Events, ch.Events...)
-		e.unsyncedCnt++
-		e.mu.Unlock()
-		return fmt.Errorf("engine: persist: %w", err)
-	}
-	return nil
-}
-
-func (e *Engine) ingest(w *Webhook) (*Changes, IngestResult) {
+func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.begin()
@@ -329,7 +361,7 @@ func (e *Engine) ingest(w *Webhook) (*Changes, IngestResult) {
 			e.resolve(c, ti, "alertmanager", "all alerts resolved")
 		}
 	}
-	return c.changes(), res
+	return c.commit(), res
 }
 
 // match finds the known episode a webhook alert belongs to, or nil for a
@@ -344,6 +376,9 @@ func (e *Engine) ingest(w *Webhook) (*Changes, IngestResult) {
 //   - a firing alert with a later startsAt means the episode ended unseen
 //     (send_resolved off, or a lost notification): it is resolved and a
 //     new episode starts.
+//
+// When no episode fires, an alert with another startsAt that is not later
+// than the latest episode's end is a late copy of that episode.
 func (e *Engine) match(c *change, wa *WebhookAlert) *Alert {
 	st := e.byFP[wa.Fingerprint]
 	if st == nil {
@@ -356,6 +391,12 @@ func (e *Engine) match(c *change, wa *WebhookAlert) *Alert {
 	}
 	cur := st.firing
 	if cur == nil {
+		// Nothing fires: a copy that started before the latest episode
+		// ended is a late copy of that episode (the other Alertmanager of
+		// an HA pair, with startsAt shifted by a merge), not a new one.
+		if latest := st.episodes[len(st.episodes)-1]; !wa.StartsAt.After(latest.EndsAt) {
+			return latest
+		}
 		return nil
 	}
 	if wa.Status == StatusResolved || !wa.StartsAt.After(cur.StartsAt) {
@@ -559,9 +600,9 @@ func (e *Engine) transition(ctx context.Context, id uint64, t Transition, f func
 		return Incident{}, err
 	}
 	out := *inc
-	ch := c.changes()
+	tk := c.commit()
 	e.mu.Unlock()
-	return out, e.apply(ctx, ch)
+	return out, e.wait(ctx, tk)
 }
 
 func noteSuffix(n string) string {

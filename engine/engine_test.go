@@ -21,6 +21,9 @@ type memStore struct {
 	events    map[[2]uint64]engine.TimelineEvent
 	fail      error
 	applies   int
+	// gate, when set, makes the next Apply wait for a value and fail with it.
+	gate    chan error
+	entered chan struct{}
 }
 
 var _ engine.Store = (*memStore)(nil)
@@ -31,6 +34,15 @@ func newMemStore() *memStore {
 
 func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
 	m.mu.Lock()
+	if gate := m.gate; gate != nil {
+		m.gate = nil
+		m.mu.Unlock()
+		close(m.entered)
+		if err := <-gate; err != nil {
+			return err
+		}
+		m.mu.Lock()
+	}
 	defer m.mu.Unlock()
 	if m.fail != nil {
 		return m.fail
@@ -492,6 +504,22 @@ func TestEpisodeMatching(t *testing.T) {
 			}
 		})
 	}
+	// An HA pair sends the resolve twice, and a late firing copy, both with
+	// startsAt shifted by a merge: one episode, one incident, nothing new.
+	h0 := newHarness(t)
+	first := h0.ingest(group("g", at(0, engine.StatusFiring))).Incident
+	for _, late := range []engine.WebhookAlert{at(-time.Second, engine.StatusResolved), at(-2*time.Second, engine.StatusResolved), at(-time.Second, engine.StatusFiring)} {
+		if res := h0.ingest(group("g", late)); res.NewAlerts != 0 || res.Incident != 0 && res.Incident != first {
+			t.Fatalf("late copy %+v: %+v", late, res)
+		}
+	}
+	if alerts, _ := h0.e.Alerts(engine.AlertFilter{}, engine.Page{Limit: 10}); len(alerts) != 1 || alerts[0].Status != engine.StatusResolved {
+		t.Fatalf("alerts after late copies: %+v", alerts)
+	}
+	if incs, _ := h0.e.Incidents(engine.IncidentFilter{}, engine.Page{Limit: 10}); len(incs) != 1 {
+		t.Fatalf("%d incidents after late copies, want 1", len(incs))
+	}
+
 	// After a restart the firing index is rebuilt: a resolve with another
 	// startsAt still finds the episode.
 	h := newHarness(t)
@@ -556,5 +584,83 @@ func TestSLAAndFlappingAndExplain(t *testing.T) {
 	x = h.e.Explain(flap(1), t0.Add(25*time.Minute))
 	if !x.Alerts[0].Known || x.Alerts[0].Level != "info" {
 		t.Fatalf("explain of a known episode = %+v", x.Alerts[0])
+	}
+}
+
+// TestFailedWriteFailsLaterOnes: a change queued behind a write that fails
+// is not answered as durable either (it may name records of the failed
+// one), and both are stored with the next write.
+func TestFailedWriteFailsLaterOnes(t *testing.T) {
+	h := newHarness(t)
+	gate := make(chan error)
+	h.store.mu.Lock()
+	h.store.gate, h.store.entered = gate, make(chan struct{})
+	entered := h.store.entered
+	h.store.mu.Unlock()
+
+	errA := make(chan error, 1)
+	go func() {
+		_, err := h.e.Ingest(context.Background(), group("g", alert("A", engine.StatusFiring, t0)))
+		errA <- err
+	}()
+	<-entered // A's write is in the store
+	errB := make(chan error, 1)
+	go func() {
+		_, err := h.e.Ingest(context.Background(), group("g", alert("A", engine.StatusFiring, t0), alert("B", engine.StatusFiring, t0)))
+		errB <- err
+	}()
+	// B is queued behind A (its incident lists A's alert). Wait until B
+	// has been counted as a delivery in memory, then fail A's write.
+	waitUntil(t, func() bool {
+		alerts, _ := h.e.Alerts(engine.AlertFilter{}, engine.Page{Limit: 10})
+		return len(alerts) == 2
+	})
+	gate <- errors.New("disk full")
+	if err := <-errA; err == nil {
+		t.Fatal("A succeeded on a failing store")
+	}
+	if err := <-errB; err == nil {
+		t.Fatal("B was answered as durable although A, queued before it, failed")
+	}
+	// The next write carries both; after a restart nothing dangles.
+	h.ingest(group("other", alert("C", engine.StatusFiring, t0)))
+	h.restart()
+	incs, _ := h.e.Incidents(engine.IncidentFilter{}, engine.Page{Limit: 10})
+	if len(incs) != 2 {
+		t.Fatalf("%d incidents after restart, want 2", len(incs))
+	}
+	d := h.incident(incs[1].ID)
+	if len(d.Alerts) != 2 || d.Firing != 2 {
+		t.Fatalf("first incident after restart: %d alerts, %d firing; want 2, 2", len(d.Alerts), d.Firing)
+	}
+}
+
+// TestRestoreRepairsDanglingAlerts: a file whose incident names an alert
+// that was never stored loads without a panic, and the incident counts
+// only what is there.
+func TestRestoreRepairsDanglingAlerts(t *testing.T) {
+	h := newHarness(t)
+	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0), alert("B", engine.StatusFiring, t0))).Incident
+	h.store.mu.Lock()
+	delete(h.store.alerts, 2)
+	h.store.mu.Unlock()
+	h.restart()
+	d := h.incident(id)
+	if len(d.Alerts) != 1 || d.Firing != 1 {
+		t.Fatalf("repaired incident: %d alerts, %d firing", len(d.Alerts), d.Firing)
+	}
+	if incs, _ := h.e.Incidents(engine.IncidentFilter{}, engine.Page{}); len(incs) != 1 || len(incs[0].Fingerprints) != 1 {
+		t.Fatalf("list = %+v", incs)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

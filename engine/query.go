@@ -7,10 +7,21 @@ import (
 )
 
 // Page asks for one page of a list, newest first. Cursor is the ID of the
-// last item of the previous page (0 for the first page).
+// last item of the previous page (0 for the first page). A Limit below 1
+// means DefaultLimit.
 type Page struct {
 	Limit  int
 	Cursor uint64
+}
+
+// DefaultLimit is the page size when a Page has none.
+const DefaultLimit = 50
+
+func (p Page) limit() int {
+	if p.Limit < 1 {
+		return DefaultLimit
+	}
+	return p.Limit
 }
 
 // IncidentFilter selects incidents; an empty Status selects all.
@@ -34,7 +45,7 @@ func (e *Engine) Incidents(f IncidentFilter, p Page) (out []IncidentSummary, nex
 		if f.Status != "" && inc.Status != f.Status {
 			return true
 		}
-		if len(out) == p.Limit {
+		if len(out) == p.limit() {
 			next = out[len(out)-1].ID
 			return false
 		}
@@ -88,7 +99,7 @@ func (e *Engine) Alerts(f AlertFilter, p Page) (out []Alert, next uint64) {
 		if f.Status != "" && a.Status != f.Status {
 			return true
 		}
-		if len(out) == p.Limit {
+		if len(out) == p.limit() {
 			next = out[len(out)-1].ID
 			return false
 		}

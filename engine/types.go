@@ -137,11 +137,12 @@ type Changes struct {
 	Alerts    []*Alert
 	Incidents []*Incident
 	Events    []TimelineEvent
+	Silences  []*Silence
 }
 
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool {
-	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0
+	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0
 }
 
 // Snapshot is everything the engine keeps in memory, as loaded at start.
@@ -149,6 +150,7 @@ type Snapshot struct {
 	Alerts    []*Alert
 	Incidents []*Incident
 	Events    []TimelineEvent
+	Silences  []*Silence
 }
 
 // Store persists engine state. Apply returns only once the changes are

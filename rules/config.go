@@ -41,9 +41,11 @@ type ServerConfig struct {
 type StorageConfig struct {
 	// Path of the bbolt file. Default ./data/remediator.db.
 	Path string `yaml:"path"`
-	// MaxBatchDelay and MaxBatchSize tune bbolt's DB.Batch group commit.
-	MaxBatchDelay Duration `yaml:"max_batch_delay"` // default 2ms
-	MaxBatchSize  int      `yaml:"max_batch_size"`  // default 64
+	// MaxBatchSize is the most changes (webhooks, acknowledgements…) that
+	// group commit writes in one transaction. There is no delay setting:
+	// a write starts as soon as the previous one ends, with whatever has
+	// queued meanwhile.
+	MaxBatchSize int `yaml:"max_batch_size"` // default 64
 	// LockTimeout is how long to wait for the file lock held by another
 	// process before failing. Default 2s.
 	LockTimeout Duration `yaml:"lock_timeout"`

@@ -49,7 +49,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"unknown_key"},                      // a misspelt key, with a suggestion
 		{"unknown_key_in_list_item"},         // a misspelt key inside auth.tokens[1]
 		{"bad_integer"},                      // max_body_bytes: abc
-		{"bad_duration"},                     // max_batch_delay: 5 parsecs
+		{"bad_duration"},                     // lock_timeout: 5 parsecs
 		{"negative_duration"},                // read_timeout: -5s
 		{"bad_listen"},                       // port out of range
 		{"bad_external_url"},                 // no scheme
@@ -142,8 +142,7 @@ func TestValidFull(t *testing.T) {
 		},
 		Storage: StorageConfig{
 			Path:          "/var/lib/remediator/remediator.db",
-			MaxBatchDelay: Duration(10 * time.Millisecond),
-			MaxBatchSize:  128,
+			MaxBatchSize: 128,
 			LockTimeout:   Duration(7 * 24 * time.Hour),
 		},
 		Auth: AuthConfig{Tokens: []TokenConfig{
@@ -222,8 +221,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Storage: StorageConfig{
 			Path:          "./data/remediator.db",
-			MaxBatchDelay: Duration(2 * time.Millisecond),
-			MaxBatchSize:  64,
+			MaxBatchSize: 64,
 			LockTimeout:   Duration(2 * time.Second),
 		},
 		Classify: ClassifyConfig{Label: "severity", Default: "only"},
@@ -262,8 +260,8 @@ func TestParseEnvTyping(t *testing.T) {
 		{"no double expansion", "storage:\n  path: ${P}\n", map[string]string{"P": "${Q}", "Q": "no"},
 			func(c *Config) any { return c.Storage.Path }, "${Q}"},
 		// A duration may come from the environment.
-		{"duration from env", "storage:\n  max_batch_delay: ${D:-5ms}\n", nil,
-			func(c *Config) any { return c.Storage.MaxBatchDelay }, Duration(5 * time.Millisecond)},
+		{"duration from env", "storage:\n  lock_timeout: ${D:-5ms}\n", nil,
+			func(c *Config) any { return c.Storage.LockTimeout }, Duration(5 * time.Millisecond)},
 		// $$ is a literal dollar, and a lone $ too.
 		{"dollar literals", "storage:\n  path: a$$b$c\n", nil,
 			func(c *Config) any { return c.Storage.Path }, "a$b$c"},

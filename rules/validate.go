@@ -145,7 +145,6 @@ func (s *ServerConfig) validate(v *validator, path string) {
 // durations lists the storage's durations with their keys.
 func (s *StorageConfig) durations() []namedDuration {
 	return []namedDuration{
-		{"max_batch_delay", &s.MaxBatchDelay},
 		{"lock_timeout", &s.LockTimeout},
 	}
 }
@@ -158,7 +157,6 @@ func (s *StorageConfig) setDefaults() {
 	if s.MaxBatchSize == 0 {
 		s.MaxBatchSize = defaultMaxBatchSize
 	}
-	setDefaultDuration(&s.MaxBatchDelay, 2*time.Millisecond)
 	setDefaultDuration(&s.LockTimeout, 2*time.Second)
 }
 

@@ -81,9 +81,15 @@ func serve(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var handler slog.Handler = slog.NewTextHandler(stderr, nil)
-	if *logFormat == "json" {
+	var handler slog.Handler
+	switch *logFormat {
+	case "logfmt":
+		handler = slog.NewTextHandler(stderr, nil)
+	case "json":
 		handler = slog.NewJSONHandler(stderr, nil)
+	default:
+		fmt.Fprintf(stderr, "serve: --log.format must be logfmt or json, got %q\n", *logFormat)
+		return 2
 	}
 	log := slog.New(handler)
 

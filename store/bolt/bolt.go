@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -46,15 +47,14 @@ var (
 	bucketIncidents = []byte("incidents")
 	bucketEvents    = []byte("events")
 	bucketMeta      = []byte("meta")
+	bucketSilences  = []byte("silences")
 	keySchema       = []byte("schema_version")
 )
 
 // Options tunes Open. The zero value is ready to use.
 type Options struct {
-	MaxBatchDelay time.Duration         // DB.MaxBatchDelay, default 2ms if zero
-	MaxBatchSize  int                   // DB.MaxBatchSize, default 64 if zero
-	LockTimeout   time.Duration         // how long Open waits for the file lock, default 2s if zero
-	Registerer    prometheus.Registerer // may be nil: then no metrics
+	LockTimeout time.Duration         // how long Open waits for the file lock, default 2s if zero
+	Registerer  prometheus.Registerer // may be nil: then no metrics
 }
 
 // Store is an engine.Store on one bbolt file. It is safe for concurrent use.
@@ -68,12 +68,6 @@ var _ engine.Store = (*Store)(nil)
 // Open opens or creates the store at path, creating its parent directory,
 // its buckets and its schema version as needed.
 func Open(path string, opts Options) (*Store, error) {
-	if opts.MaxBatchDelay == 0 {
-		opts.MaxBatchDelay = 2 * time.Millisecond
-	}
-	if opts.MaxBatchSize == 0 {
-		opts.MaxBatchSize = 64
-	}
 	if opts.LockTimeout == 0 {
 		opts.LockTimeout = 2 * time.Second
 	}
@@ -96,8 +90,6 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %q: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.MaxBatchDelay
-	db.MaxBatchSize = opts.MaxBatchSize
 
 	if err := db.Update(initSchema); err != nil {
 		db.Close()
@@ -131,7 +123,7 @@ func initSchema(tx *bbolt.Tx) error {
 			}
 		}
 	}
-	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta} {
+	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -143,13 +135,19 @@ func initSchema(tx *bbolt.Tx) error {
 type record struct{ key, val []byte }
 
 // writes is a Changes encoded outside the transaction.
-type writes struct{ alerts, incidents, events []record }
+type writes struct{ alerts, incidents, events, silences []record }
 
-// Apply writes c durably: it returns nil only after the commit is fsynced.
-// Alerts and incidents are written only if newer (by Rev) than the stored
-// record and events only if absent, so Apply is idempotent and tolerates
-// out-of-order calls. ctx is checked before writing; a commit that has
-// started is not interrupted. An empty Changes is a no-op.
+// Apply writes c durably in one transaction: it returns nil only after the
+// commit is fsynced. Alerts, incidents and silences are written only if
+// newer (by Rev) than the stored record and events only if absent, so
+// Apply is idempotent and tolerates a change applied again. ctx is checked
+// before writing; a commit that has started is not interrupted. An empty
+// Changes is a no-op.
+//
+// Group commit happens in the engine, which calls Apply one batch at a
+// time in the order it made the changes (engine/commit.go), so Apply uses
+// DB.Update: DB.Batch would add its delay to every write and could commit
+// concurrent callers out of order.
 func (s *Store) Apply(ctx context.Context, c *engine.Changes) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store: apply: %w", err)
@@ -160,10 +158,11 @@ func (s *Store) Apply(ctx context.Context, c *engine.Changes) (err error) {
 	if s.metrics != nil {
 		defer s.metrics.observe(time.Now(), &err)
 	}
-	w := encode(c)
-	// Batch may run w.write twice (once in a failed batch, once alone):
-	// put-if-newer and put-if-absent make that harmless.
-	if err := s.db.Batch(w.write); err != nil {
+	w, err := encode(c)
+	if err != nil {
+		return fmt.Errorf("store: apply: %w", err)
+	}
+	if err := s.db.Update(w.write); err != nil {
 		return fmt.Errorf("store: apply: %w", err)
 	}
 	return nil
@@ -172,7 +171,7 @@ func (s *Store) Apply(ctx context.Context, c *engine.Changes) (err error) {
 // encode encodes every record of c, before the transaction. bbolt keeps
 // references to keys and values until the transaction commits: each key
 // and value is its own slice that nothing writes afterwards.
-func encode(c *engine.Changes) *writes {
+func encode(c *engine.Changes) (*writes, error) {
 	w := &writes{
 		alerts:    make([]record, len(c.Alerts)),
 		incidents: make([]record, len(c.Incidents)),
@@ -202,7 +201,16 @@ func encode(c *engine.Changes) *writes {
 		binary.BigEndian.PutUint32(k[8:], ev.Seq)
 		w.events[i] = record{k, e.event(ev)}
 	}
-	return w
+	// Silences are few and small: JSON, behind the same Rev prefix.
+	for _, sl := range c.Silences {
+		j, err := json.Marshal(sl)
+		if err != nil {
+			return nil, fmt.Errorf("encode silence %d: %w", sl.ID, err)
+		}
+		val := binary.BigEndian.AppendUint64(make([]byte, 0, revLen+len(j)), sl.Rev)
+		w.silences = append(w.silences, record{binary.BigEndian.AppendUint64(nil, sl.ID), append(val, j...)})
+	}
+	return w, nil
 }
 
 // write puts w in tx. It runs inside the write transaction: no encoding here.
@@ -211,6 +219,9 @@ func (w *writes) write(tx *bbolt.Tx) error {
 		return err
 	}
 	if err := put(tx, bucketIncidents, w.incidents, true, appendFill); err != nil {
+		return err
+	}
+	if err := put(tx, bucketSilences, w.silences, true, appendFill); err != nil {
 		return err
 	}
 	return put(tx, bucketEvents, w.events, false, bbolt.DefaultFillPercent)
@@ -253,11 +264,12 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	var alerts, incidents, events []record
+	var alerts, incidents, events, silences []record
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		alerts = dump(tx.Bucket(bucketAlerts))
 		incidents = dump(tx.Bucket(bucketIncidents))
 		events = dump(tx.Bucket(bucketEvents))
+		silences = dump(tx.Bucket(bucketSilences))
 		return nil
 	})
 	if err != nil {
@@ -280,6 +292,13 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	}
 	if snap.Events, err = decode(bucketEvents, events, 12, decodeEventRecord); err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
+	}
+	sls, err := decode(bucketSilences, silences, 8, decodeSilenceRecord)
+	if err != nil {
+		return nil, fmt.Errorf("store: load: %w", err)
+	}
+	for i := range sls {
+		snap.Silences = append(snap.Silences, &sls[i])
 	}
 	return snap, nil
 }
@@ -310,6 +329,21 @@ func decode[T any](bucket []byte, recs []record, keyLen int, dec func(key, val [
 		}
 	}
 	return out, nil
+}
+
+// decodeSilenceRecord decodes a silence and checks it against its key.
+func decodeSilenceRecord(key, val []byte, sl *engine.Silence) error {
+	if len(val) < revLen {
+		return fmt.Errorf("value too short")
+	}
+	if err := json.Unmarshal(val[revLen:], sl); err != nil {
+		return err
+	}
+	sl.Rev = binary.BigEndian.Uint64(val)
+	if sl.ID != binary.BigEndian.Uint64(key) {
+		return fmt.Errorf("value holds silence %d", sl.ID)
+	}
+	return nil
 }
 
 // decodeAlertRecord decodes an alert and checks it against its key.

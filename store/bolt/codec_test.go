@@ -443,7 +443,7 @@ func BenchmarkEncode100Alerts(b *testing.B) {
 		b.ReportAllocs()
 		var w *writes
 		for b.Loop() {
-			w = encode(c)
+			w, _ = encode(c)
 		}
 		b.ReportMetric(float64(size(w)), "bytes")
 	})
@@ -465,7 +465,7 @@ func BenchmarkEncode100Alerts(b *testing.B) {
 func BenchmarkDecode100Alerts(b *testing.B) {
 	c := benchChanges(benchTemplate(), 1000)
 	b.Run("codec", func(b *testing.B) {
-		w := encode(c)
+		w, _ := encode(c)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := decode(bucketAlerts, w.alerts, 8, decodeAlertRecord); err != nil {
@@ -512,10 +512,10 @@ func BenchmarkDecode100Alerts(b *testing.B) {
 // its own exactly-sized slice: appending to one cannot overwrite another.
 func TestEncodeValuesAreSeparate(t *testing.T) {
 	c := benchChanges(benchTemplate(), 1000)
-	if n := testing.AllocsPerRun(10, func() { encode(c) }); n > 12 {
+	if n := testing.AllocsPerRun(10, func() { _, _ = encode(c) }); n > 12 {
 		t.Errorf("encode makes %v allocations, want at most 12", n)
 	}
-	w := encode(c)
+	w, _ := encode(c)
 	for _, recs := range [][]record{w.alerts, w.incidents, w.events} {
 		for i, r := range recs {
 			if len(r.key) != cap(r.key) || len(r.val) != cap(r.val) {
@@ -570,7 +570,7 @@ func TestSlab(t *testing.T) {
 // The codec writes what the JSON of schema 1 held, record for record.
 func TestEncodeMatchesJSONRecords(t *testing.T) {
 	c := benchChanges(benchTemplate(), 1000)
-	w := encode(c)
+	w, _ := encode(c)
 	old, err := jsonEncode(c)
 	if err != nil {
 		t.Fatal(err)
