@@ -3,9 +3,11 @@ module github.com/remediator/remediator
 go 1.26.8
 
 require (
+	github.com/expr-lang/expr v1.17.8
 	github.com/prometheus/alertmanager v0.31.1
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/common v0.73.1
+	github.com/robfig/cron/v3 v3.0.1
 	go.etcd.io/bbolt v1.4.3
 	gopkg.in/yaml.v3 v3.0.1
 )

@@ -50,6 +50,7 @@ type App struct {
 	// storePath is the store's path, fixed at start (a reload may not move it).
 	storePath string
 
+	ruleErrors    *prometheus.CounterVec
 	reloadMu      sync.Mutex
 	cfg           *rules.Config
 	reloadOK      prometheus.Gauge
@@ -123,10 +124,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	policy, err := newPolicy(cfg, a.log)
-	if err != nil {
-		return nil, err
-	}
+	a.ruleErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "remediator_rule_errors_total",
+		Help: "Rule expressions that failed at run time on one alert (counted as no match), by rule.",
+	}, []string{"rule"})
+	a.registry.MustRegister(a.ruleErrors)
+	policy, windows := newPolicy(cfg, a.log, a.ruleErrors)
 	a.engine, err = engine.New(ctx, engine.Options{
 		Store: a.store, Clock: o.Clock, Classifier: policy,
 		Logger: a.log.With("component", "engine"), Registerer: a.registry, MaxBatch: cfg.Storage.MaxBatchSize,
@@ -134,6 +137,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.engine.SetSuppressor(windows)
 	a.api, err = api.New(api.Options{
 		Engine: a.engine, Settings: apiSettings(cfg), Ready: a.ready, Reload: a.Reload,
 		Logger: a.log.With("component", "api"), Registerer: a.registry, Gatherer: a.registry,
@@ -159,9 +163,19 @@ func New(ctx context.Context, o Options) (*App, error) {
 	return a, nil
 }
 
-// newPolicy builds the classifier of a validated config.
-func newPolicy(cfg *rules.Config, _ *slog.Logger) (engine.Classifier, error) {
-	return rules.NewClassifier(cfg), nil
+// newPolicy builds the classifier and the maintenance windows of a
+// validated config. An expression that fails on one alert is logged and
+// counted, and counts as no match.
+func newPolicy(cfg *rules.Config, log *slog.Logger, ruleErrors *prometheus.CounterVec) (*rules.Policy, *rules.Maintenance) {
+	onError := func(kind string) func(string, error) {
+		return func(name string, err error) {
+			log.Warn("rule expression failed on an alert; counted as no match", "rule", kind+" "+name, "err", err)
+			if ruleErrors != nil {
+				ruleErrors.WithLabelValues(kind + "/" + name).Inc()
+			}
+		}
+	}
+	return rules.NewPolicy(cfg, onError("level")), rules.NewMaintenance(cfg, onError("maintenance"))
 }
 
 func apiSettings(cfg *rules.Config) api.Settings {
@@ -235,11 +249,9 @@ func (a *App) Reload(_ context.Context) error {
 	if err := bound.Validate(); err != nil {
 		return fail(fmt.Errorf("for the running listen address %s: %w", a.cfg.Server.Listen, err))
 	}
-	policy, err := newPolicy(cfg, a.log)
-	if err != nil {
-		return fail(err)
-	}
+	policy, windows := newPolicy(cfg, a.log, a.ruleErrors)
 	a.engine.SetClassifier(policy)
+	a.engine.SetSuppressor(windows)
 	a.api.Apply(apiSettings(cfg))
 	a.cfg = cfg
 	a.reloadOK.Set(1)

@@ -16,6 +16,18 @@ type Config struct {
 	Auth     AuthConfig     `yaml:"auth"`
 	Classify ClassifyConfig `yaml:"classify"`
 	Levels   []LevelConfig  `yaml:"levels"`
+	// Calendar is the business calendar of working-day SLA clocks and
+	// inBusinessHours().
+	Calendar CalendarConfig `yaml:"calendar"`
+	// Maintenance windows: matching alerts are stored and shown, but not
+	// remediated and not paged.
+	Maintenance []WindowConfig `yaml:"maintenance"`
+
+	// Compiled at validation, so that a config that loads is ready to use.
+	calendar *Calendar
+	windows  []*Window
+	// windowConds[i] is Maintenance[i].When compiled (nil without one).
+	windowConds []*Condition
 }
 
 // ServerConfig is the HTTP server.
@@ -78,10 +90,23 @@ type ClassifyConfig struct {
 }
 
 // LevelConfig is one alert level. Order matters: the first is the most
-// urgent.
+// urgent, and the first whose When holds classifies an alert.
 type LevelConfig struct {
 	Name     string `yaml:"name"`
 	Priority string `yaml:"priority"`
+	// When is an expression over the alert (see Env); empty: the level is
+	// given only through the classify label.
+	When string `yaml:"when"`
+	// RespondWithin and ResolveWithin are the SLA clocks of an incident of
+	// this level, from its creation: wall-clock (15m, 4h) or on the
+	// business calendar (1 working day, 8 working hours).
+	RespondWithin SLADuration `yaml:"respond_within"`
+	ResolveWithin SLADuration `yaml:"resolve_within"`
+	// NotifyWithin is how soon people hear of it: 0s (at once), a delay
+	// to batch within (1h, 24h), or "report" (only in periodic reports).
+	NotifyWithin NotifyWithin `yaml:"notify_within"`
+
+	cond *Condition // When, compiled at validation
 }
 
 // Summary is the one line `remediator check` prints for a valid file.

@@ -55,6 +55,7 @@ func Parse(filename string, data []byte, lookupEnv func(string) (string, bool)) 
 		file:   filename,
 		lookup: lookupEnv,
 		pos:    make(map[string]position),
+		nodes:  make(map[string]*yaml.Node),
 		failed: make(map[*yaml.Node]bool),
 		active: make(map[*yaml.Node]bool),
 	}
@@ -76,6 +77,11 @@ type loader struct {
 	errs   Errors
 	// pos maps config paths (auth.tokens[1].role) to where they are written.
 	pos map[string]position
+	// nodes maps the same paths to their nodes, to place positions within
+	// an expression.
+	nodes map[string]*yaml.Node
+	// lines are the file's lines, for block scalars.
+	lines []string
 	// failed holds scalars whose expansion failed; they are not type-checked.
 	failed map[*yaml.Node]bool
 	// active holds the nodes being walked, to stop at recursive aliases.
@@ -102,7 +108,16 @@ func (l *loader) load(data []byte) *Config {
 	cfg.setDefaults()
 	var v validator
 	cfg.validate(&v)
+	l.lines = strings.Split(string(data), "\n")
 	for _, p := range v.problems {
+		if p.expr != nil {
+			msg := withPath(p.path, p.msg)
+			if p.expr.Snippet != "" {
+				msg += "\n" + p.expr.Snippet
+			}
+			l.errorAt(l.exprPosition(p.path, p.expr), "%s", msg)
+			continue
+		}
 		l.errorAt(l.position(p.path), "%s", withPath(p.path, p.msg))
 	}
 	return cfg
@@ -184,6 +199,77 @@ func (l *loader) position(path string) position {
 		}
 		path = parentPath(path)
 	}
+}
+
+// exprPosition maps a position within the expression written at path to
+// the file: exactly for one-line plain and quoted scalars and for block
+// scalars (| and >), else the scalar's own position.
+func (l *loader) exprPosition(path string, e *ExprError) position {
+	n := l.nodes[path]
+	if n == nil || e.Line == 0 {
+		return l.position(path)
+	}
+	switch n.Style {
+	case 0: // plain
+		if e.Line == 1 {
+			return position{n.Line, n.Column + e.Column - 1}
+		}
+	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+		if e.Line == 1 {
+			return position{n.Line, n.Column + e.Column}
+		}
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		return l.blockPosition(n, e)
+	}
+	return nodePos(n)
+}
+
+// blockPosition finds an expression position in a block scalar's content
+// lines. A literal block keeps its lines; a folded one joins them with
+// single spaces, so a column is counted across the joined lines.
+func (l *loader) blockPosition(n *yaml.Node, e *ExprError) position {
+	first := n.Line // the line of | or >; content starts on the next one
+	if first >= len(l.lines) {
+		return nodePos(n)
+	}
+	indent := -1
+	var content []int // file line numbers (1-based) of the content
+	for i := first; i < len(l.lines); i++ {
+		text := l.lines[i]
+		trimmed := strings.TrimLeft(text, " ")
+		if trimmed == "" {
+			if len(content) > 0 {
+				break
+			}
+			continue
+		}
+		ind := len(text) - len(trimmed)
+		if indent < 0 {
+			indent = ind
+		} else if ind < indent {
+			break
+		}
+		content = append(content, i+1)
+	}
+	if len(content) == 0 {
+		return nodePos(n)
+	}
+	col := func(line int) int { return indent + 1 }
+	if n.Style == yaml.LiteralStyle {
+		if e.Line <= len(content) {
+			return position{content[e.Line-1], col(0) + e.Column - 1}
+		}
+		return nodePos(n)
+	}
+	rest := e.Column
+	for _, ln := range content {
+		width := len(strings.TrimRight(l.lines[ln-1], " ")) - indent
+		if rest <= width+1 {
+			return position{ln, col(0) + rest - 1}
+		}
+		rest -= width + 1 // the space folding put between lines
+	}
+	return nodePos(n)
 }
 
 // nodePos returns where n is written.

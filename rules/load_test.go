@@ -141,9 +141,9 @@ func TestValidFull(t *testing.T) {
 			ShutdownTimeout:   Duration(45 * time.Second),
 		},
 		Storage: StorageConfig{
-			Path:          "/var/lib/remediator/remediator.db",
+			Path:         "/var/lib/remediator/remediator.db",
 			MaxBatchSize: 128,
-			LockTimeout:   Duration(7 * 24 * time.Hour),
+			LockTimeout:  Duration(7 * 24 * time.Hour),
 		},
 		Auth: AuthConfig{Tokens: []TokenConfig{
 			{Name: "grafana", Role: RoleViewer, Token: testViewerToken},
@@ -156,8 +156,9 @@ func TestValidFull(t *testing.T) {
 			{Name: "warning", Priority: "P2"},
 			{Name: "low_prio-3", Priority: "P5"},
 		},
+		Calendar: defaultCalendarConfig(),
 	}
-	if !reflect.DeepEqual(cfg, want) {
+	if !reflect.DeepEqual(exported(cfg), want) {
 		t.Errorf("Load(valid.yml) =\n%#v\nwant\n%#v", cfg, want)
 	}
 	// The secrets print as <secret>, so compare them separately.
@@ -220,14 +221,15 @@ func TestDefaults(t *testing.T) {
 			ShutdownTimeout:   Duration(30 * time.Second),
 		},
 		Storage: StorageConfig{
-			Path:          "./data/remediator.db",
+			Path:         "./data/remediator.db",
 			MaxBatchSize: 64,
-			LockTimeout:   Duration(2 * time.Second),
+			LockTimeout:  Duration(2 * time.Second),
 		},
 		Classify: ClassifyConfig{Label: "severity", Default: "only"},
 		Levels:   []LevelConfig{{Name: "only"}},
+		Calendar: defaultCalendarConfig(),
 	}
-	if !reflect.DeepEqual(cfg, want) {
+	if !reflect.DeepEqual(exported(cfg), want) {
 		t.Errorf("defaults =\n%+v\nwant\n%+v", cfg, want)
 	}
 }
@@ -338,4 +340,23 @@ func TestLoadMissingFile(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("err = %v, want fs.ErrNotExist", err)
 	}
+}
+
+// exported returns a copy of c without what validation compiled, to
+// compare what was read.
+func exported(c *Config) *Config {
+	cp := *c
+	cp.calendar, cp.windows, cp.windowConds = nil, nil, nil
+	cp.Levels = append([]LevelConfig(nil), c.Levels...)
+	for i := range cp.Levels {
+		cp.Levels[i].cond = nil
+	}
+	return &cp
+}
+
+// defaultCalendarConfig is the calendar of a config that names none.
+func defaultCalendarConfig() CalendarConfig {
+	var c CalendarConfig
+	c.setDefaults()
+	return c
 }

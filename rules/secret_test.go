@@ -33,7 +33,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		// %q quotes.
 		{"%q", func() string { return fmt.Sprintf("%q %q", cfg.Auth.Tokens, cfg.Server.WebhookToken) }},
 		// %x and %X would hex-encode a plain string.
-		{"%x", func() string { return fmt.Sprintf("%x %X", *cfg, cfg.Server.WebhookToken) }},
+		{"%x", func() string { return fmt.Sprintf("%x %X", cfg.Auth, cfg.Server.WebhookToken) }},
 		// %d is a bad verb for a string, which would echo it.
 		{"%d", func() string { return fmt.Sprintf("%d", cfg.Server.WebhookToken) }},
 		// Sprint and Sprintln use %v.

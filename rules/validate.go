@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -30,8 +31,22 @@ const (
 // into the line and column where it is written.
 type validator struct{ problems []problem }
 
-// problem is one validation failure.
-type problem struct{ path, msg string }
+// problem is one validation failure. expr, when set, places it within the
+// expression written at path.
+type problem struct {
+	path, msg string
+	expr      *ExprError
+}
+
+// addExpr records an expression that does not compile.
+func (v *validator) addExpr(path string, err error) {
+	var ee *ExprError
+	if errors.As(err, &ee) {
+		v.problems = append(v.problems, problem{path: path, msg: ee.Msg, expr: ee})
+		return
+	}
+	v.addf(path, "%v", err)
+}
 
 // addf records a problem at path.
 func (v *validator) addf(path, format string, args ...any) {
@@ -66,6 +81,7 @@ func (c *Config) setDefaults() {
 	if c.Levels == nil { // absent; an explicit empty list is an error
 		c.Levels = DefaultLevels()
 	}
+	c.Calendar.setDefaults()
 	c.Server.setDefaults()
 	c.Storage.setDefaults()
 	c.Classify.setDefaults(c.Levels)
@@ -78,6 +94,27 @@ func (c *Config) validate(v *validator) {
 	c.Auth.validate(v, "auth")
 	validateLevels(v, "levels", c.Levels)
 	c.Classify.validate(v, "classify", c.Levels)
+	c.calendar = c.Calendar.compile(v, "calendar")
+	c.windows, c.windowConds = nil, nil
+	names := map[string]string{}
+	for i := range c.Maintenance {
+		wp := joinIndex("maintenance", i)
+		w := &c.Maintenance[i]
+		c.windows = append(c.windows, w.compile(v, wp))
+		var cond *Condition
+		if w.When != "" {
+			var err error
+			if cond, err = CompileCondition(w.When); err != nil {
+				v.addExpr(joinKey(wp, "when"), err)
+			}
+		}
+		c.windowConds = append(c.windowConds, cond)
+		if first, dup := names[w.Name]; dup && w.Name != "" {
+			v.addf(joinKey(wp, "name"), "duplicate window name %q (also %s)", w.Name, first)
+		} else {
+			names[w.Name] = wp
+		}
+	}
 	c.validateExposure(v)
 }
 
@@ -232,7 +269,8 @@ func validateLevels(v *validator, path string, levels []LevelConfig) {
 		return
 	}
 	seen := make(map[string]string)
-	for i, lv := range levels {
+	for i := range levels {
+		lv := &levels[i]
 		lp := joinIndex(path, i)
 		lv.validate(v, lp)
 		if first, dup := seen[lv.Name]; dup && lv.Name != "" {
@@ -243,7 +281,7 @@ func validateLevels(v *validator, path string, levels []LevelConfig) {
 	}
 }
 
-// validate checks one level.
+// validate checks one level and compiles its expression.
 func (l *LevelConfig) validate(v *validator, path string) {
 	switch {
 	case l.Name == "":
@@ -251,6 +289,16 @@ func (l *LevelConfig) validate(v *validator, path string) {
 	case !levelNameRE.MatchString(l.Name):
 		v.addf(joinKey(path, "name"), "%q is not a valid level name (lowercase letters, digits, _ and -, starting with a letter)", l.Name)
 	}
+	l.cond = nil
+	if l.When != "" {
+		cond, err := CompileCondition(l.When)
+		if err != nil {
+			v.addExpr(joinKey(path, "when"), err)
+		}
+		l.cond = cond
+	}
+	l.RespondWithin.validate(v, joinKey(path, "respond_within"))
+	l.ResolveWithin.validate(v, joinKey(path, "resolve_within"))
 }
 
 // setDefaults fills the label and makes the last level the default.

@@ -23,6 +23,7 @@ type yamlField struct {
 func (l *loader) walk(n *yaml.Node, t reflect.Type, path string) {
 	if _, seen := l.pos[path]; !seen {
 		l.pos[path] = nodePos(n)
+		l.nodes[path] = n
 	}
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
