@@ -58,6 +58,9 @@ type alertJSON struct {
 	LastSeen    time.Time         `json:"last_seen"`
 	Deliveries  uint64            `json:"deliveries"`
 	Incident    uint64            `json:"incident,omitempty"`
+	// Suppressed, for a firing alert, is the silence or maintenance window
+	// that mutes it now.
+	Suppressed *engine.Suppression `json:"suppressed,omitempty"`
 }
 
 type alertList struct {

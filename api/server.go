@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +31,11 @@ type Engine interface {
 	Incidents(f engine.IncidentFilter, p engine.Page) ([]engine.IncidentSummary, uint64)
 	Incident(id uint64) (engine.IncidentDetail, error)
 	Alerts(f engine.AlertFilter, p engine.Page) ([]engine.Alert, uint64)
+	Suppression(ls map[string]string) (engine.Suppression, bool)
+	CreateSilence(ctx context.Context, n engine.NewSilence) (engine.Silence, error)
+	ExpireSilence(ctx context.Context, id uint64, by string) (engine.Silence, error)
+	Silences(f engine.SilenceFilter, p engine.Page) ([]engine.Silence, uint64)
+	GetSilence(id uint64) (engine.Silence, error)
 }
 
 // Settings are the parts of the config the API reads; Reload replaces them.
@@ -114,6 +121,14 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.handle("/api/v1/incidents/{id}/ack", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentAcknowledged)))
 	s.handle("/api/v1/incidents/{id}/resolve", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentResolved)))
 	s.handle("/api/v1/alerts", http.MethodGet, s.needs(RoleViewer, s.listAlerts))
+	s.route("/api/v1/silences", map[string]http.HandlerFunc{
+		http.MethodGet:  s.needs(RoleViewer, s.listSilences),
+		http.MethodPost: s.needs(RoleResponder, s.createSilence),
+	})
+	s.route("/api/v1/silences/{id}", map[string]http.HandlerFunc{
+		http.MethodGet:    s.needs(RoleViewer, s.getSilence),
+		http.MethodDelete: s.needs(RoleResponder, s.expireSilence),
+	})
 	s.handle("/-/healthy", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "Healthy.\n")
 	})
@@ -125,13 +140,29 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	})
 }
 
-// handle registers path for one method; any other method gets a JSON 405
-// with an Allow header (HEAD is allowed where GET is).
+// handle registers path for one method.
 func (s *Server) handle(path, method string, h http.HandlerFunc) {
+	s.route(path, map[string]http.HandlerFunc{method: h})
+}
+
+// route registers path for the given methods; any other method gets a
+// JSON 405 with an Allow header (HEAD is allowed where GET is).
+func (s *Server) route(path string, byMethod map[string]http.HandlerFunc) {
+	allowed := make([]string, 0, len(byMethod))
+	for m := range byMethod {
+		allowed = append(allowed, m)
+	}
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
 	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
-			w.Header().Set("Allow", method)
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, method))
+		m := r.Method
+		if m == http.MethodHead {
+			m = http.MethodGet
+		}
+		h, ok := byMethod[m]
+		if !ok {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, allow))
 			return
 		}
 		h(w, r)
@@ -398,6 +429,11 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 	out := alertList{Alerts: make([]alertJSON, len(list)), NextCursor: cursor(next)}
 	for i := range list {
 		out.Alerts[i] = toAlertJSON(&list[i])
+		if list[i].Status == engine.StatusFiring {
+			if sup, ok := s.engine.Suppression(list[i].Labels); ok {
+				out.Alerts[i].Suppressed = &sup
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

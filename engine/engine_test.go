@@ -19,6 +19,7 @@ type memStore struct {
 	alerts    map[uint64]engine.Alert
 	incidents map[uint64]engine.Incident
 	events    map[[2]uint64]engine.TimelineEvent
+	silences  map[uint64]engine.Silence
 	fail      error
 	applies   int
 	// gate, when set, makes the next Apply wait for a value and fail with it.
@@ -29,7 +30,7 @@ type memStore struct {
 var _ engine.Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
-	return &memStore{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}}
+	return &memStore{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}}
 }
 
 func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
@@ -63,6 +64,11 @@ func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
 	for _, ev := range c.Events {
 		m.events[[2]uint64{ev.Incident, uint64(ev.Seq)}] = ev
 	}
+	for _, sl := range c.Silences {
+		if old, ok := m.silences[sl.ID]; !ok || old.Rev < sl.Rev {
+			m.silences[sl.ID] = *sl
+		}
+	}
 	return nil
 }
 
@@ -81,6 +87,10 @@ func (m *memStore) Load(context.Context) (*engine.Snapshot, error) {
 	}
 	for _, ev := range m.events {
 		s.Events = append(s.Events, ev)
+	}
+	for _, sl := range m.silences {
+		cp := sl
+		s.Silences = append(s.Silences, &cp)
 	}
 	return s, nil
 }

@@ -17,6 +17,9 @@ type AlertExplanation struct {
 	Rules       []RuleTrace       `json:"rules"`
 	// Known is true when the engine already has this episode.
 	Known bool `json:"known"`
+	// Suppressed says which silence or maintenance window mutes the alert
+	// at that time: it would be stored and shown, not remediated or paged.
+	Suppressed *Suppression `json:"suppressed,omitempty"`
 }
 
 // Explanation is what a webhook would do, alert by alert.
@@ -37,6 +40,9 @@ func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
 		level, rules := e.classifier.Explain(e.classifyInput(at, wa, w))
 		x := AlertExplanation{Fingerprint: wa.Fingerprint, Labels: wa.Labels, Status: wa.Status, Level: level, Rules: rules}
 		x.Priority, x.RespondBy, x.ResolveBy = e.classifier.SLA(level, at)
+		if sup, ok := e.suppressed(wa.Labels, at); ok {
+			x.Suppressed = &sup
+		}
 		if st := e.byFP[wa.Fingerprint]; st != nil {
 			for _, a := range st.episodes {
 				if a.StartsAt.Equal(wa.StartsAt) {

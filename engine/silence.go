@@ -43,6 +43,8 @@ type Silence struct {
 	Comment   string    `json:"comment"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiredBy string    `json:"expired_by,omitempty"`
+	// CurrentState is the state when this copy was handed out (not stored).
+	CurrentState string `json:"-"`
 
 	compiled []*labels.Matcher
 }
@@ -137,6 +139,7 @@ func (e *Engine) CreateSilence(ctx context.Context, n NewSilence) (Silence, erro
 	e.silences.put(s.ID, s)
 	c.silences = append(c.silences, s)
 	out := *s
+	out.CurrentState = s.State(c.now)
 	t := c.commit()
 	e.mu.Unlock()
 	e.log.Info("silence created", "silence", out.ID, "by", out.CreatedBy, "ends_at", out.EndsAt)
@@ -167,6 +170,7 @@ func (e *Engine) ExpireSilence(ctx context.Context, id uint64, by string) (Silen
 	e.silences.put(id, &cp)
 	c.silences = append(c.silences, &cp)
 	out := cp
+	out.CurrentState = SilenceExpired
 	t := c.commit()
 	e.mu.Unlock()
 	e.log.Info("silence expired", "silence", id, "by", by)
@@ -191,7 +195,9 @@ func (e *Engine) Silences(f SilenceFilter, p Page) (out []Silence, next uint64) 
 			next = out[len(out)-1].ID
 			return false
 		}
-		out = append(out, *s)
+		cp := *s
+		cp.CurrentState = s.State(now)
+		out = append(out, cp)
 		return true
 	})
 	return out, next
@@ -205,7 +211,9 @@ func (e *Engine) GetSilence(id uint64) (Silence, error) {
 	if s == nil {
 		return Silence{}, fmt.Errorf("silence %d: %w", id, ErrNotFound)
 	}
-	return *s, nil
+	cp := *s
+	cp.CurrentState = s.State(e.clock.Now())
+	return cp, nil
 }
 
 // Suppression says why an alert is muted and until when.
@@ -246,4 +254,12 @@ func (e *Engine) suppressed(ls map[string]string, t time.Time) (Suppression, boo
 		return e.suppressor.Suppressed(ls, t)
 	}
 	return Suppression{}, false
+}
+
+// Suppression reports whether a silence or a maintenance window mutes ls
+// now.
+func (e *Engine) Suppression(ls map[string]string) (Suppression, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.suppressed(ls, e.clock.Now())
 }

@@ -18,13 +18,14 @@ type Store struct {
 	alerts    map[uint64]engine.Alert
 	incidents map[uint64]engine.Incident
 	events    map[[2]uint64]engine.TimelineEvent
+	silences  map[uint64]engine.Silence
 }
 
 var _ engine.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}}
+	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}}
 }
 
 // Apply keeps c: a record only if newer than the one kept, an event once.
@@ -52,6 +53,11 @@ func (s *Store) Apply(ctx context.Context, c *engine.Changes) error {
 			s.events[k] = ev
 		}
 	}
+	for _, sl := range c.Silences {
+		if old, ok := s.silences[sl.ID]; !ok || old.Rev < sl.Rev {
+			s.silences[sl.ID] = *sl
+		}
+	}
 	return nil
 }
 
@@ -77,6 +83,11 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	for _, ev := range s.events {
 		snap.Events = append(snap.Events, ev)
 	}
+	for _, sl := range s.silences {
+		cp := sl
+		snap.Silences = append(snap.Silences, &cp)
+	}
+	slices.SortFunc(snap.Silences, func(a, b *engine.Silence) int { return cmpU(a.ID, b.ID) })
 	slices.SortFunc(snap.Events, func(a, b engine.TimelineEvent) int {
 		if c := cmpU(a.Incident, b.Incident); c != 0 {
 			return c
