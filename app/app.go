@@ -118,8 +118,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 	}()
 	a.store, err = bolt.Open(cfg.Storage.Path, bolt.Options{
-		LockTimeout:   cfg.Storage.LockTimeout.D(),
-		Registerer:    a.registry,
+		LockTimeout: cfg.Storage.LockTimeout.D(),
+		Registerer:  a.registry,
 	})
 	if err != nil {
 		return nil, err
