@@ -49,6 +49,7 @@ type Engine struct {
 	commits     *commitQueue
 	lastSilence uint64
 	suppressor  Suppressor
+	planner     Planner
 	current     map[string]uint64 // incident key → its unresolved incident
 	timeline    map[uint64][]TimelineEvent
 	unsynced    Changes // written in memory, not yet durable: retried with the next Apply

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type AlertExplanation struct {
 	// Suppressed says which silence or maintenance window mutes the alert
 	// at that time: it would be stored and shown, not remediated or paged.
 	Suppressed *Suppression `json:"suppressed,omitempty"`
+	// Remediations are the remediation rules' verdicts and the actions
+	// that would run. A suppressed alert's actions are refused.
+	Remediations []PlannedRemediation `json:"remediations"`
 }
 
 // Explanation is what a webhook would do, alert by alert.
@@ -42,6 +46,20 @@ func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
 		x.Priority, x.RespondBy, x.ResolveBy = e.classifier.SLA(level, at)
 		if sup, ok := e.suppressed(wa.Labels, at); ok {
 			x.Suppressed = &sup
+		}
+		if e.planner != nil {
+			incident := uint64(0)
+			if id, ok := e.current[w.Receiver+"/"+w.GroupKey]; ok {
+				incident = id
+			}
+			x.Remediations = e.planner.Plan(e.classifyInput(at, wa, w), level, incident)
+			for i := range x.Remediations {
+				for j := range x.Remediations[i].Actions {
+					if a := &x.Remediations[i].Actions[j]; x.Suppressed != nil && a.Refused == "" {
+						a.Refused = fmt.Sprintf("suppressed by %s until %s", x.Suppressed.By, x.Suppressed.Until.Format(time.RFC3339))
+					}
+				}
+			}
 		}
 		if st := e.byFP[wa.Fingerprint]; st != nil {
 			for _, a := range st.episodes {

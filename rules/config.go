@@ -22,6 +22,8 @@ type Config struct {
 	// Maintenance windows: matching alerts are stored and shown, but not
 	// remediated and not paged.
 	Maintenance []WindowConfig `yaml:"maintenance"`
+	// Remediations are the automatic actions (see RemediationConfig).
+	Remediations []RemediationConfig `yaml:"remediations"`
 
 	// Compiled at validation, so that a config that loads is ready to use.
 	calendar *Calendar

@@ -47,6 +47,9 @@ func TestInvalidConfigs(t *testing.T) {
 		name string
 	}{
 		{"unknown_key"},                      // a misspelt key, with a suggestion
+		{"remediation_unknown_level"},        // level in [..., "critcal"]: a level that is not defined
+		{"remediation_bad_actions"},          // two kinds in one action, bad enums, empty command, unused pattern, bad templates
+		{"remediation_missing"},              // no when, target or actions; a duplicate name; a syntax error; an unknown reference
 		{"unknown_key_in_list_item"},         // a misspelt key inside auth.tokens[1]
 		{"bad_integer"},                      // max_body_bytes: abc
 		{"bad_duration"},                     // lock_timeout: 5 parsecs

@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 )
 
@@ -244,4 +245,76 @@ func (m *Maintenance) Suppressed(ls map[string]string, t time.Time) (engine.Supp
 		}
 	}
 	return found, found.By != ""
+}
+
+// Remediations matches the remediation rules of a config against a
+// classified alert. (Running their actions, with the safeguards, comes
+// with the remediation engine.)
+type Remediations struct {
+	rules   []RemediationConfig
+	targets []*template.Template
+	cal     *Calendar
+	onError func(rule string, err error)
+}
+
+// NewRemediations returns the remediation rules of a validated config.
+func NewRemediations(c *Config, onError func(rule string, err error)) *Remediations {
+	if onError == nil {
+		onError = func(string, error) {}
+	}
+	r := &Remediations{rules: c.Remediations, cal: c.calendar, onError: onError}
+	for _, rc := range c.Remediations {
+		t, _ := template.Parse(rc.Target) // validated at load
+		r.targets = append(r.targets, t)
+	}
+	return r
+}
+
+// RuleMatch is one remediation rule's verdict on an alert.
+type RuleMatch struct {
+	Index   int // in Config.Remediations
+	Name    string
+	Matched bool
+	Reason  string
+	Target  string
+}
+
+// Match evaluates every rule for an alert of the given level: firing
+// alerts only; the rule's when must hold and its target must render.
+func (r *Remediations) Match(in *engine.ClassifyInput, level engine.Level, incident uint64) []RuleMatch {
+	p := &Policy{cal: r.cal}
+	env := p.env(in)
+	env.Level = string(level)
+	out := make([]RuleMatch, 0, len(r.rules))
+	for i := range r.rules {
+		rc := &r.rules[i]
+		m := RuleMatch{Index: i, Name: rc.Name}
+		switch {
+		case in.Alert.Status != engine.StatusFiring:
+			m.Reason = "the alert is resolved: a resolved alert never starts an action"
+		case rc.cond == nil:
+			m.Reason = "no when expression"
+		default:
+			ok, failed, err := rc.cond.Explain(env)
+			switch {
+			case err != nil:
+				r.onError(rc.Name, err)
+				m.Reason = "error (counts as no match): " + err.Error()
+			case !ok:
+				m.Reason = "false: " + oneLine(failed)
+			default:
+				target, err := r.targets[i].Render(&template.Data{
+					Labels: in.Alert.Labels, Annotations: in.Alert.Annotations, Alertname: in.Alert.Labels["alertname"],
+					Level: string(level), Incident: fmt.Sprint(incident), Fingerprint: in.Alert.Fingerprint,
+				}, nil, nil)
+				if err != nil {
+					m.Reason = "target refused: " + err.Error()
+					break
+				}
+				m.Matched, m.Target, m.Reason = true, target, "when holds: "+oneLine(rc.When)
+			}
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -95,6 +95,7 @@ func (c *Config) validate(v *validator) {
 	validateLevels(v, "levels", c.Levels)
 	c.Classify.validate(v, "classify", c.Levels)
 	c.calendar = c.Calendar.compile(v, "calendar")
+	c.validateRemediations(v)
 	c.windows, c.windowConds = nil, nil
 	names := map[string]string{}
 	for i := range c.Maintenance {

@@ -1,0 +1,187 @@
+// Package template renders the small templates of remediation actions
+// (an argv element, a unit name, a URL, a JSON body) from alert data,
+// safely: a template may only name values ({{ .labels.service }},
+// {{ .annotations.summary }}, {{ .alertname }}, {{ .level }},
+// {{ .incident }}, {{ .fingerprint }}, {{ .target }}) — no functions, no
+// pipelines, no conditionals — and every value is checked against a
+// pattern before it is placed. A value is placed once, as text: it is
+// never parsed as a template or handed to a shell.
+package template
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template/parse"
+)
+
+// DefaultPattern is what a value must match when the action names no
+// pattern for it: letters, digits and . _ : / @ + = , -, at most 253
+// characters, and never "..".
+var DefaultPattern = regexp.MustCompile(`^[A-Za-z0-9._:/@+=,-]{1,253}$`)
+
+// ErrRefused is the error of a value that fails its pattern: the action
+// is refused and the refusal recorded.
+var ErrRefused = errors.New("refused")
+
+// Data is what templates may name.
+type Data struct {
+	Labels      map[string]string
+	Annotations map[string]string
+	Alertname   string
+	Level       string
+	Incident    string
+	Fingerprint string
+	Target      string
+}
+
+// Template is one parsed template.
+type Template struct {
+	src   string
+	parts []part
+}
+
+// part is literal text or a reference to a value.
+type part struct {
+	text string
+	ref  []string // e.g. ["labels", "service"]; nil for text
+}
+
+// Name returns the parameter name of a reference, the key of its
+// pattern: the label or annotation name, or the field name.
+func (p part) name() string { return p.ref[len(p.ref)-1] }
+
+var fields = map[string]bool{"alertname": true, "level": true, "incident": true, "fingerprint": true, "target": true}
+
+// Parse parses src. It fails on anything but text and plain references.
+func Parse(src string) (*Template, error) {
+	trees, err := parse.Parse("t", src, "{{", "}}")
+	if err != nil {
+		return nil, fmt.Errorf("template %q: %w", src, err)
+	}
+	t := &Template{src: src}
+	for _, n := range trees["t"].Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			t.parts = append(t.parts, part{text: string(n.Text)})
+		case *parse.ActionNode:
+			ref, err := reference(n)
+			if err != nil {
+				return nil, fmt.Errorf("template %q: %w", src, err)
+			}
+			t.parts = append(t.parts, part{ref: ref})
+		default:
+			return nil, fmt.Errorf("template %q: only text and {{ .name }} references are allowed, not %s", src, n)
+		}
+	}
+	return t, nil
+}
+
+func reference(n *parse.ActionNode) ([]string, error) {
+	if len(n.Pipe.Decl) > 0 || len(n.Pipe.Cmds) != 1 || len(n.Pipe.Cmds[0].Args) != 1 {
+		return nil, fmt.Errorf("%s: only a plain reference like {{ .labels.service }} is allowed", n)
+	}
+	f, ok := n.Pipe.Cmds[0].Args[0].(*parse.FieldNode)
+	if !ok {
+		return nil, fmt.Errorf("%s: only a plain reference like {{ .labels.service }} is allowed", n)
+	}
+	switch {
+	case len(f.Ident) == 2 && (f.Ident[0] == "labels" || f.Ident[0] == "annotations"):
+	case len(f.Ident) == 1 && fields[f.Ident[0]]:
+	default:
+		return nil, fmt.Errorf("%s: unknown reference; use .labels.NAME, .annotations.NAME, .alertname, .level, .incident, .fingerprint or .target", n)
+	}
+	return f.Ident, nil
+}
+
+// Refs returns the parameter names the template uses, for checking that
+// every pattern an action names is used.
+func (t *Template) Refs() []string {
+	var out []string
+	for _, p := range t.parts {
+		if p.ref != nil {
+			out = append(out, p.name())
+		}
+	}
+	return out
+}
+
+// Source is the template as written.
+func (t *Template) Source() string { return t.src }
+
+// Render places each value, checked against patterns[name] or
+// DefaultPattern, and transformed by escape (nil: as is). A value that
+// fails is ErrRefused, naming the parameter but not echoing more than 40
+// bytes of the value.
+func (t *Template) Render(d *Data, patterns map[string]*regexp.Regexp, escape func(string) string) (string, error) {
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.ref == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		v := lookup(d, p.ref)
+		pat := patterns[p.name()]
+		if pat == nil {
+			pat = DefaultPattern
+		}
+		if !pat.MatchString(v) || (pat == DefaultPattern && strings.Contains(v, "..")) {
+			return "", fmt.Errorf("%s=%s does not match %s: %w", p.name(), quote(v), pat, ErrRefused)
+		}
+		if escape != nil {
+			v = escape(v)
+		}
+		b.WriteString(v)
+	}
+	return b.String(), nil
+}
+
+func lookup(d *Data, ref []string) string {
+	switch ref[0] {
+	case "labels":
+		return d.Labels[ref[1]]
+	case "annotations":
+		return d.Annotations[ref[1]]
+	case "alertname":
+		return d.Alertname
+	case "level":
+		return d.Level
+	case "incident":
+		return d.Incident
+	case "fingerprint":
+		return d.Fingerprint
+	}
+	return d.Target
+}
+
+// quote shows at most 40 bytes of a refused value, quoted, so a log line
+// or an audit record never carries a megabyte or raw control bytes.
+func quote(v string) string {
+	if len(v) > 40 {
+		return fmt.Sprintf("%q… (%d bytes)", v[:40], len(v))
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+// CompilePatterns compiles an action's validate map; each pattern is
+// anchored (^…$ added when missing).
+func CompilePatterns(m map[string]string) (map[string]*regexp.Regexp, error) {
+	out := make(map[string]*regexp.Regexp, len(m))
+	var errs []error
+	for name, src := range m {
+		if !strings.HasPrefix(src, "^") {
+			src = "^" + src
+		}
+		if !strings.HasSuffix(src, "$") {
+			src += "$"
+		}
+		re, err := regexp.Compile(src)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("validate.%s: %w", name, err))
+			continue
+		}
+		out[name] = re
+	}
+	return out, errors.Join(errs...)
+}

@@ -1,0 +1,93 @@
+package rules
+
+// RemediationConfig is a remediation rule: when its expression holds for a
+// firing alert, its actions run against its target, guarded by its
+// safeguards. (The engine that runs them comes with the remediation
+// issue; the configuration is read and checked now.)
+type RemediationConfig struct {
+	Name string `yaml:"name"`
+	// When is an expression (see Env); it sees the alert's level.
+	When string `yaml:"when"`
+	// Target names what is acted on, e.g. "{{ .labels.instance }}/{{ .labels.service }}":
+	// the key of cooldowns and locks.
+	Target  string         `yaml:"target"`
+	Actions []ActionConfig `yaml:"actions"`
+
+	cond *Condition // When, compiled at validation
+}
+
+// ActionConfig is one action of a rule: exactly one of its kinds.
+type ActionConfig struct {
+	Exec       *ExecConfig       `yaml:"exec"`
+	HTTP       *HTTPActionConfig `yaml:"http"`
+	Systemd    *SystemdConfig    `yaml:"systemd"`
+	Kubernetes *KubernetesConfig `yaml:"kubernetes"`
+}
+
+// ExecConfig runs a program, never through a shell.
+type ExecConfig struct {
+	// Command is the argv; each element may be a template
+	// ({{ .labels.service }}), and each value placed must match its
+	// pattern in Validate (or the default safe pattern).
+	Command  []string          `yaml:"command"`
+	Validate map[string]string `yaml:"validate"`
+	// Timeout kills the whole process group. Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// MaxOutputBytes bounds captured stdout+stderr. Default 65536.
+	MaxOutputBytes int `yaml:"max_output_bytes"`
+	// Dir is the working directory (default: remediator's).
+	Dir string `yaml:"dir"`
+}
+
+// HTTPActionConfig calls an endpoint.
+type HTTPActionConfig struct {
+	Method string `yaml:"method"` // default POST
+	// URL is a template; placed values are path-escaped.
+	URL string `yaml:"url"`
+	// Headers' values are secrets (an Authorization header, say).
+	Headers map[string]Secret `yaml:"headers"`
+	// Body is a JSON template; placed values are JSON-string escaped, so
+	// write them inside quotes: {"service": "{{ .labels.service }}"}.
+	Body     string            `yaml:"body"`
+	Validate map[string]string `yaml:"validate"`
+	// ExpectStatus lists the statuses that mean success. Default: any 2xx.
+	ExpectStatus       []int    `yaml:"expect_status"`
+	Timeout            Duration `yaml:"timeout"` // default 10s
+	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
+	CAFile             string   `yaml:"ca_file"`
+	MaxOutputBytes     int      `yaml:"max_output_bytes"` // default 65536
+}
+
+// SystemdConfig restarts, starts, stops or reloads a unit with systemctl.
+type SystemdConfig struct {
+	Action string `yaml:"action"` // restart|start|stop|reload
+	// Unit is a template; the rendered name must be a valid unit name.
+	Unit      string            `yaml:"unit"`
+	Validate  map[string]string `yaml:"validate"`
+	Systemctl string            `yaml:"systemctl"` // default "systemctl" (on PATH)
+	Timeout   Duration          `yaml:"timeout"`   // default 60s
+}
+
+// KubernetesConfig scales or restarts a Deployment or StatefulSet through
+// the Kubernetes API.
+type KubernetesConfig struct {
+	// APIServer defaults to the in-cluster https://kubernetes.default.svc.
+	APIServer string `yaml:"api_server"`
+	// Token, or TokenFile (default: the in-cluster service-account token).
+	Token              Secret `yaml:"token"`
+	TokenFile          string `yaml:"token_file"`
+	CAFile             string `yaml:"ca_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// Namespace and Name are templates.
+	Namespace string `yaml:"namespace"`
+	Kind      string `yaml:"kind"` // Deployment|StatefulSet
+	Name      string `yaml:"name"`
+	// Operation is scale or rollout_restart. scale takes Replicas (to N)
+	// or ScaleBy (+N), bounded by MaxReplicas.
+	Operation   string            `yaml:"operation"`
+	Replicas    *int              `yaml:"replicas"`
+	ScaleBy     int               `yaml:"scale_by"`
+	MaxReplicas int               `yaml:"max_replicas"`
+	Validate    map[string]string `yaml:"validate"`
+	Timeout     Duration          `yaml:"timeout"` // default 10s
+}

@@ -1,0 +1,248 @@
+package rules
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+
+	"github.com/remediator/remediator/actions/template"
+)
+
+// validateRemediations checks every rule: a unique name, a when that
+// compiles and names only defined levels, a target template, and actions
+// that are each exactly one well-formed kind.
+func (c *Config) validateRemediations(v *validator) {
+	levels := map[string]bool{}
+	for _, l := range c.Levels {
+		levels[l.Name] = true
+	}
+	names := map[string]string{}
+	for i := range c.Remediations {
+		r := &c.Remediations[i]
+		path := joinIndex("remediations", i)
+		switch {
+		case r.Name == "":
+			v.addf(path, "name is required")
+		case names[r.Name] != "":
+			v.addf(joinKey(path, "name"), "duplicate remediation %q (also %s)", r.Name, names[r.Name])
+		default:
+			names[r.Name] = path
+		}
+		r.cond = nil
+		if r.When == "" {
+			v.addf(path, "when is required: a remediation without a condition would act on every alert")
+		} else if cond, err := CompileCondition(r.When); err != nil {
+			v.addExpr(joinKey(path, "when"), err)
+		} else {
+			r.cond = cond
+			for _, name := range levelNames(r.When) {
+				if !levels[name] {
+					v.addf(joinKey(path, "when"), "level %q is not defined (levels: %s)", name, strings.Join(c.LevelNames(), ", "))
+				}
+			}
+		}
+		if r.Target == "" {
+			v.addf(path, "target is required: it names what is acted on, the key of cooldowns and locks")
+		} else if _, err := template.Parse(r.Target); err != nil {
+			v.addf(joinKey(path, "target"), "%v", err)
+		}
+		if len(r.Actions) == 0 {
+			v.addf(path, "at least one action is required")
+		}
+		for j := range r.Actions {
+			r.Actions[j].validate(v, joinIndex(joinKey(path, "actions"), j))
+		}
+	}
+}
+
+// levelNames returns the string constants an expression compares the
+// level with (level == "x", "x" == level, level != "x", level in [...]).
+func levelNames(src string) []string {
+	tree, err := parser.Parse(src)
+	if err != nil {
+		return nil
+	}
+	c := &levelCollector{}
+	ast.Walk(&tree.Node, c)
+	sort.Strings(c.names)
+	return c.names
+}
+
+type levelCollector struct{ names []string }
+
+func isLevel(n ast.Node) bool {
+	id, ok := n.(*ast.IdentifierNode)
+	return ok && id.Value == "level"
+}
+
+func (c *levelCollector) Visit(node *ast.Node) {
+	b, ok := (*node).(*ast.BinaryNode)
+	if !ok {
+		return
+	}
+	var other ast.Node
+	switch {
+	case isLevel(b.Left):
+		other = b.Right
+	case isLevel(b.Right) && b.Operator != "in" && b.Operator != "not in":
+		other = b.Left
+	default:
+		return
+	}
+	switch o := other.(type) {
+	case *ast.StringNode:
+		if b.Operator == "==" || b.Operator == "!=" {
+			c.names = append(c.names, o.Value)
+		}
+	case *ast.ArrayNode:
+		if b.Operator == "in" || b.Operator == "not in" {
+			for _, n := range o.Nodes {
+				if s, ok := n.(*ast.StringNode); ok {
+					c.names = append(c.names, s.Value)
+				}
+			}
+		}
+	}
+}
+
+var (
+	systemdActions = map[string]bool{"restart": true, "start": true, "stop": true, "reload": true}
+	k8sKinds       = map[string]bool{"Deployment": true, "StatefulSet": true}
+	k8sOperations  = map[string]bool{"scale": true, "rollout_restart": true}
+	httpMethodRE   = regexp.MustCompile(`^[A-Z]+$`)
+)
+
+// validate checks one action: exactly one kind, and that kind's fields.
+func (a *ActionConfig) validate(v *validator, path string) {
+	var kinds []string
+	if a.Exec != nil {
+		kinds = append(kinds, "exec")
+		a.Exec.validate(v, joinKey(path, "exec"))
+	}
+	if a.HTTP != nil {
+		kinds = append(kinds, "http")
+		a.HTTP.validate(v, joinKey(path, "http"))
+	}
+	if a.Systemd != nil {
+		kinds = append(kinds, "systemd")
+		a.Systemd.validate(v, joinKey(path, "systemd"))
+	}
+	if a.Kubernetes != nil {
+		kinds = append(kinds, "kubernetes")
+		a.Kubernetes.validate(v, joinKey(path, "kubernetes"))
+	}
+	if len(kinds) != 1 {
+		v.addf(path, "an action is exactly one of exec, http, systemd or kubernetes (got %d: %s)", len(kinds), strings.Join(kinds, ", "))
+	}
+}
+
+// templates checks that each template parses and that every validate
+// pattern compiles and is used by one of them.
+func templates(v *validator, path string, patterns map[string]string, srcs map[string]string) {
+	used := map[string]bool{}
+	keys := make([]string, 0, len(srcs))
+	for k := range srcs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		t, err := template.Parse(srcs[key])
+		if err != nil {
+			v.addf(joinKey(path, key), "%v", err)
+			continue
+		}
+		for _, r := range t.Refs() {
+			used[r] = true
+		}
+	}
+	if _, err := template.CompilePatterns(patterns); err != nil {
+		v.addf(joinKey(path, "validate"), "%v", err)
+	}
+	for name := range patterns {
+		if !used[name] {
+			v.addf(joinKey(joinKey(path, "validate"), name), "no template of this action uses %q", name)
+		}
+	}
+}
+
+func (e *ExecConfig) validate(v *validator, path string) {
+	if len(e.Command) == 0 || e.Command[0] == "" {
+		v.addf(path, "command is required: the program and its arguments, run without a shell")
+	}
+	srcs := map[string]string{}
+	for i, arg := range e.Command {
+		srcs[fmt.Sprintf("command[%d]", i)] = arg
+	}
+	templates(v, path, e.Validate, srcs)
+	validateDurations(v, path, []namedDuration{{"timeout", &e.Timeout}})
+	if e.MaxOutputBytes < 0 {
+		v.addf(joinKey(path, "max_output_bytes"), "must not be negative")
+	}
+}
+
+func (h *HTTPActionConfig) validate(v *validator, path string) {
+	if h.URL == "" {
+		v.addf(path, "url is required")
+	} else if u, err := url.Parse(strings.NewReplacer("{{", "", "}}", "").Replace(h.URL)); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		v.addf(joinKey(path, "url"), "%q is not an absolute http or https URL", h.URL)
+	}
+	if h.Method != "" && !httpMethodRE.MatchString(h.Method) {
+		v.addf(joinKey(path, "method"), "%q is not an HTTP method", h.Method)
+	}
+	for _, s := range h.ExpectStatus {
+		if s < 100 || s > 599 {
+			v.addf(joinKey(path, "expect_status"), "%d is not an HTTP status", s)
+		}
+	}
+	templates(v, path, h.Validate, map[string]string{"url": h.URL, "body": h.Body})
+	validateDurations(v, path, []namedDuration{{"timeout", &h.Timeout}})
+}
+
+func (s *SystemdConfig) validate(v *validator, path string) {
+	if !systemdActions[s.Action] {
+		v.addf(joinKey(path, "action"), "%q is not one of restart, start, stop, reload", s.Action)
+	}
+	if s.Unit == "" {
+		v.addf(path, "unit is required")
+	}
+	templates(v, path, s.Validate, map[string]string{"unit": s.Unit})
+	validateDurations(v, path, []namedDuration{{"timeout", &s.Timeout}})
+}
+
+func (k *KubernetesConfig) validate(v *validator, path string) {
+	if !k8sKinds[k.Kind] {
+		v.addf(joinKey(path, "kind"), "%q is not Deployment or StatefulSet", k.Kind)
+	}
+	if !k8sOperations[k.Operation] {
+		v.addf(joinKey(path, "operation"), "%q is not scale or rollout_restart", k.Operation)
+	}
+	if k.Namespace == "" || k.Name == "" {
+		v.addf(path, "namespace and name are required")
+	}
+	if k.Operation == "scale" {
+		switch {
+		case (k.Replicas == nil) == (k.ScaleBy == 0):
+			v.addf(path, "scale needs exactly one of replicas (to N) and scale_by (+N)")
+		case k.Replicas != nil && *k.Replicas < 0:
+			v.addf(joinKey(path, "replicas"), "must not be negative")
+		case k.ScaleBy < 0:
+			v.addf(joinKey(path, "scale_by"), "must be positive")
+		case k.ScaleBy > 0 && k.MaxReplicas <= 0:
+			v.addf(joinKey(path, "max_replicas"), "is required with scale_by, to bound it")
+		case k.Replicas != nil && k.MaxReplicas > 0 && *k.Replicas > k.MaxReplicas:
+			v.addf(joinKey(path, "replicas"), "%d is above max_replicas %d", *k.Replicas, k.MaxReplicas)
+		}
+	}
+	if k.APIServer != "" {
+		if u, err := url.Parse(k.APIServer); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+			v.addf(joinKey(path, "api_server"), "%q is not an absolute http or https URL", k.APIServer)
+		}
+	}
+	templates(v, path, k.Validate, map[string]string{"namespace": k.Namespace, "name": k.Name})
+	validateDurations(v, path, []namedDuration{{"timeout", &k.Timeout}})
+}
