@@ -269,6 +269,14 @@ func (a *App) Close() error {
 				errs = append(errs, err)
 			}
 		}
+		if a.engine != nil {
+			// Write what a failed write left in memory, if the disk lets us.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := a.engine.Flush(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("flush unsynced changes: %w", err))
+			}
+			cancel()
+		}
 		if a.store != nil {
 			errs = append(errs, a.store.Close())
 		}

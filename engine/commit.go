@@ -71,7 +71,7 @@ func (e *Engine) wait(ctx context.Context, t *ticket) error {
 
 		// The write goes on even if this caller's client went away: the
 		// others in the batch wait for it too.
-		err := e.store.Apply(context.WithoutCancel(ctx), merge(batch))
+		err := e.applySafely(context.WithoutCancel(ctx), merge(batch))
 		if err != nil {
 			e.failAfter(batch, err)
 		}
@@ -89,6 +89,31 @@ func (e *Engine) wait(ctx context.Context, t *ticket) error {
 		return fmt.Errorf("engine: persist: %w", t.err)
 	}
 	return nil
+}
+
+// applySafely applies ch, turning a panic in the store into an error so
+// that the queue never stays marked as writing.
+func (e *Engine) applySafely(ctx context.Context, ch *Changes) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store panicked: %v", p)
+		}
+	}()
+	return e.store.Apply(ctx, ch)
+}
+
+// Flush writes whatever an earlier failed write left unsynced, behind
+// everything already queued. App.Close calls it before closing the store;
+// a conflict answer calls it so that what the conflict reports is on disk.
+func (e *Engine) Flush(ctx context.Context) error {
+	e.mu.Lock()
+	if e.unsyncedCnt == 0 {
+		e.mu.Unlock()
+		return nil
+	}
+	t := e.begin().commit()
+	e.mu.Unlock()
+	return e.wait(ctx, t)
 }
 
 // failAfter fails batch and everything queued after it, and keeps their

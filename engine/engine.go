@@ -131,13 +131,13 @@ func (e *Engine) restore(s *Snapshot) {
 		e.timeline[ev.Incident] = append(e.timeline[ev.Incident], ev)
 	}
 	for _, sil := range s.Silences {
+		e.lastSilence = max(e.lastSilence, sil.ID)
+		e.rev = max(e.rev, sil.Rev)
 		if err := sil.compile(); err != nil {
 			e.log.Error("stored silence no longer compiles; ignoring it", "silence", sil.ID, "err", err)
 			continue
 		}
 		e.silences.put(sil.ID, sil)
-		e.lastSilence = max(e.lastSilence, sil.ID)
-		e.rev = max(e.rev, sil.Rev)
 	}
 	for id, evs := range e.timeline {
 		sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
@@ -372,7 +372,9 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 // --end` sets startsAt to the end, to the second). Hence, for a
 // fingerprint that has a firing episode:
 //   - a resolved alert with another startsAt resolves that episode: the
-//     status is what counts, not the times;
+//     status is what counts, not the times, unless it ended (by more than
+//     endTolerance) before that episode began, when it is a late resolve
+//     of an earlier episode;
 //   - a firing alert whose startsAt is not later is that episode;
 //   - a firing alert with a later startsAt means the episode ended unseen
 //     (send_resolved off, or a lost notification): it is resolved and a
@@ -385,12 +387,17 @@ func (e *Engine) match(c *change, wa *WebhookAlert) *Alert {
 	if st == nil {
 		return nil
 	}
+	cur := st.firing
 	for i := len(st.episodes) - 1; i >= 0; i-- { // the newest matches most often
-		if st.episodes[i].StartsAt.Equal(wa.StartsAt) {
-			return st.episodes[i]
+		if a := st.episodes[i]; a.StartsAt.Equal(wa.StartsAt) {
+			// A resolve that names an episode already superseded, but ended
+			// after the firing one began, resolves the firing one.
+			if a != cur && cur != nil && wa.Status == StatusResolved && !endedBefore(wa, cur) {
+				return cur
+			}
+			return a
 		}
 	}
-	cur := st.firing
 	if cur == nil {
 		// Nothing fires: a copy that started before the latest episode
 		// ended is a late copy of that episode (the other Alertmanager of
@@ -400,11 +407,42 @@ func (e *Engine) match(c *change, wa *WebhookAlert) *Alert {
 		}
 		return nil
 	}
-	if wa.Status == StatusResolved || !wa.StartsAt.After(cur.StartsAt) {
+	if wa.Status == StatusResolved {
+		if endedBefore(wa, cur) {
+			// A late resolve of an earlier episode.
+			if prev := previous(st, cur); prev != nil {
+				return prev
+			}
+			return nil
+		}
+		return cur
+	}
+	if !wa.StartsAt.After(cur.StartsAt) {
 		return cur
 	}
 	e.resolveEpisode(c, cur, wa.StartsAt, " (superseded by a new episode)")
 	c.touchAlert(cur)
+	return nil
+}
+
+// endTolerance absorbs second-truncated times (amtool --end, some
+// clients): a resolve that ends less than this before an episode began
+// still counts as that episode's.
+const endTolerance = time.Second
+
+// endedBefore reports whether a resolved alert ended before episode a
+// began, beyond the tolerance.
+func endedBefore(wa *WebhookAlert, a *Alert) bool {
+	return !wa.EndsAt.IsZero() && wa.EndsAt.Before(a.StartsAt.Add(-endTolerance))
+}
+
+// previous returns the newest episode of st other than cur.
+func previous(st *fpState, cur *Alert) *Alert {
+	for i := len(st.episodes) - 1; i >= 0; i-- {
+		if st.episodes[i] != cur {
+			return st.episodes[i]
+		}
+	}
 	return nil
 }
 
@@ -598,12 +636,23 @@ func (e *Engine) transition(ctx context.Context, id uint64, t Transition, f func
 	c := e.begin()
 	if err := f(c, inc); err != nil {
 		e.mu.Unlock()
-		return Incident{}, err
+		return Incident{}, e.flushFirst(ctx, err)
 	}
 	out := *inc
 	tk := c.commit()
 	e.mu.Unlock()
 	return out, e.wait(ctx, tk)
+}
+
+// flushFirst answers a refused request only once the state it refers to
+// is on disk: after a failed write, an acknowledgement can be in memory
+// but unsynced, and a retry that is told "already acknowledged" must not
+// lose it.
+func (e *Engine) flushFirst(ctx context.Context, err error) error {
+	if ferr := e.Flush(ctx); ferr != nil {
+		return ferr
+	}
+	return err
 }
 
 func noteSuffix(n string) string {

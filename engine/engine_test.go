@@ -674,3 +674,78 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFailedAckIsNotLostOnRetry: an acknowledgement whose write failed is
+// in memory; the retry's 409 writes it first, so a restart keeps it.
+func TestFailedAckIsNotLostOnRetry(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0))).Incident
+	h.store.mu.Lock()
+	h.store.fail = errors.New("disk full")
+	h.store.mu.Unlock()
+	if _, err := h.e.Acknowledge(ctx, id, engine.Transition{By: "alice"}); err == nil || errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("ack on a failing disk: %v", err)
+	}
+	h.store.mu.Lock()
+	h.store.fail = nil
+	h.store.mu.Unlock()
+	if _, err := h.e.Acknowledge(ctx, id, engine.Transition{By: "alice"}); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("retry: %v, want a conflict", err)
+	}
+	h.restart()
+	if d := h.incident(id); d.Status != engine.IncidentAcknowledged {
+		t.Fatalf("after restart: %s, want acknowledged", d.Status)
+	}
+}
+
+// panicStore panics on Apply.
+type panicStore struct{ *memStore }
+
+func (panicStore) Apply(context.Context, *engine.Changes) error { panic("boom") }
+
+// TestStorePanicDoesNotWedgeTheQueue: a store that panics fails the write;
+// later writes still run.
+func TestStorePanicDoesNotWedgeTheQueue(t *testing.T) {
+	e, err := engine.New(context.Background(), engine.Options{Store: panicStore{newMemStore()}, Clock: &fakeClock{now: t0}, Classifier: severityClassifier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := e.Ingest(context.Background(), group("g", alert("A", engine.StatusFiring, t0))); err == nil || !strings.Contains(err.Error(), "store panicked: boom") {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+}
+
+// TestLateResolvesFindTheRightEpisode: the two sequences the review found.
+func TestLateResolvesFindTheRightEpisode(t *testing.T) {
+	resolved := func(startsAt, endsAt time.Time) engine.WebhookAlert {
+		a := alert("A", engine.StatusResolved, startsAt)
+		a.EndsAt = endsAt
+		return a
+	}
+	t.Run("resolve naming a superseded episode resolves the live one", func(t *testing.T) {
+		h := newHarness(t)
+		id := h.ingest(group("g", alert("A", engine.StatusFiring, t0))).Incident
+		h.ingest(group("g", alert("A", engine.StatusFiring, t0.Add(2*time.Second))))
+		h.ingest(group("g", resolved(t0, t0.Add(time.Minute))))
+		if d := h.incident(id); d.Status != engine.IncidentResolved || d.Firing != 0 {
+			t.Fatalf("incident %s, firing %d; want resolved, 0", d.Status, d.Firing)
+		}
+	})
+	t.Run("late resolve of an earlier episode leaves the live one firing", func(t *testing.T) {
+		h := newHarness(t)
+		h.ingest(group("g", alert("A", engine.StatusFiring, t0)))
+		id := h.ingest(group("g", alert("A", engine.StatusFiring, t0.Add(time.Hour)))).Incident
+		// A's resolve arrives late, startsAt shifted, ended before B began.
+		h.ingest(group("g", resolved(t0.Add(-time.Second), t0.Add(10*time.Minute))))
+		d := h.incident(id)
+		if d.Status != engine.IncidentOpen || d.Firing != 1 {
+			t.Fatalf("incident %s, firing %d; want open, 1", d.Status, d.Firing)
+		}
+		if alerts, _ := h.e.Alerts(engine.AlertFilter{}, engine.Page{}); len(alerts) != 2 {
+			t.Fatalf("%d episodes, want 2", len(alerts))
+		}
+	})
+}

@@ -7,25 +7,33 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
+	"github.com/prometheus/common/model"
 )
 
 // Matcher is one label matcher of a silence, as Alertmanager's API writes
-// them.
+// them. IsEqual defaults to true, as in Alertmanager: a matcher without it
+// is = (or =~), never != by omission.
 type Matcher struct {
 	Name    string `json:"name"`
 	Value   string `json:"value"`
 	IsRegex bool   `json:"is_regex"`
-	IsEqual bool   `json:"is_equal"`
+	IsEqual *bool  `json:"is_equal,omitempty"`
 }
 
+// Equal reports whether the matcher is = or =~ (the default).
+func (m Matcher) Equal() bool { return m.IsEqual == nil || *m.IsEqual }
+
 func (m Matcher) compile() (*labels.Matcher, error) {
+	if !model.LabelName(m.Name).IsValidLegacy() {
+		return nil, fmt.Errorf("%q is not a valid label name", m.Name)
+	}
 	t := labels.MatchEqual
 	switch {
-	case m.IsRegex && m.IsEqual:
+	case m.IsRegex && m.Equal():
 		t = labels.MatchRegexp
 	case m.IsRegex:
 		t = labels.MatchNotRegexp
-	case !m.IsEqual:
+	case !m.Equal():
 		t = labels.MatchNotEqual
 	}
 	return labels.NewMatcher(t, m.Name, m.Value)
@@ -160,7 +168,7 @@ func (e *Engine) ExpireSilence(ctx context.Context, id uint64, by string) (Silen
 	c := e.begin()
 	if s.State(c.now) == SilenceExpired {
 		e.mu.Unlock()
-		return Silence{}, fmt.Errorf("silence %d already expired: %w", id, ErrConflict)
+		return Silence{}, e.flushFirst(ctx, fmt.Errorf("silence %d already expired: %w", id, ErrConflict))
 	}
 	cp := *s // replaced, never mutated: a copy may be on its way to the store
 	cp.EndsAt, cp.ExpiredBy, cp.Rev = c.now, by, c.rev
@@ -247,11 +255,13 @@ func (e *Engine) suppressed(ls map[string]string, t time.Time) (Suppression, boo
 		}
 		return true
 	})
+	if e.suppressor != nil {
+		if w, ok := e.suppressor.Suppressed(ls, t); ok && (found == nil || w.Until.After(found.Until)) {
+			found = &w
+		}
+	}
 	if found != nil {
 		return *found, true
-	}
-	if e.suppressor != nil {
-		return e.suppressor.Suppressed(ls, t)
 	}
 	return Suppression{}, false
 }

@@ -22,15 +22,15 @@ func TestSilenceValidation(t *testing.T) {
 		// No matchers would silence everything.
 		{"no matchers", engine.NewSilence{EndsAt: end, CreatedBy: "a"}, "matchers: at least one is required"},
 		// Only matchers that match "" would too.
-		{"all empty", engine.NewSilence{Matchers: []engine.Matcher{{Name: "x", Value: ".*", IsRegex: true, IsEqual: true}}, EndsAt: end, CreatedBy: "a"}, "must not match the empty string"},
+		{"all empty", engine.NewSilence{Matchers: []engine.Matcher{{Name: "x", Value: ".*", IsRegex: true}}, EndsAt: end, CreatedBy: "a"}, "must not match the empty string"},
 		// A regex that does not compile.
-		{"bad regex", engine.NewSilence{Matchers: []engine.Matcher{{Name: "x", Value: "((", IsRegex: true, IsEqual: true}}, EndsAt: end, CreatedBy: "a"}, "matchers[0]:"},
+		{"bad regex", engine.NewSilence{Matchers: []engine.Matcher{{Name: "x", Value: "((", IsRegex: true}}, EndsAt: end, CreatedBy: "a"}, "matchers[0]:"},
 		// A matcher without a label name.
-		{"no name", engine.NewSilence{Matchers: []engine.Matcher{{Value: "y", IsEqual: true}}, EndsAt: end, CreatedBy: "a"}, "matchers[0].name: required"},
+		{"no name", engine.NewSilence{Matchers: []engine.Matcher{{Value: "y"}}, EndsAt: end, CreatedBy: "a"}, "matchers[0].name: required"},
 		// Ending before it starts (or in the past).
-		{"ends in the past", engine.NewSilence{Matchers: []engine.Matcher{{Name: "x", Value: "y", IsEqual: true}}, EndsAt: t0.Add(-time.Minute), CreatedBy: "a"}, "ends_at: must be after starts_at"},
+		{"ends in the past", engine.NewSilence{Matchers: []engine.Matcher{{Name: "x", Value: "y"}}, EndsAt: t0.Add(-time.Minute), CreatedBy: "a"}, "ends_at: must be after starts_at"},
 		// Nobody.
-		{"no creator", engine.NewSilence{Matchers: []engine.Matcher{{Name: "x", Value: "y", IsEqual: true}}, EndsAt: end}, "created_by: required"},
+		{"no creator", engine.NewSilence{Matchers: []engine.Matcher{{Name: "x", Value: "y"}}, EndsAt: end}, "created_by: required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +52,7 @@ func TestSilenceLifecycle(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	s, err := h.e.CreateSilence(ctx, engine.NewSilence{
-		Matchers: []engine.Matcher{{Name: "service", Value: "db", IsEqual: true}, {Name: "env", Value: "prod.*", IsRegex: true, IsEqual: true}},
+		Matchers: []engine.Matcher{{Name: "service", Value: "db"}, {Name: "env", Value: "prod.*", IsRegex: true}},
 		StartsAt: t0.Add(10 * time.Minute), EndsAt: t0.Add(time.Hour), CreatedBy: "alice", Comment: "migration",
 	})
 	if err != nil {
@@ -123,3 +123,40 @@ func TestMaintenanceSuppressesAndExplainSaysSo(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestMatcherDefaults: a matcher without is_equal is =, as in
+// Alertmanager; is_equal false is !=; a bad label name is refused.
+func TestMatcherDefaults(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	no := false
+	if _, err := h.e.CreateSilence(ctx, engine.NewSilence{
+		Matchers: []engine.Matcher{{Name: "alertname", Value: "A"}, {Name: "service", Value: "web", IsEqual: &no}},
+		EndsAt:   t0.Add(time.Hour), CreatedBy: "a",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := h.e.Suppression(map[string]string{"alertname": "A", "service": "db"}); !ok {
+		t.Fatal("alertname=A, service!=web must mute service=db")
+	}
+	if _, ok := h.e.Suppression(map[string]string{"alertname": "A", "service": "web"}); ok {
+		t.Fatal("service!=web must not mute service=web")
+	}
+	if _, err := h.e.CreateSilence(ctx, engine.NewSilence{Matchers: []engine.Matcher{{Name: "bad-name", Value: "x"}}, EndsAt: t0.Add(time.Hour), CreatedBy: "a"}); !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), `"bad-name" is not a valid label name`) {
+		t.Fatalf("bad label name: %v", err)
+	}
+}
+
+// TestSuppressionTakesTheLaterEnd: a silence and a window both mute an
+// alert; the suppression lasts until the later of the two.
+func TestSuppressionTakesTheLaterEnd(t *testing.T) {
+	h := newHarness(t)
+	h.e.SetSuppressor(fakeWindows{}) // service=batch until now+1h
+	if _, err := h.e.CreateSilence(context.Background(), engine.NewSilence{Matchers: []engine.Matcher{{Name: "service", Value: "batch"}}, EndsAt: t0.Add(10 * time.Minute), CreatedBy: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	sup, ok := h.e.Suppression(map[string]string{"service": "batch"})
+	if !ok || !sup.Until.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("suppression = %+v", sup)
+	}
+}

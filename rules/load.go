@@ -202,45 +202,66 @@ func (l *loader) position(path string) position {
 }
 
 // exprPosition maps a position within the expression written at path to
-// the file: exactly for one-line plain and quoted scalars and for block
-// scalars (| and >), else the scalar's own position.
+// the file. It computes a candidate for plain, quoted and block (| and >)
+// scalars and keeps it only if the file has the expression's character
+// there; otherwise (escapes, multi-line plain scalars, values from ${VAR},
+// unusual indentation) it falls back to the scalar's own position, which
+// is never wrong.
 func (l *loader) exprPosition(path string, e *ExprError) position {
 	n := l.nodes[path]
+	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
 	if n == nil || e.Line == 0 {
 		return l.position(path)
 	}
+	var p position
 	switch n.Style {
 	case 0: // plain
-		if e.Line == 1 {
-			return position{n.Line, n.Column + e.Column - 1}
-		}
+		p = position{n.Line, n.Column + e.Column - 1}
 	case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
-		if e.Line == 1 {
-			return position{n.Line, n.Column + e.Column}
-		}
+		p = position{n.Line, n.Column + e.Column}
 	case yaml.LiteralStyle, yaml.FoldedStyle:
-		return l.blockPosition(n, e)
+		p = l.blockPosition(n, e)
+	}
+	if e.Line != 1 && n.Style != yaml.LiteralStyle && n.Style != yaml.FoldedStyle {
+		return nodePos(n)
+	}
+	if want, ok := runeAt(strings.Split(n.Value, "\n"), e.Line, e.Column); ok {
+		if got, ok := runeAt(l.lines, p.line, p.col); ok && got == want {
+			return p
+		}
 	}
 	return nodePos(n)
 }
 
-// blockPosition finds an expression position in a block scalar's content
-// lines. A literal block keeps its lines; a folded one joins them with
-// single spaces, so a column is counted across the joined lines.
-func (l *loader) blockPosition(n *yaml.Node, e *ExprError) position {
-	first := n.Line // the line of | or >; content starts on the next one
-	if first >= len(l.lines) {
-		return nodePos(n)
+// runeAt returns the rune at 1-based line and column (in runes) of lines.
+func runeAt(lines []string, line, col int) (rune, bool) {
+	if line < 1 || line > len(lines) || col < 1 {
+		return 0, false
 	}
+	rs := []rune(strings.TrimRight(lines[line-1], "\r"))
+	if col > len(rs) {
+		return 0, false
+	}
+	return rs[col-1], true
+}
+
+// blockPosition finds an expression position in a block scalar's content
+// lines: a literal block keeps its lines; a folded one joins the lines of
+// a paragraph with single spaces, and a blank line starts a new line.
+func (l *loader) blockPosition(n *yaml.Node, e *ExprError) position {
 	indent := -1
-	var content []int // file line numbers (1-based) of the content
-	for i := first; i < len(l.lines); i++ {
-		text := l.lines[i]
+	type line struct {
+		no    int // 1-based file line
+		width int // runes after the indentation; -1 for a blank line
+	}
+	var content []line
+	for i := n.Line; i < len(l.lines); i++ { // content starts after the header line
+		text := strings.TrimRight(l.lines[i], "\r")
 		trimmed := strings.TrimLeft(text, " ")
 		if trimmed == "" {
-			if len(content) > 0 {
-				break
-			}
+			content = append(content, line{i + 1, -1})
 			continue
 		}
 		ind := len(text) - len(trimmed)
@@ -249,25 +270,28 @@ func (l *loader) blockPosition(n *yaml.Node, e *ExprError) position {
 		} else if ind < indent {
 			break
 		}
-		content = append(content, i+1)
+		content = append(content, line{i + 1, len([]rune(text)) - indent})
 	}
-	if len(content) == 0 {
+	if indent < 0 {
 		return nodePos(n)
 	}
-	col := func(line int) int { return indent + 1 }
-	if n.Style == yaml.LiteralStyle {
-		if e.Line <= len(content) {
-			return position{content[e.Line-1], col(0) + e.Column - 1}
+	exprLine, startCol := 1, 1
+	for _, c := range content {
+		if n.Style == yaml.LiteralStyle {
+			if exprLine == e.Line {
+				return position{c.no, indent + e.Column}
+			}
+			exprLine++
+			continue
 		}
-		return nodePos(n)
-	}
-	rest := e.Column
-	for _, ln := range content {
-		width := len(strings.TrimRight(l.lines[ln-1], " ")) - indent
-		if rest <= width+1 {
-			return position{ln, col(0) + rest - 1}
+		if c.width < 0 { // folded: a blank line is a line break
+			exprLine, startCol = exprLine+1, 1
+			continue
 		}
-		rest -= width + 1 // the space folding put between lines
+		if exprLine == e.Line && e.Column < startCol+c.width {
+			return position{c.no, indent + 1 + e.Column - startCol}
+		}
+		startCol += c.width + 1 // the space folding put between lines
 	}
 	return nodePos(n)
 }

@@ -110,7 +110,9 @@ func (c *Config) validate(v *validator) {
 			}
 		}
 		c.windowConds = append(c.windowConds, cond)
-		if first, dup := names[w.Name]; dup && w.Name != "" {
+		if w.Name == "" {
+			v.addf(wp, "name is required: it is what a suppressed alert says mutes it")
+		} else if first, dup := names[w.Name]; dup {
 			v.addf(joinKey(wp, "name"), "duplicate window name %q (also %s)", w.Name, first)
 		} else {
 			names[w.Name] = wp

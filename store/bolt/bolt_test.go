@@ -503,7 +503,7 @@ func TestSilencesRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s := openStore(t, path, Options{})
 	ctx := context.Background()
-	sil := &engine.Silence{ID: 7, Rev: 3, Matchers: []engine.Matcher{{Name: "service", Value: "db", IsEqual: true}},
+	sil := &engine.Silence{ID: 7, Rev: 3, Matchers: []engine.Matcher{{Name: "service", Value: "db"}},
 		StartsAt: t0, EndsAt: t0.Add(time.Hour), CreatedBy: "alice", Comment: "migration", CreatedAt: t0}
 	if err := s.Apply(ctx, &engine.Changes{Silences: []*engine.Silence{sil}}); err != nil {
 		t.Fatal(err)
