@@ -54,4 +54,3 @@ func TestExpressionErrorPositions(t *testing.T) {
 		})
 	}
 }
-
