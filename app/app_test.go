@@ -170,3 +170,19 @@ func TestUnresolvedIncidentsMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadConfigBuildsActions: what only an action package can check (an
+// unreadable CA file) is a load error too, named by its rule and action.
+func TestLoadConfigBuildsActions(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yml")
+	cfg := "remediations:\n  - name: scale\n    when: level == \"warning\"\n    target: \"{{ .labels.service }}\"\n" +
+		"    actions:\n      - http: {url: \"https://scaler.example/scale\", ca_file: " + filepath.Join(dir, "missing-ca.pem") + "}\n"
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := app.LoadConfig(file, "", "", nil)
+	if err == nil || !strings.Contains(err.Error(), "remediations[0].actions[0] (scale)") || !strings.Contains(err.Error(), "missing-ca.pem") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -17,12 +17,15 @@ import (
 // not opened. Rules that look at an alert's history (firedWithin) see only
 // the alerts of this payload.
 func Explain(ctx context.Context, cfg *rules.Config, w *engine.Webhook, at time.Time, log *slog.Logger) (engine.Explanation, error) {
-	policy, windows := newPolicy(cfg, log, nil)
-	eng, err := engine.New(ctx, engine.Options{Store: memory.New(), Clock: fixedClock(at), Classifier: policy, Logger: log})
+	b, err := build(cfg, log, nil)
 	if err != nil {
 		return engine.Explanation{}, fmt.Errorf("explain: %w", err)
 	}
-	eng.SetSuppressor(windows)
+	eng, err := engine.New(ctx, engine.Options{Store: memory.New(), Clock: fixedClock(at), Classifier: b.policy, Logger: log})
+	if err != nil {
+		return engine.Explanation{}, fmt.Errorf("explain: %w", err)
+	}
+	b.install(eng)
 	return eng.Explain(w, at), nil
 }
 

@@ -24,7 +24,7 @@ type Matcher struct {
 func (m Matcher) Equal() bool { return m.IsEqual == nil || *m.IsEqual }
 
 func (m Matcher) compile() (*labels.Matcher, error) {
-	if !model.LabelName(m.Name).IsValidLegacy() {
+	if !model.LegacyValidation.IsValidLabelName(m.Name) {
 		return nil, fmt.Errorf("%q is not a valid label name", m.Name)
 	}
 	t := labels.MatchEqual

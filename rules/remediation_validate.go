@@ -173,6 +173,8 @@ func templates(v *validator, path string, patterns map[string]string, srcs map[s
 func (e *ExecConfig) validate(v *validator, path string) {
 	if len(e.Command) == 0 || e.Command[0] == "" {
 		v.addf(path, "command is required: the program and its arguments, run without a shell")
+	} else if strings.Contains(e.Command[0], "{{") {
+		v.addf(joinKey(path, "command[0]"), "the program must be literal, not a template: a label may never choose what runs")
 	}
 	srcs := map[string]string{}
 	for i, arg := range e.Command {

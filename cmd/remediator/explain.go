@@ -17,9 +17,8 @@ import (
 	"github.com/remediator/remediator/engine"
 )
 
-// explainJSON is `explain --json`: the engine's explanation plus the
-// actions and the paging plan, empty until remediation and escalation
-// exist.
+// explainJSON is `explain --json`: the engine's explanation, the actions
+// that would run, and the paging plan (empty until escalation exists).
 type explainJSON struct {
 	At     time.Time          `json:"at"`
 	Alerts []explainAlertJSON `json:"alerts"`
@@ -28,9 +27,28 @@ type explainJSON struct {
 
 type explainAlertJSON struct {
 	engine.AlertExplanation
-	RespondBy *time.Time `json:"respond_by"`
-	ResolveBy *time.Time `json:"resolve_by"`
-	Actions   []any      `json:"actions"`
+	RespondBy *time.Time   `json:"respond_by"`
+	ResolveBy *time.Time   `json:"resolve_by"`
+	Actions   []actionJSON `json:"actions"`
+}
+
+// actionJSON is one action a matched remediation rule would run (Run) or
+// would refuse (Refused).
+type actionJSON struct {
+	Rule    string `json:"rule"`
+	Target  string `json:"target"`
+	Run     string `json:"run,omitempty"`
+	Refused string `json:"refused,omitempty"`
+}
+
+func actionsOf(a engine.AlertExplanation) []actionJSON {
+	out := []actionJSON{}
+	for _, r := range a.Remediations {
+		for _, act := range r.Actions {
+			out = append(out, actionJSON{Rule: r.Rule, Target: r.Target, Run: act.Describe, Refused: act.Refused})
+		}
+	}
+	return out
 }
 
 func explain(args []string, stdout, stderr io.Writer) int {
@@ -84,7 +102,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		out := explainJSON{At: x.At, Alerts: []explainAlertJSON{}, Plan: []any{}}
 		for _, a := range x.Alerts {
-			out.Alerts = append(out.Alerts, explainAlertJSON{AlertExplanation: a, RespondBy: optTime(a.RespondBy), ResolveBy: optTime(a.ResolveBy), Actions: []any{}})
+			out.Alerts = append(out.Alerts, explainAlertJSON{AlertExplanation: a, RespondBy: optTime(a.RespondBy), ResolveBy: optTime(a.ResolveBy), Actions: actionsOf(a)})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -126,7 +144,28 @@ func printExplanation(w io.Writer, x engine.Explanation) {
 			}
 			fmt.Fprintf(w, "    %s %-10s %s\n", mark, r.Level, r.Reason)
 		}
-		fmt.Fprintln(w, "  actions:    none (remediation actions are not implemented yet)")
+		fmt.Fprintln(w, "  remediations:")
+		if len(a.Remediations) == 0 {
+			fmt.Fprintln(w, "    none configured")
+		}
+		for _, r := range a.Remediations {
+			mark := "✗"
+			if r.Matched {
+				mark = "✓"
+			}
+			fmt.Fprintf(w, "    %s %s: %s\n", mark, r.Rule, r.Reason)
+			if r.Matched {
+				fmt.Fprintf(w, "        target %s\n", r.Target)
+			}
+			for _, act := range r.Actions {
+				if act.Refused != "" {
+					fmt.Fprintf(w, "        would NOT run: %s\n", act.Refused)
+				} else {
+					fmt.Fprintf(w, "        would run:     %s\n", act.Describe)
+				}
+			}
+		}
+		fmt.Fprintln(w, "  (explain runs nothing)")
 	}
 	fmt.Fprintln(w, "\npaging plan: none (notification and escalation are not implemented yet)")
 }

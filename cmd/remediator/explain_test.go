@@ -31,7 +31,7 @@ type explained struct {
 			Reason  string
 		}
 		Suppressed *struct{ By string }
-		Actions    []any
+		Actions    []struct{ Rule, Target, Run, Refused string }
 	}
 	Plan []any
 }
@@ -142,5 +142,61 @@ func TestExplainBadInput(t *testing.T) {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("explain output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestExplainActions: the seed policy's remediation rules, with their
+// rendered arguments, and the refusals a hostile label or a maintenance
+// window brings.
+func TestExplainActions(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, labels, at string
+		rule, target     string
+		run, refused     string // substrings
+	}{
+		// A critical game server restarts its service through systemctl.
+		{"restart", `"alertname":"GameServerDown","service":"game-api","instance":"gs-01:9100"`, "2026-11-27T10:00:00+08:00",
+			"restart-failed-service", "gs-01:9100/game-api", `"systemctl" "restart" "--" "game-api.service"`, ""},
+		// A load warning scales up through the scale endpoint.
+		{"scale", `"alertname":"HighLoad","severity":"warning","service":"matchmaker"`, "2026-11-27T10:00:00+08:00",
+			"scale-up-on-load", "matchmaker", "POST http://127.0.0.1:9999/scale", ""},
+		// A service label that is a shell injection is refused, not run.
+		{"hostile label", `"alertname":"GameServerDown","service":"x; rm -rf /","instance":"gs-01:9100"`, "2026-11-27T10:00:00+08:00",
+			"restart-failed-service", "", "", "refused"},
+		// A window mutes it: the action would not run.
+		{"in maintenance", `"alertname":"HighLoad","severity":"warning","service":"game-lobby"`, "2026-11-25T06:30:00+08:00",
+			"scale-up-on-load", "game-lobby", "", "suppressed by maintenance window weekly-game-patch"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := writeFile(t, dir, fmt.Sprintf("a%d.json", i), `{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{`+tt.labels+`},"startsAt":"2026-11-25T08:00:00Z"}]}`)
+			code, out, errOut := runCLI("explain", "--config", seedPolicy, "--alert", file, "--at", tt.at, "--json")
+			if code != 0 {
+				t.Fatalf("explain: %d %s", code, errOut)
+			}
+			var x explained
+			if err := json.Unmarshal([]byte(out), &x); err != nil {
+				t.Fatal(err)
+			}
+			acts := x.Alerts[0].Actions
+			if tt.rule == "restart-failed-service" && tt.refused != "" {
+				// A refused target means the rule does not match at all.
+				if len(acts) != 0 {
+					t.Fatalf("actions for a hostile target: %+v", acts)
+				}
+				if !strings.Contains(out, "target refused") {
+					t.Fatalf("no target refusal in %s", out)
+				}
+				return
+			}
+			if len(acts) != 1 || acts[0].Rule != tt.rule || acts[0].Target != tt.target ||
+				!strings.Contains(acts[0].Run, tt.run) || !strings.Contains(acts[0].Refused, tt.refused) || (tt.refused == "") != (acts[0].Refused == "") {
+				t.Fatalf("actions = %+v", acts)
+			}
+			if strings.Contains(out, "change-me-scale-token") {
+				t.Fatal("explain printed the scale token")
+			}
+		})
 	}
 }

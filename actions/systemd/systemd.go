@@ -1,0 +1,145 @@
+// Package systemd is the systemd remediation action: it restarts,
+// starts, stops or reloads a unit by running systemctl (never through a
+// shell), with the unit name rendered from the alert and checked against
+// systemd's unit-name rules before anything runs.
+package systemd
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/remediator/remediator/actions/exec"
+	"github.com/remediator/remediator/actions/template"
+	"github.com/remediator/remediator/engine"
+	"github.com/remediator/remediator/rules"
+)
+
+// Defaults of an action that sets none.
+const (
+	DefaultSystemctl = "systemctl"
+	DefaultTimeout   = 60 * time.Second
+)
+
+// unitRE is what a unit name may hold. Globs (* ? [) and whitespace are
+// never allowed, so systemctl cannot read one name as many.
+var unitRE = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]{1,255}$`)
+
+// unitSuffixes are the unit types this action may act on.
+var unitSuffixes = []string{".service", ".socket", ".target", ".timer", ".mount", ".path"}
+
+var actions = []string{"restart", "start", "stop", "reload"}
+
+// Action is a configured systemd action.
+type Action struct {
+	action    string
+	unit      *template.Template
+	patterns  map[string]*regexp.Regexp
+	systemctl string
+	timeout   time.Duration
+}
+
+var _ engine.Action = (*Action)(nil)
+
+// New checks c and builds its action. Every problem is reported, joined.
+func New(c *rules.SystemdConfig) (*Action, error) {
+	a := &Action{
+		action:    c.Action,
+		systemctl: c.Systemctl,
+		timeout:   c.Timeout.D(),
+	}
+	var errs []error
+	if !slices.Contains(actions, c.Action) {
+		errs = append(errs, fmt.Errorf("systemd: action %q is not one of %s", c.Action, strings.Join(actions, ", ")))
+	}
+	used := map[string]bool{}
+	parsed := false
+	if c.Unit == "" {
+		errs = append(errs, errors.New("systemd: unit is required"))
+	} else if t, err := template.Parse(c.Unit); err != nil {
+		errs = append(errs, fmt.Errorf("systemd: unit: %w", err))
+	} else {
+		a.unit, parsed = t, true
+		for _, r := range t.Refs() {
+			used[r] = true
+		}
+		if len(t.Refs()) == 0 {
+			// A literal unit is checked now, not at the first alert.
+			if _, err := unitName(c.Unit); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	a.patterns = map[string]*regexp.Regexp{}
+	for _, name := range slices.Sorted(maps.Keys(c.Validate)) {
+		p, err := template.CompilePatterns(map[string]string{name: c.Validate[name]})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("systemd: %w", err))
+			continue
+		}
+		a.patterns[name] = p[name]
+		if parsed && !used[name] {
+			errs = append(errs, fmt.Errorf("systemd: validate.%s: no template uses it", name))
+		}
+	}
+	if a.systemctl == "" {
+		a.systemctl = DefaultSystemctl
+	}
+	if a.timeout < 0 {
+		errs = append(errs, fmt.Errorf("systemd: timeout %s is negative", a.timeout))
+	} else if a.timeout == 0 {
+		a.timeout = DefaultTimeout
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Render renders the unit name and checks it; a name that is not a valid
+// unit name of an allowed type refuses the action (template.ErrRefused).
+// The invocation is [systemctl, action, "--", unit].
+func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
+	s, err := a.unit.Render(exec.TemplateData(req), a.patterns, nil)
+	if err != nil {
+		return nil, fmt.Errorf("systemd: unit: %w", err)
+	}
+	unit, err := unitName(s)
+	if err != nil {
+		return nil, err
+	}
+	return &exec.Process{
+		Argv:    []string{a.systemctl, a.action, "--", unit},
+		Env:     exec.BaseEnv(),
+		Timeout: a.timeout,
+	}, nil
+}
+
+// unitName checks a unit name, appending ".service" when it has no
+// suffix. Its errors wrap template.ErrRefused.
+func unitName(s string) (string, error) {
+	name := s
+	if !strings.Contains(name, ".") {
+		name += ".service"
+	}
+	valid := unitRE.MatchString(name) && slices.ContainsFunc(unitSuffixes, func(suffix string) bool {
+		return len(name) > len(suffix) && strings.HasSuffix(name, suffix)
+	})
+	if !valid {
+		return "", fmt.Errorf("systemd: unit %s is not a unit name ending in %s (or without a suffix, meaning .service): %w",
+			quote(s), strings.Join(unitSuffixes, ", "), template.ErrRefused)
+	}
+	return name, nil
+}
+
+// quote shows at most 40 bytes of a refused name.
+func quote(v string) string {
+	if len(v) > 40 {
+		return fmt.Sprintf("%q… (%d bytes)", v[:40], len(v))
+	}
+	return fmt.Sprintf("%q", v)
+}
