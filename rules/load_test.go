@@ -48,6 +48,13 @@ func TestInvalidConfigs(t *testing.T) {
 	}{
 		{"unknown_key"},                      // a misspelt key, with a suggestion
 		{"remediation_unknown_level"},        // level in [..., "critcal"]: a level that is not defined
+		{"level_when_syntax"},                // an expression that does not parse, with its caret
+		{"level_when_not_bool"},              // an expression whose result is not boolean
+		{"level_when_unknown_name"},          // lables.service: a name the expression cannot see
+		{"level_when_bad_regex"},             // matches() with a constant regex that does not compile
+		{"window_bad_cron"},                  // a cron spec that does not parse
+		{"window_negative_duration"},         // a window with a negative duration
+		{"calendar_errors"},                  // an unknown time zone, hours backwards, a weekday that is not one
 		{"remediation_bad_actions"},          // two kinds in one action, bad enums, empty command, unused pattern, bad templates
 		{"remediation_missing"},              // no when, target or actions; a duplicate name; a syntax error; an unknown reference
 		{"unknown_key_in_list_item"},         // a misspelt key inside auth.tokens[1]
