@@ -39,11 +39,13 @@ lint: $(SC_STAMP)
 	$(TOOLS)/staticcheck ./...
 
 ## test: lint, every test (with the race detector, a real Alertmanager, real
-## processes and a real bbolt file), then a bounded fuzz run of the webhook decoder.
+## processes and a real bbolt file), then bounded fuzz runs of the webhook
+## decoder and the config loader.
 test: tools lint
 	ALERTMANAGER_BIN=$(TOOLS)/alertmanager AMTOOL_BIN=$(TOOLS)/amtool \
 	  $(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWebhook$$' -fuzztime $(FUZZTIME) ./api
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rules
 
 ## bench: the ingest load generator (durable ingest vs a bare decode handler).
 bench:
