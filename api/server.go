@@ -36,6 +36,7 @@ type Engine interface {
 	ExpireSilence(ctx context.Context, id uint64, by string) (engine.Silence, error)
 	Silences(f engine.SilenceFilter, p engine.Page) ([]engine.Silence, uint64)
 	GetSilence(id uint64) (engine.Silence, error)
+	Actions(f engine.ActionFilter, p engine.Page) ([]engine.ActionRecord, uint64)
 }
 
 // Settings are the parts of the config the API reads; Reload replaces them.
@@ -121,6 +122,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.handle("/api/v1/incidents/{id}/ack", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentAcknowledged)))
 	s.handle("/api/v1/incidents/{id}/resolve", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentResolved)))
 	s.handle("/api/v1/alerts", http.MethodGet, s.needs(RoleViewer, s.listAlerts))
+	s.handle("/api/v1/actions", http.MethodGet, s.needs(RoleViewer, s.listActions))
 	s.route("/api/v1/silences", map[string]http.HandlerFunc{
 		http.MethodGet:  s.needs(RoleViewer, s.listSilences),
 		http.MethodPost: s.needs(RoleResponder, s.createSilence),

@@ -141,6 +141,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.engine, err = engine.New(ctx, engine.Options{
 		Store: a.store, Clock: o.Clock, Classifier: b.policy,
 		Logger: a.log.With("component", "engine"), Registerer: a.registry, MaxBatch: cfg.Storage.MaxBatchSize,
+		MaxConcurrentActions: cfg.Remediation.MaxConcurrent,
 	})
 	if err != nil {
 		return nil, err
@@ -197,6 +198,7 @@ func (a *App) ready() error {
 // store.
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("remediator listening", "addr", a.Addr(), "store", a.storePath)
+	a.engine.ResumeRemediation()
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.listener) }()
 	var serveErr error
@@ -265,8 +267,12 @@ func (a *App) Close() error {
 			}
 		}
 		if a.engine != nil {
-			// Write what a failed write left in memory, if the disk lets us.
+			// Running actions are cancelled (and recorded so); then what a
+			// failed write left in memory is written, if the disk lets us.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := a.engine.StopActions(ctx); err != nil {
+				errs = append(errs, err)
+			}
 			if err := a.engine.Flush(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("flush unsynced changes: %w", err))
 			}

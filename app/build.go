@@ -42,7 +42,8 @@ func build(cfg *rules.Config, log *slog.Logger, ruleErrors *prometheus.CounterVe
 	return &built{
 		policy:  rules.NewPolicy(cfg, onError("level")),
 		windows: rules.NewMaintenance(cfg, onError("maintenance")),
-		planner: &planner{rules: rules.NewRemediations(cfg, onError("remediation")), actions: actions},
+		planner: &planner{rules: rules.NewRemediations(cfg, onError("remediation")), actions: actions,
+			config: cfg.Remediations, dryRun: cfg.Remediation.DryRun},
 	}, nil
 }
 
@@ -89,6 +90,51 @@ func buildAction(ac *rules.ActionConfig) (engine.Action, error) {
 type planner struct {
 	rules   *rules.Remediations
 	actions [][]engine.Action
+	config  []rules.RemediationConfig
+	dryRun  bool // remediation.dry_run: every rule is a dry run
+}
+
+// Remedies returns the matched rules of a firing alert with their
+// safeguards and rendered actions, for the engine to run.
+func (p *planner) Remedies(in *engine.ClassifyInput, level engine.Level, incident uint64) []engine.Remedy {
+	var out []engine.Remedy
+	for _, m := range p.rules.Match(in, level, incident) {
+		if m.Refused {
+			out = append(out, engine.Remedy{Rule: m.Name, Actions: []engine.RemedyAction{{Refused: m.Reason}}})
+			continue
+		}
+		if !m.Matched {
+			continue
+		}
+		rc := &p.config[m.Index]
+		rm := engine.Remedy{
+			Rule: m.Name, Target: m.Target, Cooldown: rc.Cooldown.D(), MaxAttempts: rc.MaxAttempts,
+			MaxRuns: rc.MaxRuns.Count, MaxRunsPer: rc.MaxRuns.Per.D(),
+			DryRun: p.dryRun || (rc.DryRun != nil && *rc.DryRun),
+		}
+		req := request(in, level, incident, m)
+		for i, act := range p.actions[m.Index] {
+			ra := engine.RemedyAction{DryRun: rc.Actions[i].DryRun != nil && *rc.Actions[i].DryRun}
+			inv, err := act.Render(req)
+			if err != nil {
+				ra.Refused = err.Error()
+			} else {
+				ra.Invocation = inv
+			}
+			rm.Actions = append(rm.Actions, ra)
+		}
+		out = append(out, rm)
+	}
+	return out
+}
+
+// request is the action request of a matched rule.
+func request(in *engine.ClassifyInput, level engine.Level, incident uint64, m rules.RuleMatch) *engine.ActionRequest {
+	a := in.Alert
+	return &engine.ActionRequest{Rule: m.Name, Target: m.Target, Incident: incident, Level: level, Alert: engine.Alert{
+		Fingerprint: a.Fingerprint, Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
+		StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL, Level: level, Incident: incident,
+	}}
 }
 
 func (p *planner) Plan(in *engine.ClassifyInput, level engine.Level, incident uint64) []engine.PlannedRemediation {
@@ -96,11 +142,7 @@ func (p *planner) Plan(in *engine.ClassifyInput, level engine.Level, incident ui
 	for _, m := range p.rules.Match(in, level, incident) {
 		pr := engine.PlannedRemediation{Rule: m.Name, Matched: m.Matched, Reason: m.Reason, Target: m.Target}
 		if m.Matched {
-			a := in.Alert
-			req := &engine.ActionRequest{Rule: m.Name, Target: m.Target, Incident: incident, Level: level, Alert: engine.Alert{
-				Fingerprint: a.Fingerprint, Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
-				StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL, Level: level, Incident: incident,
-			}}
+			req := request(in, level, incident, m)
 			for _, act := range p.actions[m.Index] {
 				inv, err := act.Render(req)
 				if err != nil {

@@ -65,6 +65,9 @@ type PlannedRemediation struct {
 // their actions would run.
 type Planner interface {
 	Plan(in *ClassifyInput, level Level, incident uint64) []PlannedRemediation
+	// Remedies returns the matched rules, ready to act, for one firing
+	// alert.
+	Remedies(in *ClassifyInput, level Level, incident uint64) []Remedy
 }
 
 // SetPlanner swaps the remediation rules (on reload).

@@ -132,6 +132,7 @@ func (e *Engine) failAfter(batch []*ticket, err error) {
 		e.unsynced.Incidents = append(e.unsynced.Incidents, t.ch.Incidents...)
 		e.unsynced.Events = append(e.unsynced.Events, t.ch.Events...)
 		e.unsynced.Silences = append(e.unsynced.Silences, t.ch.Silences...)
+		e.unsynced.Actions = append(e.unsynced.Actions, t.ch.Actions...)
 	}
 	e.unsyncedCnt += len(failed)
 	q.cond.Broadcast()
@@ -149,6 +150,7 @@ func merge(batch []*ticket) *Changes {
 		out.Incidents = append(out.Incidents, t.ch.Incidents...)
 		out.Events = append(out.Events, t.ch.Events...)
 		out.Silences = append(out.Silences, t.ch.Silences...)
+		out.Actions = append(out.Actions, t.ch.Actions...)
 	}
 	return out
 }

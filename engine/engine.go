@@ -23,6 +23,9 @@ type Options struct {
 	// MaxBatch is the most changes (webhooks, acks…) written in one store
 	// transaction; 0 means 64.
 	MaxBatch int
+	// MaxConcurrentActions bounds the remediation actions running at once;
+	// 0 means 4.
+	MaxConcurrentActions int
 }
 
 // Engine turns webhooks into durable alert episodes and incidents. Hot
@@ -50,6 +53,9 @@ type Engine struct {
 	lastSilence uint64
 	suppressor  Suppressor
 	planner     Planner
+	rem         remediation
+	runs        sync.WaitGroup
+	actionsRun  *prometheus.CounterVec
 	current     map[string]uint64 // incident key → its unresolved incident
 	timeline    map[uint64][]TimelineEvent
 	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
@@ -64,15 +70,20 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxConcurrentActions <= 0 {
+		o.MaxConcurrentActions = 4
+	}
 	e := &Engine{
 		store:      o.Store,
 		clock:      o.Clock,
 		log:        o.Logger,
 		classifier: o.Classifier,
 		commits:    newCommitQueue(o.MaxBatch),
-		byFP:       map[string]*fpState{},
-		current:    map[string]uint64{},
-		timeline:   map[uint64][]TimelineEvent{},
+		rem: remediation{running: map[uint64][]context.CancelFunc{}, busy: map[string]int{},
+			slots: make(chan struct{}, o.MaxConcurrentActions)},
+		byFP:     map[string]*fpState{},
+		current:  map[string]uint64{},
+		timeline: map[uint64][]TimelineEvent{},
 	}
 	snap, err := o.Store.Load(ctx)
 	if err != nil {
@@ -80,8 +91,14 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e.restore(snap)
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(incidentCollector{e}); err != nil {
-			return nil, fmt.Errorf("engine: register metrics: %w", err)
+		e.actionsRun = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "remediator_actions_total",
+			Help: "Remediation decisions by rule and outcome (succeeded, failed, cancelled, dry_run, refused, skipped:<safeguard>).",
+		}, []string{"rule", "outcome"})
+		for _, c := range []prometheus.Collector{incidentCollector{e}, e.actionsRun} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("engine: register metrics: %w", err)
+			}
 		}
 	}
 	return e, nil
@@ -130,6 +147,11 @@ func (e *Engine) restore(s *Snapshot) {
 	for _, ev := range s.Events {
 		e.timeline[ev.Incident] = append(e.timeline[ev.Incident], ev)
 	}
+	for _, r := range s.Actions {
+		e.rem.records.put(r.ID, r)
+		e.rem.last = max(e.rem.last, r.ID)
+		e.rev = max(e.rev, r.Rev)
+	}
 	for _, sil := range s.Silences {
 		e.lastSilence = max(e.lastSilence, sil.ID)
 		e.rev = max(e.rev, sil.Rev)
@@ -161,13 +183,23 @@ type IngestResult struct {
 	NewAlerts   int    // new episodes
 	Resolved    int    // episodes resolved by this delivery
 	Redelivered int    // episodes already known, unchanged but for last_seen
+
+	newFiring []uint64 // new firing episodes with an incident: to remediate
 }
 
 // Ingest records one webhook. It returns only after the changes are
 // durable; an error means they may not be, and the sender should retry.
 func (e *Engine) Ingest(ctx context.Context, w *Webhook) (IngestResult, error) {
 	t, res := e.ingest(w)
-	return res, e.wait(ctx, t)
+	if err := e.wait(ctx, t); err != nil {
+		return res, err
+	}
+	if len(res.newFiring) > 0 {
+		// After the answer, from the stored state: the webhook's answer
+		// never depends on an action.
+		go e.remediate(res.newFiring)
+	}
+	return res, nil
 }
 
 // change collects what one operation touched, under mu.
@@ -179,6 +211,7 @@ type change struct {
 	incidents map[uint64]*Incident
 	events    []TimelineEvent
 	silences  []*Silence
+	actions   []*ActionRecord
 	notes     map[uint64]*delivery // what one webhook did to each incident
 }
 
@@ -286,7 +319,12 @@ func (c *change) changes() *Changes {
 		ch.Incidents = append(ch.Incidents, e.unsynced.Incidents...)
 		ch.Events = append(ch.Events, e.unsynced.Events...)
 		ch.Silences = append(ch.Silences, e.unsynced.Silences...)
+		ch.Actions = append(ch.Actions, e.unsynced.Actions...)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
+	}
+	for _, r := range c.actions {
+		cp := *r
+		ch.Actions = append(ch.Actions, &cp)
 	}
 	for _, s := range c.silences {
 		cp := *s
@@ -331,6 +369,9 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 			}
 			if inc != nil {
 				e.attach(c, inc, a)
+				if a.Status == StatusFiring {
+					res.newFiring = append(res.newFiring, a.ID)
+				}
 			}
 			continue
 		}
@@ -450,6 +491,7 @@ func previous(st *fpState, cur *Alert) *Alert {
 // incident; suffix says why when it is not Alertmanager's resolve.
 func (e *Engine) resolveEpisode(c *change, a *Alert, endsAt time.Time, suffix string) {
 	a.Status, a.EndsAt = StatusResolved, endsAt
+	e.cancelRuns(a.ID) // a resolve cancels what runs for it
 	if st := e.byFP[a.Fingerprint]; st != nil && st.firing == a {
 		st.firing = nil
 	}

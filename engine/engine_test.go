@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ type memStore struct {
 	incidents map[uint64]engine.Incident
 	events    map[[2]uint64]engine.TimelineEvent
 	silences  map[uint64]engine.Silence
+	actions   map[uint64]engine.ActionRecord
 	fail      error
 	applies   int
 	// gate, when set, makes the next Apply wait for a value and fail with it.
@@ -30,7 +32,7 @@ type memStore struct {
 var _ engine.Store = (*memStore)(nil)
 
 func newMemStore() *memStore {
-	return &memStore{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}}
+	return &memStore{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}}
 }
 
 func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
@@ -69,6 +71,11 @@ func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
 			m.silences[sl.ID] = *sl
 		}
 	}
+	for _, a := range c.Actions {
+		if old, ok := m.actions[a.ID]; !ok || old.Rev < a.Rev {
+			m.actions[a.ID] = *a
+		}
+	}
 	return nil
 }
 
@@ -92,6 +99,12 @@ func (m *memStore) Load(context.Context) (*engine.Snapshot, error) {
 		cp := sl
 		s.Silences = append(s.Silences, &cp)
 	}
+	for _, a := range m.actions {
+		cp := a
+		s.Actions = append(s.Actions, &cp)
+	}
+	sort.Slice(s.Actions, func(i, j int) bool { return s.Actions[i].ID < s.Actions[j].ID })
+	sort.Slice(s.Alerts, func(i, j int) bool { return s.Alerts[i].ID < s.Alerts[j].ID })
 	return s, nil
 }
 

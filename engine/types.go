@@ -81,6 +81,9 @@ type Alert struct {
 	FirstSeen    time.Time         `json:"first_seen"`
 	LastSeen     time.Time         `json:"last_seen"`
 	Deliveries   uint64            `json:"deliveries"`
+	// Decided is set once remediation has decided what to do for this
+	// episode (in the same write as the decision's records).
+	Decided bool `json:"decided,omitempty"`
 }
 
 // Incident groups the alerts that Alertmanager sent as one group
@@ -111,13 +114,16 @@ type Incident struct {
 
 // Timeline event types.
 const (
-	EventReceived      = "received"
-	EventOpened        = "opened"
-	EventAlertAdded    = "alert_added"
-	EventAlertResolved = "alert_resolved"
-	EventAcknowledged  = "acknowledged"
-	EventResolved      = "resolved"
-	EventNote          = "note"
+	EventReceived       = "received"
+	EventOpened         = "opened"
+	EventAlertAdded     = "alert_added"
+	EventAlertResolved  = "alert_resolved"
+	EventAcknowledged   = "acknowledged"
+	EventResolved       = "resolved"
+	EventNote           = "note"
+	EventActionStarted  = "action_started"
+	EventActionFinished = "action_finished"
+	EventActionSkipped  = "action_skipped"
 )
 
 // TimelineEvent is one entry of an incident's timeline.
@@ -138,11 +144,12 @@ type Changes struct {
 	Incidents []*Incident
 	Events    []TimelineEvent
 	Silences  []*Silence
+	Actions   []*ActionRecord
 }
 
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool {
-	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0
+	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0 && len(c.Actions) == 0
 }
 
 // Snapshot is everything the engine keeps in memory, as loaded at start.
@@ -151,6 +158,7 @@ type Snapshot struct {
 	Incidents []*Incident
 	Events    []TimelineEvent
 	Silences  []*Silence
+	Actions   []*ActionRecord
 }
 
 // Store persists engine state. Apply returns only once the changes are

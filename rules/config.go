@@ -24,6 +24,8 @@ type Config struct {
 	Maintenance []WindowConfig `yaml:"maintenance"`
 	// Remediations are the automatic actions (see RemediationConfig).
 	Remediations []RemediationConfig `yaml:"remediations"`
+	// Remediation holds the global remediation settings.
+	Remediation RemediationSettings `yaml:"remediation"`
 
 	// Compiled at validation, so that a config that loads is ready to use.
 	calendar *Calendar

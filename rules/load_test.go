@@ -166,7 +166,8 @@ func TestValidFull(t *testing.T) {
 			{Name: "warning", Priority: "P2"},
 			{Name: "low_prio-3", Priority: "P5"},
 		},
-		Calendar: defaultCalendarConfig(),
+		Calendar:    defaultCalendarConfig(),
+		Remediation: RemediationSettings{MaxConcurrent: 4},
 	}
 	if !reflect.DeepEqual(exported(cfg), want) {
 		t.Errorf("Load(valid.yml) =\n%#v\nwant\n%#v", cfg, want)
@@ -235,9 +236,10 @@ func TestDefaults(t *testing.T) {
 			MaxBatchSize: 64,
 			LockTimeout:  Duration(2 * time.Second),
 		},
-		Classify: ClassifyConfig{Label: "severity", Default: "only"},
-		Levels:   []LevelConfig{{Name: "only"}},
-		Calendar: defaultCalendarConfig(),
+		Classify:    ClassifyConfig{Label: "severity", Default: "only"},
+		Levels:      []LevelConfig{{Name: "only"}},
+		Calendar:    defaultCalendarConfig(),
+		Remediation: RemediationSettings{MaxConcurrent: 4},
 	}
 	if !reflect.DeepEqual(exported(cfg), want) {
 		t.Errorf("defaults =\n%+v\nwant\n%+v", cfg, want)

@@ -277,6 +277,9 @@ type RuleMatch struct {
 	Matched bool
 	Reason  string
 	Target  string
+	// Refused is set when the rule matched but its target did not render
+	// (a value failed its pattern): the refusal is recorded.
+	Refused bool
 }
 
 // Match evaluates every rule for an alert of the given level: firing
@@ -308,7 +311,7 @@ func (r *Remediations) Match(in *engine.ClassifyInput, level engine.Level, incid
 					Level: string(level), Incident: fmt.Sprint(incident), Fingerprint: in.Alert.Fingerprint,
 				}, nil, nil)
 				if err != nil {
-					m.Reason = "target refused: " + err.Error()
+					m.Reason, m.Refused = "target refused: "+err.Error(), true
 					break
 				}
 				m.Matched, m.Target, m.Reason = true, target, "when holds: "+oneLine(rc.When)

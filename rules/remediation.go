@@ -2,8 +2,7 @@ package rules
 
 // RemediationConfig is a remediation rule: when its expression holds for a
 // firing alert, its actions run against its target, guarded by its
-// safeguards. (The engine that runs them comes with the remediation
-// issue; the configuration is read and checked now.)
+// safeguards (engine/remediate.go runs them).
 type RemediationConfig struct {
 	Name string `yaml:"name"`
 	// When is an expression (see Env); it sees the alert's level.
@@ -13,11 +12,42 @@ type RemediationConfig struct {
 	Target  string         `yaml:"target"`
 	Actions []ActionConfig `yaml:"actions"`
 
+	// Cooldown is the least time between two runs of the rule on one
+	// target. Default 10m.
+	Cooldown Duration `yaml:"cooldown"`
+	// MaxAttempts is how many times the rule may run for one alert
+	// episode. Default 1.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxRuns is the circuit breaker: at most Count runs of the rule
+	// within Per; past it the rule stops acting. Default 10 per 1h.
+	MaxRuns MaxRunsConfig `yaml:"max_runs"`
+	// OnBusy is what happens when the target is already being acted on:
+	// skip (the only choice for now; the skip is recorded).
+	OnBusy string `yaml:"on_busy"`
+	// DryRun evaluates and records everything, and runs nothing.
+	DryRun *bool `yaml:"dry_run"`
+
 	cond *Condition // When, compiled at validation
+}
+
+// MaxRunsConfig bounds how often a rule runs.
+type MaxRunsConfig struct {
+	Count int      `yaml:"count"`
+	Per   Duration `yaml:"per"`
+}
+
+// RemediationSettings are the global remediation settings.
+type RemediationSettings struct {
+	// DryRun makes every rule a dry run.
+	DryRun bool `yaml:"dry_run"`
+	// MaxConcurrent bounds the actions running at once. Default 4.
+	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
 // ActionConfig is one action of a rule: exactly one of its kinds.
 type ActionConfig struct {
+	// DryRun records what the action would run instead of running it.
+	DryRun     *bool             `yaml:"dry_run"`
 	Exec       *ExecConfig       `yaml:"exec"`
 	HTTP       *HTTPActionConfig `yaml:"http"`
 	Systemd    *SystemdConfig    `yaml:"systemd"`

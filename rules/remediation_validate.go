@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
@@ -17,6 +18,12 @@ import (
 // compiles and names only defined levels, a target template, and actions
 // that are each exactly one well-formed kind.
 func (c *Config) validateRemediations(v *validator) {
+	if c.Remediation.MaxConcurrent == 0 {
+		c.Remediation.MaxConcurrent = 4
+	}
+	if c.Remediation.MaxConcurrent < 1 || c.Remediation.MaxConcurrent > 256 {
+		v.addf("remediation.max_concurrent", "must be from 1 to 256 (got %d)", c.Remediation.MaxConcurrent)
+	}
 	levels := map[string]bool{}
 	for _, l := range c.Levels {
 		levels[l.Name] = true
@@ -54,9 +61,35 @@ func (c *Config) validateRemediations(v *validator) {
 		if len(r.Actions) == 0 {
 			v.addf(path, "at least one action is required")
 		}
+		r.setDefaults()
+		validateDurations(v, path, []namedDuration{{"cooldown", &r.Cooldown}, {"max_runs.per", &r.MaxRuns.Per}})
+		if r.MaxAttempts < 1 || r.MaxAttempts > 100 {
+			v.addf(joinKey(path, "max_attempts"), "must be from 1 to 100 (got %d)", r.MaxAttempts)
+		}
+		if r.MaxRuns.Count < 1 {
+			v.addf(joinKey(path, "max_runs.count"), "must be at least 1 (got %d)", r.MaxRuns.Count)
+		}
+		if r.OnBusy != "skip" {
+			v.addf(joinKey(path, "on_busy"), "%q is not supported: only skip is, for now (a busy target skips the run, and the skip is recorded)", r.OnBusy)
+		}
 		for j := range r.Actions {
 			r.Actions[j].validate(v, joinIndex(joinKey(path, "actions"), j))
 		}
+	}
+}
+
+// setDefaults fills a rule's unset safeguards.
+func (r *RemediationConfig) setDefaults() {
+	setDefaultDuration(&r.Cooldown, 10*time.Minute)
+	if r.MaxAttempts == 0 {
+		r.MaxAttempts = 1
+	}
+	if r.MaxRuns.Count == 0 {
+		r.MaxRuns.Count = 10
+	}
+	setDefaultDuration(&r.MaxRuns.Per, time.Hour)
+	if r.OnBusy == "" {
+		r.OnBusy = "skip"
 	}
 }
 

@@ -48,6 +48,7 @@ var (
 	bucketEvents    = []byte("events")
 	bucketMeta      = []byte("meta")
 	bucketSilences  = []byte("silences")
+	bucketActions   = []byte("actions")
 	keySchema       = []byte("schema_version")
 )
 
@@ -123,7 +124,7 @@ func initSchema(tx *bbolt.Tx) error {
 			}
 		}
 	}
-	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences} {
+	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -135,7 +136,7 @@ func initSchema(tx *bbolt.Tx) error {
 type record struct{ key, val []byte }
 
 // writes is a Changes encoded outside the transaction.
-type writes struct{ alerts, incidents, events, silences []record }
+type writes struct{ alerts, incidents, events, silences, actions []record }
 
 // Apply writes c durably in one transaction: it returns nil only after the
 // commit is fsynced. Alerts, incidents and silences are written only if
@@ -201,16 +202,33 @@ func encode(c *engine.Changes) (*writes, error) {
 		binary.BigEndian.PutUint32(k[8:], ev.Seq)
 		w.events[i] = record{k, e.event(ev)}
 	}
-	// Silences are few and small: JSON, behind the same Rev prefix.
+	// Silences and action records are few and small: JSON, behind the
+	// same Rev prefix.
 	for _, sl := range c.Silences {
-		j, err := json.Marshal(sl)
+		rec, err := jsonRecord(sl.ID, sl.Rev, sl)
 		if err != nil {
 			return nil, fmt.Errorf("encode silence %d: %w", sl.ID, err)
 		}
-		val := binary.BigEndian.AppendUint64(make([]byte, 0, revLen+len(j)), sl.Rev)
-		w.silences = append(w.silences, record{binary.BigEndian.AppendUint64(nil, sl.ID), append(val, j...)})
+		w.silences = append(w.silences, rec)
+	}
+	for _, a := range c.Actions {
+		rec, err := jsonRecord(a.ID, a.Rev, a)
+		if err != nil {
+			return nil, fmt.Errorf("encode action %d: %w", a.ID, err)
+		}
+		w.actions = append(w.actions, rec)
 	}
 	return w, nil
+}
+
+// jsonRecord is an 8-byte big-endian ID key and a Rev-prefixed JSON value.
+func jsonRecord(id, rev uint64, v any) (record, error) {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return record{}, err
+	}
+	val := binary.BigEndian.AppendUint64(make([]byte, 0, revLen+len(j)), rev)
+	return record{binary.BigEndian.AppendUint64(nil, id), append(val, j...)}, nil
 }
 
 // write puts w in tx. It runs inside the write transaction: no encoding here.
@@ -222,6 +240,9 @@ func (w *writes) write(tx *bbolt.Tx) error {
 		return err
 	}
 	if err := put(tx, bucketSilences, w.silences, true, appendFill); err != nil {
+		return err
+	}
+	if err := put(tx, bucketActions, w.actions, true, appendFill); err != nil {
 		return err
 	}
 	return put(tx, bucketEvents, w.events, false, bbolt.DefaultFillPercent)
@@ -264,12 +285,13 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	var alerts, incidents, events, silences []record
+	var alerts, incidents, events, silences, actions []record
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		alerts = dump(tx.Bucket(bucketAlerts))
 		incidents = dump(tx.Bucket(bucketIncidents))
 		events = dump(tx.Bucket(bucketEvents))
 		silences = dump(tx.Bucket(bucketSilences))
+		actions = dump(tx.Bucket(bucketActions))
 		return nil
 	})
 	if err != nil {
@@ -300,6 +322,13 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	for i := range sls {
 		snap.Silences = append(snap.Silences, &sls[i])
 	}
+	acts, err := decode(bucketActions, actions, 8, decodeActionRecord)
+	if err != nil {
+		return nil, fmt.Errorf("store: load: %w", err)
+	}
+	for i := range acts {
+		snap.Actions = append(snap.Actions, &acts[i])
+	}
 	return snap, nil
 }
 
@@ -329,6 +358,21 @@ func decode[T any](bucket []byte, recs []record, keyLen int, dec func(key, val [
 		}
 	}
 	return out, nil
+}
+
+// decodeActionRecord decodes an action record and checks it against its key.
+func decodeActionRecord(key, val []byte, r *engine.ActionRecord) error {
+	if len(val) < revLen {
+		return fmt.Errorf("value too short")
+	}
+	if err := json.Unmarshal(val[revLen:], r); err != nil {
+		return err
+	}
+	r.Rev = binary.BigEndian.Uint64(val)
+	if r.ID != binary.BigEndian.Uint64(key) {
+		return fmt.Errorf("value holds action %d", r.ID)
+	}
+	return nil
 }
 
 // decodeSilenceRecord decodes a silence and checks it against its key.

@@ -128,7 +128,8 @@ func (e *encoder) alert(a *engine.Alert) []byte {
 		sizeUvarint(a.Incident) +
 		sizeTime(a.FirstSeen) +
 		sizeTime(a.LastSeen) +
-		sizeUvarint(a.Deliveries)
+		sizeUvarint(a.Deliveries) +
+		1 // Decided
 
 	b := e.alerts.alloc(n)
 	b = binary.BigEndian.AppendUint64(b, a.Rev)
@@ -146,6 +147,7 @@ func (e *encoder) alert(a *engine.Alert) []byte {
 	b = appendTime(b, a.FirstSeen)
 	b = appendTime(b, a.LastSeen)
 	b = binary.AppendUvarint(b, a.Deliveries)
+	b = binary.AppendUvarint(b, boolUvarint(a.Decided))
 	return b
 }
 
@@ -168,6 +170,7 @@ func decodeAlert(val []byte, a *engine.Alert) error {
 		FirstSeen:    d.time("first_seen"),
 		LastSeen:     d.time("last_seen"),
 		Deliveries:   d.uvarint("deliveries"),
+		Decided:      d.uvarint("decided") != 0,
 	}
 	return d.finish()
 }
@@ -581,4 +584,11 @@ func (d *decoder) time(field string) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+func boolUvarint(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }

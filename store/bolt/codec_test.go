@@ -73,6 +73,8 @@ func fill(t testing.TB, p any) {
 			f.SetString(sf.Name + " é ✓ " + strings.Repeat("x", 130)) // length needs two bytes
 		case f.Kind() == reflect.Uint64:
 			f.SetUint(math.MaxUint64 - n)
+		case f.Kind() == reflect.Bool:
+			f.SetBool(true)
 		case f.Kind() == reflect.Uint32:
 			f.SetUint(math.MaxUint32 - n)
 		case f.Kind() == reflect.Int:
@@ -261,7 +263,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"id of 11 bytes", decAlert, append(append(zeroRev, 1), bytes.Repeat([]byte{0xff}, 11)...), "malformed uvarint at byte 9 (id): varint overflows 64 bits"},
 		{"string past the end", decAlert, a[:12], "truncated string at byte 10 (fingerprint): length 2, 1 bytes left"},
 		{"huge string", decAlert, append(append(zeroRev, 1, 0), 0xff, 0xff, 0xff, 0xff, 0x0f), "truncated string at byte 10 (fingerprint): length 4294967295, 0 bytes left"},
-		{"huge map", decAlert, set(a, labels, 0xff, 0xff, 0x03), "truncated map at byte 14 (labels): 65534 entries, 39 bytes left"},
+		{"huge map", decAlert, set(a, labels, 0xff, 0xff, 0x03), "truncated map at byte 14 (labels): 65534 entries, 40 bytes left"},
 		{"map keys out of order", decAlert, set(a, labels+2, 'c'), "map key at byte 19 (labels) not after the one before"},
 		{"duplicate map key", decAlert, set(a, labels+2, 'b'), "map key at byte 19 (labels) not after the one before"},
 		{"trailing byte", decAlert, append(bytes.Clone(a), 0), fmt.Sprintf("1 trailing bytes at byte %d", len(a))},

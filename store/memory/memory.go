@@ -19,13 +19,14 @@ type Store struct {
 	incidents map[uint64]engine.Incident
 	events    map[[2]uint64]engine.TimelineEvent
 	silences  map[uint64]engine.Silence
+	actions   map[uint64]engine.ActionRecord
 }
 
 var _ engine.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}}
+	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}}
 }
 
 // Apply keeps c: a record only if newer than the one kept, an event once.
@@ -58,6 +59,11 @@ func (s *Store) Apply(ctx context.Context, c *engine.Changes) error {
 			s.silences[sl.ID] = *sl
 		}
 	}
+	for _, a := range c.Actions {
+		if old, ok := s.actions[a.ID]; !ok || old.Rev < a.Rev {
+			s.actions[a.ID] = *a
+		}
+	}
 	return nil
 }
 
@@ -88,6 +94,11 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		snap.Silences = append(snap.Silences, &cp)
 	}
 	slices.SortFunc(snap.Silences, func(a, b *engine.Silence) int { return cmpU(a.ID, b.ID) })
+	for _, a := range s.actions {
+		cp := a
+		snap.Actions = append(snap.Actions, &cp)
+	}
+	slices.SortFunc(snap.Actions, func(a, b *engine.ActionRecord) int { return cmpU(a.ID, b.ID) })
 	slices.SortFunc(snap.Events, func(a, b engine.TimelineEvent) int {
 		if c := cmpU(a.Incident, b.Incident); c != 0 {
 			return c

@@ -1,0 +1,45 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// listActions: GET /api/v1/actions?incident=&rule=&status= lists the
+// remediation records, newest first.
+func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := engine.ActionFilter{Rule: q.Get("rule"), Status: q.Get("status")}
+	if v := q.Get("incident"); v != "" {
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || id == 0 {
+			s.fail(w, r, fmt.Errorf("incident: %q is not an incident id: %w", truncate(v, 20), engine.ErrInvalid))
+			return
+		}
+		f.Incident = id
+	}
+	switch f.Status {
+	case "", engine.ActionSkipped, engine.ActionRefused, engine.ActionDryRun, engine.ActionRunning,
+		engine.ActionSucceeded, engine.ActionFailed, engine.ActionCancelled, engine.ActionInterrupted:
+	default:
+		s.fail(w, r, fmt.Errorf("status: %q is not an action status: %w", truncate(f.Status, 20), engine.ErrInvalid))
+		return
+	}
+	list, next := s.engine.Actions(f, p)
+	out := struct {
+		Actions    []engine.ActionRecord `json:"actions"`
+		NextCursor string                `json:"next_cursor,omitempty"`
+	}{Actions: list, NextCursor: cursor(next)}
+	if out.Actions == nil {
+		out.Actions = []engine.ActionRecord{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,284 @@
+package engine_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// fakeInvocation counts runs; when block is set it runs until cancelled.
+type fakeInvocation struct {
+	runs  *atomic.Int32
+	block bool
+	start chan struct{}
+}
+
+func (f *fakeInvocation) Describe() string { return "fake restart" }
+
+func (f *fakeInvocation) Run(ctx context.Context) engine.Result {
+	f.runs.Add(1)
+	if f.start != nil {
+		close(f.start)
+	}
+	if f.block {
+		<-ctx.Done()
+		return engine.Result{Cancelled: true, Err: "cancelled"}
+	}
+	return engine.Result{OK: true}
+}
+
+// fakePlanner matches every firing alert with one rule whose target is the
+// alert's service label.
+type fakePlanner struct {
+	mu       sync.Mutex
+	runs     atomic.Int32
+	block    bool
+	start    chan struct{}
+	dryRun   bool
+	refuse   bool
+	cooldown time.Duration
+	maxRuns  int
+}
+
+func (p *fakePlanner) Plan(*engine.ClassifyInput, engine.Level, uint64) []engine.PlannedRemediation {
+	return nil
+}
+
+func (p *fakePlanner) Remedies(in *engine.ClassifyInput, _ engine.Level, _ uint64) []engine.Remedy {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	act := engine.RemedyAction{Invocation: &fakeInvocation{runs: &p.runs, block: p.block, start: p.start}}
+	if p.refuse {
+		act = engine.RemedyAction{Refused: "service=\"; rm -rf /\" does not match its pattern: refused"}
+	}
+	p.start = nil // one start signal per planner
+	return []engine.Remedy{{
+		Rule: "restart", Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: 1,
+		MaxRuns: cmpOr(p.maxRuns, 10), MaxRunsPer: time.Hour, DryRun: p.dryRun, Actions: []engine.RemedyAction{act},
+	}}
+}
+
+func (h *harness) withPlanner(p *fakePlanner) *fakePlanner {
+	h.e.SetPlanner(p)
+	return p
+}
+
+// actionsOf lists the action records, oldest first.
+func (h *harness) actionsOf(t *testing.T) []engine.ActionRecord {
+	t.Helper()
+	h.e.WaitActions()
+	list, _ := h.e.Actions(engine.ActionFilter{}, engine.Page{Limit: 100})
+	for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
+		list[i], list[j] = list[j], list[i]
+	}
+	return list
+}
+
+func statuses(list []engine.ActionRecord) string {
+	var s []string
+	for _, r := range list {
+		s = append(s, r.Status)
+	}
+	return strings.Join(s, ",")
+}
+
+// waitDecided waits until n decisions are recorded.
+func (h *harness) waitDecided(t *testing.T, n int) {
+	t.Helper()
+	waitUntil(t, func() bool {
+		list, _ := h.e.Actions(engine.ActionFilter{}, engine.Page{Limit: 100})
+		return len(list) >= n
+	})
+	h.e.WaitActions()
+}
+
+func svcAlert(name, service string, startsAt time.Time) engine.WebhookAlert {
+	return alert(name, engine.StatusFiring, startsAt, "service", service)
+}
+
+func TestThreeDeliveriesRunOnce(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{cooldown: time.Minute})
+	for i := 0; i < 3; i++ { // HA pair + retry
+		h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+	}
+	h.waitDecided(t, 1)
+	if got := p.runs.Load(); got != 1 {
+		t.Fatalf("%d runs, want 1", got)
+	}
+	if got := statuses(h.actionsOf(t)); got != "succeeded" {
+		t.Fatalf("records %s", got)
+	}
+	d := h.incident(1)
+	if types := timelineTypes(d); !strings.Contains(strings.Join(types, ","), "action_started,action_finished") {
+		t.Fatalf("timeline %v", types)
+	}
+}
+
+func TestResolveCancelsARunningAction(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{block: true, start: make(chan struct{})})
+	started := p.start
+	h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+	<-started
+	r := alert("Down", engine.StatusResolved, t0, "service", "game-api")
+	r.EndsAt = t0.Add(time.Minute)
+	h.ingest(group("g", r))
+	list := h.actionsOf(t)
+	if got := statuses(list); got != "cancelled" {
+		t.Fatalf("records %s, want cancelled", got)
+	}
+}
+
+func TestResolvedAlertNeverStartsAnAction(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{})
+	r := alert("Down", engine.StatusResolved, t0, "service", "game-api")
+	h.ingest(group("g", r))
+	h.ingest(group("g", svcAlert("Other", "x", t0), r)) // opens an incident; Down stays resolved
+	h.waitDecided(t, 1)
+	if p.runs.Load() != 1 || len(h.actionsOf(t)) != 1 {
+		t.Fatalf("runs %d, records %v", p.runs.Load(), statuses(h.actionsOf(t)))
+	}
+}
+
+// TestSafeguardsHoldAcrossRestart: cooldown per target and the circuit
+// breaker are computed from stored records, so a restart forgets nothing.
+func TestSafeguardsHoldAcrossRestart(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{cooldown: 10 * time.Minute, maxRuns: 2})
+	h.ingest(group("a", svcAlert("Down", "game-api", t0)))
+	h.waitDecided(t, 1)
+	h.restart()
+	h.withPlanner(p)
+	// A new episode on the same target within the cooldown: skipped.
+	h.clock.Advance(time.Minute)
+	h.ingest(group("a", svcAlert("Down", "game-api", t0.Add(time.Minute))))
+	h.waitDecided(t, 2)
+	list := h.actionsOf(t)
+	if got := statuses(list); got != "succeeded,skipped" || !strings.HasPrefix(list[1].Reason, "cooldown:") {
+		t.Fatalf("records %s (%s)", got, list[len(list)-1].Reason)
+	}
+	// Another target runs (2 runs in the hour now), a third trips the breaker.
+	h.ingest(group("b", svcAlert("Down2", "lobby", t0)))
+	h.waitDecided(t, 3)
+	h.restart()
+	h.withPlanner(p)
+	h.ingest(group("c", svcAlert("Down3", "chat", t0)))
+	h.waitDecided(t, 4)
+	list = h.actionsOf(t)
+	if got := statuses(list); got != "succeeded,skipped,succeeded,skipped" || !strings.HasPrefix(list[3].Reason, "circuit breaker open") {
+		t.Fatalf("records %s (%s)", got, list[3].Reason)
+	}
+	// The window passes: the rule acts again.
+	h.clock.Advance(2 * time.Hour)
+	h.ingest(group("d", svcAlert("Down4", "shop", t0.Add(2*time.Hour))))
+	h.waitDecided(t, 5)
+	if got := p.runs.Load(); got != 3 {
+		t.Fatalf("%d runs, want 3", got)
+	}
+}
+
+func TestBusyTargetIsSkipped(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{block: true, start: make(chan struct{})})
+	started := p.start
+	h.ingest(group("a", svcAlert("Down", "game-api", t0)))
+	<-started
+	h.ingest(group("b", svcAlert("Slow", "game-api", t0)))
+	waitUntil(t, func() bool {
+		list, _ := h.e.Actions(engine.ActionFilter{Status: engine.ActionSkipped}, engine.Page{})
+		return len(list) == 1 && strings.Contains(list[0].Reason, "is busy")
+	})
+	if err := h.e.StopActions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(h.actionsOf(t)); got != "cancelled,skipped" {
+		t.Fatalf("records %s", got)
+	}
+}
+
+func TestDryRunSuppressionAndRefusal(t *testing.T) {
+	tests := []struct {
+		name    string
+		planner *fakePlanner
+		silence bool
+		want    string
+	}{
+		// Dry run: recorded as would-run, nothing runs.
+		{"dry run", &fakePlanner{dryRun: true}, false, "dry_run"},
+		// A silence stops it, and says so.
+		{"silenced", &fakePlanner{}, true, "skipped"},
+		// A refused rendering is recorded with its reason.
+		{"refused", &fakePlanner{refuse: true}, false, "refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.withPlanner(tt.planner)
+			if tt.silence {
+				if _, err := h.e.CreateSilence(context.Background(), engine.NewSilence{Matchers: []engine.Matcher{{Name: "service", Value: "game-api"}}, EndsAt: t0.Add(time.Hour), CreatedBy: "a"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+			h.waitDecided(t, 1)
+			list := h.actionsOf(t)
+			if got := statuses(list); got != tt.want || tt.planner.runs.Load() != 0 {
+				t.Fatalf("records %s, runs %d", got, tt.planner.runs.Load())
+			}
+			if tt.silence && !strings.HasPrefix(list[0].Reason, "suppressed by silence 1") {
+				t.Fatalf("reason %q", list[0].Reason)
+			}
+		})
+	}
+}
+
+// TestCrashBeforeDecisionDecidesOnceAfterRestart: the alert was stored but
+// remediator stopped before deciding; after a restart it decides once,
+// and a second restart does not decide again.
+func TestCrashBeforeDecisionDecidesOnceAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	h.ingest(group("g", svcAlert("Down", "game-api", t0))) // no planner: nothing decided
+	p := &fakePlanner{}
+	for i := 0; i < 2; i++ {
+		h.restart()
+		h.withPlanner(p)
+		h.e.ResumeRemediation()
+		h.e.WaitActions()
+	}
+	if got := p.runs.Load(); got != 1 {
+		t.Fatalf("%d runs after two restarts, want 1", got)
+	}
+}
+
+// TestRunningAtRestartIsInterruptedNotRerun: a record left running by a
+// crash is marked interrupted and not run again.
+func TestRunningAtRestartIsInterruptedNotRerun(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{block: true, start: make(chan struct{})})
+	started := p.start
+	h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+	<-started
+	// "Crash": build a new engine on the store while the old one runs.
+	h.restart()
+	p2 := h.withPlanner(&fakePlanner{})
+	h.e.ResumeRemediation()
+	h.e.WaitActions()
+	list := h.actionsOf(t)
+	if got := statuses(list); got != "interrupted" || p2.runs.Load() != 0 {
+		t.Fatalf("records %s, reruns %d", got, p2.runs.Load())
+	}
+}
+
+func cmpOr(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
