@@ -52,11 +52,31 @@ func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
 			if id, ok := e.current[w.Receiver+"/"+w.GroupKey]; ok {
 				incident = id
 			}
-			x.Remediations = e.planner.Plan(e.classifyInput(at, wa, w), level, incident)
+			in := e.classifyInput(at, wa, w)
+			x.Remediations = e.planner.Plan(in, level, incident)
+			// The safeguards the engine would apply now (cooldown, breaker,
+			// busy target), by the same code, against the stored records.
+			guard := map[string]string{}
+			probe := &Alert{Fingerprint: wa.Fingerprint}
+			for _, rm := range e.planner.Remedies(in, level, incident) {
+				if st := e.byFP[wa.Fingerprint]; st != nil {
+					for _, ep := range st.episodes {
+						if ep.StartsAt.Equal(wa.StartsAt) {
+							probe = ep
+						}
+					}
+				}
+				guard[rm.Rule] = e.safeguard(&rm, probe, at)
+			}
 			for i := range x.Remediations {
 				for j := range x.Remediations[i].Actions {
-					if a := &x.Remediations[i].Actions[j]; x.Suppressed != nil && a.Refused == "" {
+					a := &x.Remediations[i].Actions[j]
+					switch {
+					case a.Refused != "":
+					case x.Suppressed != nil:
 						a.Refused = fmt.Sprintf("suppressed by %s until %s", x.Suppressed.By, x.Suppressed.Until.Format(time.RFC3339))
+					case guard[x.Remediations[i].Rule] != "":
+						a.Refused = guard[x.Remediations[i].Rule]
 					}
 				}
 			}

@@ -45,8 +45,9 @@ type fakePlanner struct {
 	maxRuns  int
 }
 
-func (p *fakePlanner) Plan(*engine.ClassifyInput, engine.Level, uint64) []engine.PlannedRemediation {
-	return nil
+func (p *fakePlanner) Plan(in *engine.ClassifyInput, _ engine.Level, _ uint64) []engine.PlannedRemediation {
+	return []engine.PlannedRemediation{{Rule: "restart", Matched: true, Target: in.Alert.Labels["service"],
+		Actions: []engine.PlannedAction{{Describe: "fake restart"}}}}
 }
 
 func (p *fakePlanner) Remedies(in *engine.ClassifyInput, _ engine.Level, _ uint64) []engine.Remedy {
@@ -281,4 +282,22 @@ func cmpOr(v, def int) int {
 		return def
 	}
 	return v
+}
+
+// TestExplainShowsTheSafeguardThatWouldStopIt: after a run, explaining a
+// new episode on the same target names the cooldown, by the engine's own
+// safeguard code.
+func TestExplainShowsTheSafeguardThatWouldStopIt(t *testing.T) {
+	h := newHarness(t)
+	h.withPlanner(&fakePlanner{cooldown: time.Hour})
+	x := h.e.Explain(group("g", svcAlert("Down", "game-api", t0)), t0)
+	if a := x.Alerts[0].Remediations[0].Actions[0]; a.Refused != "" || a.Describe != "fake restart" {
+		t.Fatalf("before any run: %+v", a)
+	}
+	h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+	h.waitDecided(t, 1)
+	x = h.e.Explain(group("g2", svcAlert("Down", "game-api", t0.Add(time.Minute))), t0.Add(time.Minute))
+	if a := x.Alerts[0].Remediations[0].Actions[0]; !strings.HasPrefix(a.Refused, "cooldown:") {
+		t.Fatalf("after a run: %+v", a)
+	}
 }
