@@ -27,7 +27,7 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 		f.Incident = id
 	}
 	switch f.Status {
-	case "", engine.ActionSkipped, engine.ActionRefused, engine.ActionDryRun, engine.ActionRunning,
+	case "", engine.ActionSkipped, engine.ActionRefused, engine.ActionDryRun, engine.ActionPending, engine.ActionRunning,
 		engine.ActionSucceeded, engine.ActionFailed, engine.ActionCancelled, engine.ActionInterrupted:
 	default:
 		s.fail(w, r, fmt.Errorf("status: %q is not an action status: %w", truncate(f.Status, 20), engine.ErrInvalid))

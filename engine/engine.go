@@ -79,11 +79,10 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		log:        o.Logger,
 		classifier: o.Classifier,
 		commits:    newCommitQueue(o.MaxBatch),
-		rem: remediation{running: map[uint64][]context.CancelFunc{}, busy: map[string]int{},
-			slots: make(chan struct{}, o.MaxConcurrentActions)},
-		byFP:     map[string]*fpState{},
-		current:  map[string]uint64{},
-		timeline: map[uint64][]TimelineEvent{},
+		rem:        newRemediation(o.MaxConcurrentActions),
+		byFP:       map[string]*fpState{},
+		current:    map[string]uint64{},
+		timeline:   map[uint64][]TimelineEvent{},
 	}
 	snap, err := o.Store.Load(ctx)
 	if err != nil {
@@ -152,6 +151,7 @@ func (e *Engine) restore(s *Snapshot) {
 		e.rem.last = max(e.rem.last, r.ID)
 		e.rev = max(e.rev, r.Rev)
 	}
+	e.rem.reindex()
 	for _, sil := range s.Silences {
 		e.lastSilence = max(e.lastSilence, sil.ID)
 		e.rev = max(e.rev, sil.Rev)
@@ -197,6 +197,7 @@ func (e *Engine) Ingest(ctx context.Context, w *Webhook) (IngestResult, error) {
 	if len(res.newFiring) > 0 {
 		// After the answer, from the stored state: the webhook's answer
 		// never depends on an action.
+		e.runs.Add(1)
 		go e.remediate(res.newFiring)
 	}
 	return res, nil
@@ -387,6 +388,11 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 			// Unchanged, or a firing redelivery of a resolved episode that
 			// arrived late (an HA peer, a retry): the episode stays resolved.
 			res.Redelivered++
+			if a.Status == StatusFiring && !a.Decided && a.Incident != 0 && e.planner != nil {
+				// Not decided yet (its first delivery got a 503, or its
+				// decision could not be stored): this delivery decides.
+				res.newFiring = append(res.newFiring, a.ID)
+			}
 		}
 		c.touchAlert(a)
 	}

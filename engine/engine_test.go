@@ -24,9 +24,12 @@ type memStore struct {
 	actions   map[uint64]engine.ActionRecord
 	fail      error
 	applies   int
-	// gate, when set, makes the next Apply wait for a value and fail with it.
+	// gate, when set, makes an Apply wait for a value and fail with it:
+	// the next one, or the holdAt-th call when holdAt is set.
 	gate    chan error
 	entered chan struct{}
+	holdAt  int
+	calls   int
 }
 
 var _ engine.Store = (*memStore)(nil)
@@ -37,7 +40,8 @@ func newMemStore() *memStore {
 
 func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
 	m.mu.Lock()
-	if gate := m.gate; gate != nil {
+	m.calls++
+	if gate := m.gate; gate != nil && (m.holdAt == 0 || m.calls == m.holdAt) {
 		m.gate = nil
 		m.mu.Unlock()
 		close(m.entered)

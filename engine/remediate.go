@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -11,11 +13,12 @@ const (
 	ActionSkipped     = "skipped"     // a safeguard stopped it (Reason says which)
 	ActionRefused     = "refused"     // rendering refused it (a value failed its pattern)
 	ActionDryRun      = "dry_run"     // would have run (Describe)
+	ActionPending     = "pending"     // decided; waits for the rule's earlier actions
 	ActionRunning     = "running"     // recorded before it starts
 	ActionSucceeded   = "succeeded"   //
 	ActionFailed      = "failed"      //
-	ActionCancelled   = "cancelled"   // the alert resolved while it ran, or its timeout
-	ActionInterrupted = "interrupted" // remediator stopped while it ran; it is not run again
+	ActionCancelled   = "cancelled"   // the alert resolved while it ran, or an earlier action of the rule failed
+	ActionInterrupted = "interrupted" // remediator stopped while it ran or waited; it is not run again
 )
 
 // ActionRecord is one remediation decision or run, persisted: what the
@@ -41,15 +44,6 @@ type ActionRecord struct {
 	Err         string    `json:"error,omitempty"`
 }
 
-// started reports whether the record counts as a run for the safeguards.
-func (r *ActionRecord) started() bool {
-	switch r.Status {
-	case ActionRunning, ActionSucceeded, ActionFailed, ActionCancelled, ActionInterrupted:
-		return true
-	}
-	return false
-}
-
 // Remedy is a matched remediation rule, ready to act on one alert.
 type Remedy struct {
 	Rule        string
@@ -70,33 +64,96 @@ type RemedyAction struct {
 	DryRun     bool
 }
 
+// errShutdown is the cancel cause of actions stopped by StopActions.
+var errShutdown = errors.New("remediator is shutting down")
+
+// errResolved is the cancel cause of actions whose alert resolved.
+var errResolved = errors.New("the alert resolved")
+
 // remediation is the engine's remediation state, under Engine.mu.
 type remediation struct {
-	records byID[ActionRecord]
-	last    uint64
-	running map[uint64][]context.CancelFunc // alert episode → its running actions
-	busy    map[string]int                  // target → running actions
-	slots   chan struct{}                   // the global limit
+	records  byID[ActionRecord]
+	last     uint64
+	running  map[uint64]map[uint64]context.CancelCauseFunc // alert → run (first record ID) → cancel
+	busy     map[string]int                                // target → runs in progress
+	slots    chan struct{}                                 // the global limit
+	stopping bool                                          // StopActions was called: decide nothing more
+	// Indexes of the runs (a rule acting on an alert: its first action
+	// record), for the safeguards: kept on every new run and at restore.
+	runsByRule map[string][]time.Time  // rule → start times, oldest first
+	lastRun    map[[2]string]time.Time // (rule, target) → latest start
+	attempts   map[runKey]int          // (alert, rule) → runs
 }
 
-// remediate decides, once, what to do for new firing episodes, records
-// the decisions durably in one write and starts the actions. It runs after
-// the webhook was answered, from the stored state.
+type runKey struct {
+	alert uint64
+	rule  string
+}
+
+func newRemediation(maxConcurrent int) remediation {
+	return remediation{
+		running: map[uint64]map[uint64]context.CancelCauseFunc{}, busy: map[string]int{},
+		slots: make(chan struct{}, maxConcurrent), runsByRule: map[string][]time.Time{},
+		lastRun: map[[2]string]time.Time{}, attempts: map[runKey]int{},
+	}
+}
+
+// isRun reports whether r is the record of a run: the first action of a
+// rule that started (not skipped, refused or a dry run).
+func (r *ActionRecord) isRun() bool {
+	if r.StartedAt.IsZero() {
+		return false
+	}
+	switch r.Status {
+	case ActionRunning, ActionSucceeded, ActionFailed, ActionCancelled, ActionInterrupted:
+		return true
+	}
+	return false
+}
+
+// noteRun adds a run to the safeguard indexes. Callers hold mu.
+func (m *remediation) noteRun(alert uint64, rule, target string, at time.Time) {
+	m.runsByRule[rule] = append(m.runsByRule[rule], at)
+	if k := [2]string{rule, target}; at.After(m.lastRun[k]) {
+		m.lastRun[k] = at
+	}
+	m.attempts[runKey{alert, rule}]++
+}
+
+// reindex rebuilds the safeguard indexes from the records (at restore and
+// after a decision that could not be stored). Callers hold mu.
+func (m *remediation) reindex() {
+	m.runsByRule, m.lastRun, m.attempts = map[string][]time.Time{}, map[[2]string]time.Time{}, map[runKey]int{}
+	for _, r := range m.records.items {
+		if r != nil && r.isRun() {
+			m.noteRun(r.Alert, r.Rule, r.Target, r.StartedAt)
+		}
+	}
+	for _, starts := range m.runsByRule {
+		sort.Slice(starts, func(i, j int) bool { return starts[i].Before(starts[j]) })
+	}
+}
+
+// remediate decides, once, what to do for firing episodes, records the
+// decisions durably in one write and starts the actions. It runs after
+// the webhook was answered, from the stored state. Callers have done
+// e.runs.Add(1).
 func (e *Engine) remediate(ids []uint64) {
+	defer e.runs.Done()
 	e.decide(ids)
 }
 
-// ResumeRemediation runs after a restart: actions that were running when
-// remediator stopped are recorded as interrupted (never run twice), and
-// firing episodes that got no decision yet get one now.
+// ResumeRemediation runs after a restart: actions that were running or
+// pending when remediator stopped are recorded as interrupted (never run
+// twice), and firing episodes that got no decision yet get one now.
 func (e *Engine) ResumeRemediation() {
 	e.mu.Lock()
 	c := e.begin()
 	for _, r := range e.rem.records.items {
-		if r != nil && r.Status == ActionRunning {
+		if r != nil && (r.Status == ActionRunning || r.Status == ActionPending) {
 			cp := *r
 			cp.Status, cp.FinishedAt, cp.Rev = ActionInterrupted, c.now, c.rev
-			cp.Err = "remediator stopped while the action ran; it is not run again"
+			cp.Err = "remediator stopped before the action finished; it is not run again"
 			e.rem.records.put(cp.ID, &cp)
 			c.actions = append(c.actions, &cp)
 			if inc := e.incidents.get(cp.Incident); inc != nil {
@@ -111,6 +168,7 @@ func (e *Engine) ResumeRemediation() {
 		}
 	}
 	t := c.commit()
+	e.runs.Add(1)
 	e.mu.Unlock()
 	if err := e.wait(context.Background(), t); err != nil {
 		e.log.Error("could not record interrupted actions", "err", err)
@@ -118,11 +176,18 @@ func (e *Engine) ResumeRemediation() {
 	e.remediate(pending)
 }
 
-// start is an action to run once its decision is durable.
-type start struct {
-	alert uint64
-	rec   *ActionRecord
-	inv   Invocation
+// run is one rule acting on one alert: its actions, one after another.
+type run struct {
+	alert  uint64
+	target string
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	steps  []step
+}
+
+type step struct {
+	rec *ActionRecord
+	inv Invocation
 }
 
 // decide applies the safeguards to episodes and starts what passes. An
@@ -130,52 +195,77 @@ type start struct {
 // write as the records), so that alerts no rule wants cost no write.
 func (e *Engine) decide(ids []uint64) {
 	e.mu.Lock()
-	if e.planner == nil {
+	if e.planner == nil || e.rem.stopping || len(ids) == 0 {
 		e.mu.Unlock()
 		return
 	}
 	c := e.begin()
-	var starts []start
+	var runs []*run
+	var decided []*Alert
 	for _, id := range ids {
-		starts = append(starts, e.decideOne(c, id)...)
+		rs, ok := e.decideOne(c, id)
+		if ok {
+			decided = append(decided, e.alerts.get(id))
+		}
+		runs = append(runs, rs...)
 	}
 	t := c.commit()
 	e.mu.Unlock()
 	// The decision is durable before anything runs: a crash now leaves
-	// "running" records, which a restart marks interrupted, never re-runs.
+	// running or pending records, which a restart marks interrupted.
 	if err := e.wait(context.Background(), t); err != nil {
 		e.log.Error("remediation decision not stored; nothing runs", "err", err)
-		e.mu.Lock()
-		for _, s := range starts {
-			e.rem.busy[s.rec.Target]--
-		}
-		e.mu.Unlock()
+		e.undecide(decided, runs, err)
 		return
 	}
-	for _, s := range starts {
-		ctx, cancel := context.WithCancel(context.Background())
-		e.mu.Lock()
-		e.rem.running[s.alert] = append(e.rem.running[s.alert], cancel)
-		e.mu.Unlock()
+	for _, r := range runs {
 		e.runs.Add(1)
-		go e.run(ctx, cancel, s.rec, s.inv)
+		go e.run(r)
 	}
 }
 
-// decideOne records the decisions for one episode in c. Callers hold mu.
-func (e *Engine) decideOne(c *change, alertID uint64) []start {
+// undecide records that nothing ran after a decision that could not be
+// stored, and lets the episodes be decided again (by a retried webhook or
+// a restart).
+func (e *Engine) undecide(decided []*Alert, runs []*run, cause error) {
+	e.mu.Lock()
+	c := e.begin()
+	for _, a := range decided {
+		a.Decided = false
+		c.touchAlert(a)
+	}
+	for _, r := range runs {
+		e.rem.busy[r.target]--
+		e.forget(r)
+		for _, s := range r.steps {
+			cp := *s.rec
+			cp.Rev, cp.Status, cp.StartedAt, cp.FinishedAt = c.rev, ActionSkipped, time.Time{}, c.now
+			cp.Reason = "the decision could not be stored (" + cause.Error() + "); nothing ran"
+			e.rem.records.put(cp.ID, &cp)
+			c.actions = append(c.actions, &cp)
+		}
+	}
+	e.rem.reindex()
+	t := c.commit()
+	e.mu.Unlock()
+	_ = e.wait(context.Background(), t) // on failure it stays unsynced and is written later
+}
+
+// decideOne records the decisions for one episode in c and registers its
+// runs (cancellable from now on). Callers hold mu.
+func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 	a := e.alerts.get(alertID)
 	if a == nil || a.Status != StatusFiring || a.Decided {
-		return nil
+		return nil, false
 	}
 	inc := e.incidents.get(a.Incident)
 	remedies := e.planner.Remedies(e.alertInput(a, inc, c.now), a.Level, a.Incident)
 	if len(remedies) == 0 {
-		return nil
+		return nil, false
 	}
 	a.Decided = true
 	c.touchAlert(a)
-	var starts []start
+	var runs []*run
 	sup, suppressed := e.suppressed(a.Labels, c.now)
 	for _, rm := range remedies {
 		record := func(i int, status, reason, describe string) *ActionRecord {
@@ -189,7 +279,7 @@ func (e *Engine) decideOne(c *change, alertID uint64) []start {
 		}
 		runnable := false
 		for _, act := range rm.Actions {
-			runnable = runnable || act.Refused == ""
+			runnable = runnable || (act.Refused == "" && !rm.DryRun && !act.DryRun)
 		}
 		reason := ""
 		if runnable {
@@ -205,6 +295,7 @@ func (e *Engine) decideOne(c *change, alertID uint64) []start {
 			}
 			continue
 		}
+		var r *run
 		for i, act := range rm.Actions {
 			switch {
 			case act.Refused != "":
@@ -218,79 +309,145 @@ func (e *Engine) decideOne(c *change, alertID uint64) []start {
 					c.event(inc, EventActionStarted, "remediator", "dry run: %s would run %s", rm.Rule, act.Invocation.Describe())
 				}
 			default:
-				r := record(i, ActionRunning, "", act.Invocation.Describe())
-				r.StartedAt = c.now
-				e.rem.busy[rm.Target]++
-				if inc != nil {
-					c.event(inc, EventActionStarted, "remediator", "%s on %s: %s", rm.Rule, rm.Target, r.Describe)
+				status := ActionPending
+				if r == nil {
+					ctx, cancel := context.WithCancelCause(context.Background())
+					r = &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel}
+					status = ActionRunning
 				}
-				starts = append(starts, start{alert: a.ID, rec: r, inv: act.Invocation})
+				rec := record(i, status, "", act.Invocation.Describe())
+				if status == ActionRunning {
+					rec.StartedAt = c.now
+					e.rem.noteRun(a.ID, rm.Rule, rm.Target, c.now)
+					e.rem.busy[rm.Target]++
+					if inc != nil {
+						c.event(inc, EventActionStarted, "remediator", "%s on %s: %s", rm.Rule, rm.Target, rec.Describe)
+					}
+				}
+				r.steps = append(r.steps, step{rec: rec, inv: act.Invocation})
 			}
 		}
+		if r != nil {
+			// Registered before the write: a resolve that arrives while
+			// the decision is being stored cancels it too.
+			if e.rem.running[a.ID] == nil {
+				e.rem.running[a.ID] = map[uint64]context.CancelCauseFunc{}
+			}
+			e.rem.running[a.ID][r.steps[0].rec.ID] = r.cancel
+			runs = append(runs, r)
+		}
 	}
-	return starts
+	return runs, true
 }
 
-// safeguard returns why a rule must not act now, or "".
+// safeguard returns why a rule must not act now, or "". Callers hold mu.
 func (e *Engine) safeguard(rm *Remedy, a *Alert, now time.Time) string {
-	var attempts, window int
-	var last time.Time
-	for _, r := range e.rem.records.items {
-		if r == nil || r.Rule != rm.Rule || !r.started() {
-			continue
-		}
-		if r.Alert == a.ID {
-			attempts++
-		}
-		if !r.StartedAt.Before(now.Add(-rm.MaxRunsPer)) {
-			window++
-		}
-		if r.Target == rm.Target && r.StartedAt.After(last) {
-			last = r.StartedAt
-		}
+	m := &e.rem
+	from := now.Add(-rm.MaxRunsPer)
+	starts := m.runsByRule[rm.Rule]
+	for len(starts) > 0 && starts[0].Before(from) { // trim what left the window
+		starts = starts[1:]
 	}
+	m.runsByRule[rm.Rule] = starts
+	last := m.lastRun[[2]string{rm.Rule, rm.Target}]
 	switch {
-	case window >= rm.MaxRuns:
-		return fmt.Sprintf("circuit breaker open: %d runs of %s within %s (max_runs %d): the rule stops acting until the window passes", window, rm.Rule, rm.MaxRunsPer, rm.MaxRuns)
-	case attempts >= rm.MaxAttempts:
+	case len(starts) >= rm.MaxRuns:
+		return fmt.Sprintf("circuit breaker open: %d runs of %s within %s (max_runs %d): the rule stops acting until the window passes", len(starts), rm.Rule, rm.MaxRunsPer, rm.MaxRuns)
+	case m.attempts[runKey{a.ID, rm.Rule}] >= rm.MaxAttempts:
 		return fmt.Sprintf("max_attempts %d reached for this alert", rm.MaxAttempts)
 	case !last.IsZero() && now.Before(last.Add(rm.Cooldown)):
 		return fmt.Sprintf("cooldown: %s ran on %s at %s; next run after %s", rm.Rule, rm.Target, last.UTC().Format(time.RFC3339), last.Add(rm.Cooldown).UTC().Format(time.RFC3339))
-	case e.rem.busy[rm.Target] > 0:
+	case m.busy[rm.Target] > 0:
 		return fmt.Sprintf("target %s is busy with another action", rm.Target)
 	}
 	return ""
 }
 
-// run performs one invocation within the global limit and records how it
-// ended.
-func (e *Engine) run(ctx context.Context, cancel context.CancelFunc, rec *ActionRecord, inv Invocation) {
-	defer e.runs.Done()
-	defer cancel()
-	var res Result
-	select {
-	case e.rem.slots <- struct{}{}:
-		res = inv.Run(ctx)
-		<-e.rem.slots
-	case <-ctx.Done():
-		res = Result{Cancelled: true, Err: "cancelled before it started: " + context.Cause(ctx).Error()}
+// forget drops a run's cancel func. Callers hold mu.
+func (e *Engine) forget(r *run) {
+	if m := e.rem.running[r.alert]; m != nil {
+		delete(m, r.steps[0].rec.ID)
+		if len(m) == 0 {
+			delete(e.rem.running, r.alert)
+		}
 	}
+}
+
+// run performs a rule's actions one after another, each within the
+// global limit, and records how each ended; after a failure or a cancel
+// the rest are cancelled.
+func (e *Engine) run(r *run) {
+	defer e.runs.Done()
+	defer r.cancel(nil)
+	stopped := ""
+	for i, s := range r.steps {
+		var res Result
+		switch {
+		case stopped != "":
+			res = Result{Cancelled: true, Err: stopped}
+		case r.ctx.Err() != nil:
+			res = Result{Cancelled: true, Err: "cancelled before it started: " + context.Cause(r.ctx).Error()}
+		default:
+			select {
+			case e.rem.slots <- struct{}{}:
+				if r.ctx.Err() != nil { // cancelled while waiting for a slot
+					res = Result{Cancelled: true, Err: "cancelled before it started: " + context.Cause(r.ctx).Error()}
+				} else {
+					if i > 0 {
+						e.markStarted(s.rec)
+					}
+					res = s.inv.Run(r.ctx)
+				}
+				<-e.rem.slots
+			case <-r.ctx.Done():
+				res = Result{Cancelled: true, Err: "cancelled before it started: " + context.Cause(r.ctx).Error()}
+			}
+		}
+		if !res.OK && stopped == "" {
+			stopped = fmt.Sprintf("not run: action %d of the rule did not succeed", s.rec.Action)
+		}
+		e.finish(r, s.rec, res, i == len(r.steps)-1)
+	}
+}
+
+// markStarted records that a pending action starts.
+func (e *Engine) markStarted(rec *ActionRecord) {
 	e.mu.Lock()
 	c := e.begin()
-	cp := *rec // replaced, never mutated
+	cp := *e.rem.records.get(rec.ID)
+	cp.Rev, cp.Status, cp.StartedAt = c.rev, ActionRunning, c.now
+	e.rem.records.put(cp.ID, &cp)
+	c.actions = append(c.actions, &cp)
+	t := c.commit()
+	e.mu.Unlock()
+	if err := e.wait(context.Background(), t); err != nil {
+		e.log.Error("action start not stored", "action", cp.ID, "err", err)
+	}
+}
+
+// finish records how one action ended; the last one frees the target.
+func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
+	e.mu.Lock()
+	c := e.begin()
+	cp := *e.rem.records.get(rec.ID) // replaced, never mutated
 	cp.Rev, cp.FinishedAt = c.rev, c.now
 	cp.ExitCode, cp.HTTPStatus, cp.Output, cp.Err = res.ExitCode, res.Status, res.Output, res.Err
 	switch {
 	case res.OK:
 		cp.Status = ActionSucceeded
+	case res.Cancelled && errors.Is(context.Cause(r.ctx), errShutdown):
+		cp.Status = ActionInterrupted
 	case res.Cancelled:
 		cp.Status = ActionCancelled
 	default:
 		cp.Status = ActionFailed
 	}
 	e.rem.records.put(cp.ID, &cp)
-	e.rem.busy[cp.Target]--
 	c.actions = append(c.actions, &cp)
+	if last {
+		e.rem.busy[r.target]--
+		e.forget(r)
+	}
 	e.countAction(cp.Rule, cp.Status, "")
 	if inc := e.incidents.get(cp.Incident); inc != nil {
 		detail := cp.Err
@@ -311,20 +468,22 @@ func (e *Engine) run(ctx context.Context, cancel context.CancelFunc, rec *Action
 // resolved). Callers hold mu.
 func (e *Engine) cancelRuns(alertID uint64) {
 	for _, cancel := range e.rem.running[alertID] {
-		cancel()
+		cancel(errResolved)
 	}
-	delete(e.rem.running, alertID)
 }
 
-// WaitActions waits for running actions to finish (tests, shutdown).
+// WaitActions waits for decisions and running actions to finish (tests).
 func (e *Engine) WaitActions() { e.runs.Wait() }
 
-// StopActions cancels every running action (at shutdown: each is
-// recorded as cancelled) and waits for them, up to ctx.
+// StopActions stops deciding, cancels every running action (each is
+// recorded as interrupted) and waits for them, up to ctx.
 func (e *Engine) StopActions(ctx context.Context) error {
 	e.mu.Lock()
-	for id := range e.rem.running {
-		e.cancelRuns(id)
+	e.rem.stopping = true
+	for _, runs := range e.rem.running {
+		for _, cancel := range runs {
+			cancel(errShutdown)
+		}
 	}
 	e.mu.Unlock()
 	done := make(chan struct{})
@@ -335,6 +494,29 @@ func (e *Engine) StopActions(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("engine: actions still running at shutdown: %w", ctx.Err())
 	}
+}
+
+// countAction counts a decision for the metrics. Callers hold mu.
+func (e *Engine) countAction(rule, status, reason string) {
+	if e.actionsRun == nil {
+		return
+	}
+	outcome := status
+	if status == ActionSkipped {
+		switch {
+		case len(reason) >= 10 && reason[:10] == "suppressed":
+			outcome = "skipped:suppressed"
+		case len(reason) >= 15 && reason[:15] == "circuit breaker":
+			outcome = "skipped:breaker"
+		case len(reason) >= 8 && reason[:8] == "cooldown":
+			outcome = "skipped:cooldown"
+		case len(reason) >= 12 && reason[:12] == "max_attempts":
+			outcome = "skipped:max_attempts"
+		default:
+			outcome = "skipped:busy"
+		}
+	}
+	e.actionsRun.WithLabelValues(rule, outcome).Inc()
 }
 
 // ActionFilter selects action records; empty fields select all.
@@ -371,27 +553,4 @@ func (e *Engine) alertInput(a *Alert, inc *Incident, now time.Time) *ClassifyInp
 	wa := &WebhookAlert{Fingerprint: a.Fingerprint, Status: a.Status, Labels: a.Labels, Annotations: a.Annotations,
 		StartsAt: a.StartsAt, EndsAt: a.EndsAt, GeneratorURL: a.GeneratorURL}
 	return e.classifyInput(now, wa, w)
-}
-
-// countAction counts a decision for the metrics. Callers hold mu.
-func (e *Engine) countAction(rule, status, reason string) {
-	if e.actionsRun == nil {
-		return
-	}
-	outcome := status
-	if status == ActionSkipped {
-		switch {
-		case len(reason) >= 10 && reason[:10] == "suppressed":
-			outcome = "skipped:suppressed"
-		case len(reason) >= 15 && reason[:15] == "circuit breaker":
-			outcome = "skipped:breaker"
-		case len(reason) >= 8 && reason[:8] == "cooldown":
-			outcome = "skipped:cooldown"
-		case len(reason) >= 12 && reason[:12] == "max_attempts":
-			outcome = "skipped:max_attempts"
-		default:
-			outcome = "skipped:busy"
-		}
-	}
-	e.actionsRun.WithLabelValues(rule, outcome).Inc()
 }

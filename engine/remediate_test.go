@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ func (f *fakeInvocation) Run(ctx context.Context) engine.Result {
 // alert's service label.
 type fakePlanner struct {
 	mu       sync.Mutex
+	actions  []engine.RemedyAction // when set, the rule's actions
 	runs     atomic.Int32
 	block    bool
 	start    chan struct{}
@@ -58,9 +60,13 @@ func (p *fakePlanner) Remedies(in *engine.ClassifyInput, _ engine.Level, _ uint6
 		act = engine.RemedyAction{Refused: "service=\"; rm -rf /\" does not match its pattern: refused"}
 	}
 	p.start = nil // one start signal per planner
+	acts := []engine.RemedyAction{act}
+	if p.actions != nil {
+		acts = p.actions
+	}
 	return []engine.Remedy{{
 		Rule: "restart", Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: 1,
-		MaxRuns: cmpOr(p.maxRuns, 10), MaxRunsPer: time.Hour, DryRun: p.dryRun, Actions: []engine.RemedyAction{act},
+		MaxRuns: cmpOr(p.maxRuns, 10), MaxRunsPer: time.Hour, DryRun: p.dryRun, Actions: acts,
 	}}
 }
 
@@ -199,7 +205,7 @@ func TestBusyTargetIsSkipped(t *testing.T) {
 	if err := h.e.StopActions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := statuses(h.actionsOf(t)); got != "cancelled,skipped" {
+	if got := statuses(h.actionsOf(t)); got != "interrupted,skipped" {
 		t.Fatalf("records %s", got)
 	}
 }
@@ -299,5 +305,98 @@ func TestExplainShowsTheSafeguardThatWouldStopIt(t *testing.T) {
 	x = h.e.Explain(group("g2", svcAlert("Down", "game-api", t0.Add(time.Minute))), t0.Add(time.Minute))
 	if a := x.Alerts[0].Remediations[0].Actions[0]; !strings.HasPrefix(a.Refused, "cooldown:") {
 		t.Fatalf("after a run: %+v", a)
+	}
+}
+
+// failingInvocation fails at once.
+type failingInvocation struct{ runs *atomic.Int32 }
+
+func (f failingInvocation) Describe() string { return "fails" }
+func (f failingInvocation) Run(context.Context) engine.Result {
+	f.runs.Add(1)
+	return engine.Result{Err: "exit status 1", ExitCode: 1}
+}
+
+// TestRuleActionsRunInOrderAndCountOnce: a rule's actions run one after
+// another as one run (the breaker counts it once); after a failure the
+// rest are cancelled, not run.
+func TestRuleActionsRunInOrderAndCountOnce(t *testing.T) {
+	h := newHarness(t)
+	var ok, bad atomic.Int32
+	p := &fakePlanner{maxRuns: 2}
+	p.actions = []engine.RemedyAction{{Invocation: &fakeInvocation{runs: &ok}}, {Invocation: &fakeInvocation{runs: &ok}}}
+	h.withPlanner(p)
+	h.ingest(group("a", svcAlert("A", "one", t0)))
+	h.waitDecided(t, 2)
+	h.ingest(group("b", svcAlert("B", "two", t0)))
+	h.waitDecided(t, 4)
+	if got := statuses(h.actionsOf(t)); got != "succeeded,succeeded,succeeded,succeeded" || ok.Load() != 4 {
+		t.Fatalf("records %s, runs %d: two runs of two actions each, both within max_runs 2", got, ok.Load())
+	}
+	p.actions = []engine.RemedyAction{{Invocation: failingInvocation{runs: &bad}}, {Invocation: &fakeInvocation{runs: &ok}}}
+	h2 := newHarness(t)
+	h2.withPlanner(p)
+	h2.ingest(group("a", svcAlert("A", "one", t0)))
+	h2.waitDecided(t, 2)
+	if got := statuses(h2.actionsOf(t)); got != "failed,cancelled" || bad.Load() != 1 || ok.Load() != 4 {
+		t.Fatalf("records %s: after a failure the next action must not run", got)
+	}
+}
+
+// TestResolveDuringTheDecisionWriteCancels: a resolve that arrives while
+// the decision is being stored still cancels the action: it never runs.
+func TestResolveDuringTheDecisionWriteCancels(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{})
+	gate := make(chan error)
+	h.store.mu.Lock()
+	h.store.holdAt, h.store.gate, h.store.entered = h.store.calls+2, gate, make(chan struct{})
+	entered := h.store.entered
+	h.store.mu.Unlock()
+	h.ingest(group("g", svcAlert("Down", "game-api", t0))) // write 1: the webhook
+	<-entered                                              // write 2, the decision, is held
+	done := make(chan error, 1)
+	go func() {
+		r := alert("Down", engine.StatusResolved, t0, "service", "game-api")
+		r.EndsAt = t0.Add(time.Minute)
+		_, err := h.e.Ingest(context.Background(), group("g", r))
+		done <- err
+	}()
+	waitUntil(t, func() bool {
+		list, _ := h.e.Alerts(engine.AlertFilter{Status: engine.StatusResolved}, engine.Page{})
+		return len(list) == 1
+	})
+	gate <- nil
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.e.WaitActions()
+	if got := statuses(h.actionsOf(t)); got != "cancelled" || p.runs.Load() != 0 {
+		t.Fatalf("records %s, runs %d; want cancelled, 0", got, p.runs.Load())
+	}
+}
+
+// TestFailedDecisionWriteRunsNothingAndDecidesAgain: when the decision
+// cannot be stored nothing runs, the records say so, and the next
+// delivery of the alert decides again.
+func TestFailedDecisionWriteRunsNothingAndDecidesAgain(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{})
+	gate := make(chan error)
+	h.store.mu.Lock()
+	h.store.holdAt, h.store.gate, h.store.entered = h.store.calls+2, gate, make(chan struct{})
+	entered := h.store.entered
+	h.store.mu.Unlock()
+	h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+	<-entered
+	gate <- errors.New("disk full")
+	h.e.WaitActions()
+	if p.runs.Load() != 0 {
+		t.Fatal("an action ran although its decision was not stored")
+	}
+	h.ingest(group("g", svcAlert("Down", "game-api", t0))) // Alertmanager's next delivery
+	h.e.WaitActions()
+	if got := statuses(h.actionsOf(t)); got != "skipped,succeeded" || p.runs.Load() != 1 {
+		t.Fatalf("records %s, runs %d", got, p.runs.Load())
 	}
 }
