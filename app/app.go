@@ -199,6 +199,7 @@ func (a *App) ready() error {
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("remediator listening", "addr", a.Addr(), "store", a.storePath)
 	a.engine.ResumeRemediation()
+	go a.tick(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.listener) }()
 	var serveErr error
@@ -216,6 +217,20 @@ func (a *App) Run(ctx context.Context) error {
 		<-errc
 	}
 	return errors.Join(serveErr, a.Close())
+}
+
+// tick fires the engine's verification deadlines once a second.
+func (a *App) tick(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.engine.Tick(a.opts.Clock.Now())
+		}
+	}
 }
 
 // Reload re-reads the config file with the same loader and validator as

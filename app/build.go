@@ -110,7 +110,8 @@ func (p *planner) Remedies(in *engine.ClassifyInput, level engine.Level, inciden
 		rm := engine.Remedy{
 			Rule: m.Name, Target: m.Target, Cooldown: rc.Cooldown.D(), MaxAttempts: rc.MaxAttempts,
 			MaxRuns: rc.MaxRuns.Count, MaxRunsPer: rc.MaxRuns.Per.D(),
-			DryRun: p.dryRun || (rc.DryRun != nil && *rc.DryRun),
+			DryRun:       p.dryRun || (rc.DryRun != nil && *rc.DryRun),
+			VerifyWithin: rc.Verify.ResolvedWithin.D(), VerifyRetry: rc.Verify.OnFailure == "retry",
 		}
 		req := request(in, level, incident, m)
 		for i, act := range p.actions[m.Index] {

@@ -498,6 +498,7 @@ func previous(st *fpState, cur *Alert) *Alert {
 func (e *Engine) resolveEpisode(c *change, a *Alert, endsAt time.Time, suffix string) {
 	a.Status, a.EndsAt = StatusResolved, endsAt
 	e.cancelRuns(a.ID) // a resolve cancels what runs for it
+	e.verifyResolved(c, a.ID)
 	if st := e.byFP[a.Fingerprint]; st != nil && st.firing == a {
 		st.firing = nil
 	}

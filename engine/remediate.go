@@ -42,7 +42,19 @@ type ActionRecord struct {
 	HTTPStatus  int       `json:"http_status,omitempty"`
 	Output      string    `json:"output,omitempty"`
 	Err         string    `json:"error,omitempty"`
+	// Verification of a successful run: pending until VerifyBy, then
+	// verified (the alert resolved) or failed.
+	Verification string    `json:"verification,omitempty"`
+	VerifyBy     time.Time `json:"verify_by,omitempty"`
+	VerifyRetry  bool      `json:"verify_retry,omitempty"`
 }
+
+// Verification states.
+const (
+	VerifyPending = "pending"
+	VerifyOK      = "verified"
+	VerifyFailed  = "failed"
+)
 
 // Remedy is a matched remediation rule, ready to act on one alert.
 type Remedy struct {
@@ -54,6 +66,11 @@ type Remedy struct {
 	MaxRunsPer  time.Duration
 	DryRun      bool
 	Actions     []RemedyAction
+	// VerifyWithin, when set, is how long after a successful run the
+	// alert must resolve; VerifyRetry lets the rule act again when it
+	// does not.
+	VerifyWithin time.Duration
+	VerifyRetry  bool
 }
 
 // RemedyAction is one action of a Remedy: an invocation, or why it is
@@ -83,6 +100,7 @@ type remediation struct {
 	runsByRule map[string][]time.Time  // rule → start times, oldest first
 	lastRun    map[[2]string]time.Time // (rule, target) → latest start
 	attempts   map[runKey]int          // (alert, rule) → runs
+	verifying  map[uint64][]uint64     // alert → run records waiting for it to resolve
 }
 
 type runKey struct {
@@ -94,7 +112,7 @@ func newRemediation(maxConcurrent int) remediation {
 	return remediation{
 		running: map[uint64]map[uint64]context.CancelCauseFunc{}, busy: map[string]int{},
 		slots: make(chan struct{}, maxConcurrent), runsByRule: map[string][]time.Time{},
-		lastRun: map[[2]string]time.Time{}, attempts: map[runKey]int{},
+		lastRun: map[[2]string]time.Time{}, attempts: map[runKey]int{}, verifying: map[uint64][]uint64{},
 	}
 }
 
@@ -124,9 +142,13 @@ func (m *remediation) noteRun(alert uint64, rule, target string, at time.Time) {
 // after a decision that could not be stored). Callers hold mu.
 func (m *remediation) reindex() {
 	m.runsByRule, m.lastRun, m.attempts = map[string][]time.Time{}, map[[2]string]time.Time{}, map[runKey]int{}
+	m.verifying = map[uint64][]uint64{}
 	for _, r := range m.records.items {
 		if r != nil && r.isRun() {
 			m.noteRun(r.Alert, r.Rule, r.Target, r.StartedAt)
+		}
+		if r != nil && r.Verification == VerifyPending {
+			m.verifying[r.Alert] = append(m.verifying[r.Alert], r.ID)
 		}
 	}
 	for _, starts := range m.runsByRule {
@@ -183,6 +205,9 @@ type run struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	steps  []step
+	verify time.Duration // 0: no verification
+	retry  bool
+	failed bool // an action did not succeed
 }
 
 type step struct {
@@ -312,7 +337,7 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 				status := ActionPending
 				if r == nil {
 					ctx, cancel := context.WithCancelCause(context.Background())
-					r = &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel}
+					r = &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry}
 					status = ActionRunning
 				}
 				rec := record(i, status, "", act.Invocation.Describe())
@@ -405,6 +430,7 @@ func (e *Engine) run(r *run) {
 		}
 		if !res.OK && stopped == "" {
 			stopped = fmt.Sprintf("not run: action %d of the rule did not succeed", s.rec.Action)
+			r.failed = true
 		}
 		e.finish(r, s.rec, res, i == len(r.steps)-1)
 	}
@@ -442,11 +468,23 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 	default:
 		cp.Status = ActionFailed
 	}
+	verify := last && r.verify > 0 && !r.failed && cp.Status == ActionSucceeded
+	if verify && cp.ID == r.steps[0].rec.ID {
+		e.markVerification(c, r, &cp) // the run's record is this one
+		verify = false
+	}
 	e.rem.records.put(cp.ID, &cp)
 	c.actions = append(c.actions, &cp)
 	if last {
 		e.rem.busy[r.target]--
 		e.forget(r)
+	}
+	if verify {
+		first := *e.rem.records.get(r.steps[0].rec.ID)
+		first.Rev = c.rev
+		e.markVerification(c, r, &first)
+		e.rem.records.put(first.ID, &first)
+		c.actions = append(c.actions, &first)
 	}
 	e.countAction(cp.Rule, cp.Status, "")
 	if inc := e.incidents.get(cp.Incident); inc != nil {
@@ -494,6 +532,120 @@ func (e *Engine) StopActions(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("engine: actions still running at shutdown: %w", ctx.Err())
 	}
+}
+
+// markVerification sets a successful run's record waiting for its alert
+// to resolve by now+verify (or verified at once if it already did).
+// Callers hold mu and store rec.
+func (e *Engine) markVerification(c *change, r *run, rec *ActionRecord) {
+	rec.Verification, rec.VerifyBy, rec.VerifyRetry = VerifyPending, c.now.Add(r.verify), r.retry
+	if a := e.alerts.get(r.alert); a != nil && a.Status == StatusResolved {
+		rec.Verification = VerifyOK
+		return
+	}
+	e.rem.verifying[r.alert] = append(e.rem.verifying[r.alert], rec.ID)
+}
+
+// verifyResolved marks an episode's pending verifications verified: its
+// alert resolved. Callers hold mu.
+func (e *Engine) verifyResolved(c *change, alertID uint64) {
+	for _, id := range e.rem.verifying[alertID] {
+		r := e.rem.records.get(id)
+		if r == nil || r.Verification != VerifyPending {
+			continue
+		}
+		cp := *r
+		cp.Rev, cp.Verification = c.rev, VerifyOK
+		e.rem.records.put(cp.ID, &cp)
+		c.actions = append(c.actions, &cp)
+		if inc := e.incidents.get(cp.Incident); inc != nil {
+			c.event(inc, EventActionFinished, "remediator", "%s on %s verified: the alert resolved", cp.Rule, cp.Target)
+		}
+	}
+	delete(e.rem.verifying, alertID)
+}
+
+// levelLister is what a Classifier that can name its levels, most urgent
+// first, also implements; it lets a failed verification raise urgency.
+type levelLister interface {
+	Levels() []Level
+}
+
+// Tick fires the verification deadlines due at now: a run whose alert
+// still fires did not fix it. The incident records that, becomes one level
+// more urgent (with that level's SLA), and with on_failure retry the rule
+// may act again. App calls Tick every second; tests call it with
+// simulated time. Deadlines live in the stored records, so a restart
+// fires overdue ones at the next Tick, once.
+func (e *Engine) Tick(now time.Time) {
+	e.mu.Lock()
+	c := e.begin()
+	c.now = now
+	var retry []uint64
+	for alertID, ids := range e.rem.verifying {
+		keep := ids[:0]
+		for _, id := range ids {
+			r := e.rem.records.get(id)
+			if r == nil || r.Verification != VerifyPending {
+				continue
+			}
+			if now.Before(r.VerifyBy) {
+				keep = append(keep, id)
+				continue
+			}
+			cp := *r
+			cp.Rev, cp.Verification = c.rev, VerifyFailed
+			e.rem.records.put(cp.ID, &cp)
+			c.actions = append(c.actions, &cp)
+			e.countAction(cp.Rule, "verification_failed", "")
+			if inc := e.incidents.get(cp.Incident); inc != nil {
+				c.event(inc, EventRemediationFailed, "remediator", "%s on %s did not fix it: the alert still fires %s after the run", cp.Rule, cp.Target, cp.VerifyBy.Sub(cp.FinishedAt))
+				e.raiseUrgency(c, inc)
+			}
+			if cp.VerifyRetry {
+				if a := e.alerts.get(alertID); a != nil && a.Status == StatusFiring {
+					a.Decided = false
+					c.touchAlert(a)
+					retry = append(retry, alertID)
+				}
+			}
+		}
+		if len(keep) == 0 {
+			delete(e.rem.verifying, alertID)
+		} else {
+			e.rem.verifying[alertID] = keep
+		}
+	}
+	t := c.commit()
+	if len(retry) > 0 {
+		e.runs.Add(1)
+	}
+	e.mu.Unlock()
+	if err := e.wait(context.Background(), t); err != nil {
+		e.log.Error("verification result not stored", "err", err)
+	}
+	if len(retry) > 0 {
+		e.remediate(retry)
+	}
+}
+
+// raiseUrgency moves an unresolved incident one level up, when the
+// classifier can name its levels. Callers hold mu.
+func (e *Engine) raiseUrgency(c *change, inc *Incident) {
+	ll, ok := e.classifier.(levelLister)
+	if !ok || inc.Status == IncidentResolved {
+		return
+	}
+	levels := ll.Levels()
+	r := e.classifier.Rank(inc.Level)
+	if r <= 0 || r > len(levels) {
+		return
+	}
+	from := inc.Level
+	inc.Level = levels[r-1]
+	inc.Priority, inc.RespondBy, inc.ResolveBy = e.classifier.SLA(inc.Level, inc.CreatedAt)
+	c.touchIncident(inc)
+	c.event(inc, EventLevelRaised, "remediator", "level raised from %s to %s: the remediation did not fix it", from, inc.Level)
 }
 
 // countAction counts a decision for the metrics. Callers hold mu.

@@ -45,6 +45,9 @@ type fakePlanner struct {
 	refuse   bool
 	cooldown time.Duration
 	maxRuns  int
+	attempts int
+	verify   time.Duration
+	retry    bool
 }
 
 func (p *fakePlanner) Plan(in *engine.ClassifyInput, _ engine.Level, _ uint64) []engine.PlannedRemediation {
@@ -65,7 +68,8 @@ func (p *fakePlanner) Remedies(in *engine.ClassifyInput, _ engine.Level, _ uint6
 		acts = p.actions
 	}
 	return []engine.Remedy{{
-		Rule: "restart", Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: 1,
+		VerifyWithin: p.verify, VerifyRetry: p.retry,
+		Rule: "restart", Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: cmpOr(p.attempts, 1),
 		MaxRuns: cmpOr(p.maxRuns, 10), MaxRunsPer: time.Hour, DryRun: p.dryRun, Actions: acts,
 	}}
 }
@@ -399,4 +403,96 @@ func TestFailedDecisionWriteRunsNothingAndDecidesAgain(t *testing.T) {
 	if got := statuses(h.actionsOf(t)); got != "skipped,succeeded" || p.runs.Load() != 1 {
 		t.Fatalf("records %s, runs %d", got, p.runs.Load())
 	}
+}
+
+// levelClassifier can name its levels, so a failed verification raises
+// the incident's urgency.
+type levelClassifier struct{ severityClassifier }
+
+func (levelClassifier) Levels() []engine.Level {
+	return []engine.Level{"critical", "warning", "notice", "info"}
+}
+
+// TestVerification in simulated time: a run whose alert resolves in time
+// is verified; one whose alert still fires at the deadline records that
+// the remediation did not fix it, raises the incident one level (with that
+// level's SLA), and with retry the rule acts again. The deadline survives
+// a restart.
+func TestVerification(t *testing.T) {
+	newH := func(p *fakePlanner) *harness {
+		h := &harness{t: t, store: newMemStore(), clock: &fakeClock{now: t0}}
+		e, err := engine.New(context.Background(), engine.Options{Store: h.store, Clock: h.clock, Classifier: levelClassifier{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.e = e
+		h.withPlanner(p)
+		return h
+	}
+	verification := func(h *harness) string {
+		for _, r := range h.actionsOf(t) {
+			if r.Verification != "" {
+				return r.Verification
+			}
+		}
+		return ""
+	}
+	t.Run("resolved in time", func(t *testing.T) {
+		h := newH(&fakePlanner{verify: 5 * time.Minute})
+		h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+		h.waitDecided(t, 1)
+		h.clock.Advance(2 * time.Minute)
+		r := alert("Down", engine.StatusResolved, t0, "service", "game-api")
+		r.EndsAt = h.clock.Now()
+		h.ingest(group("g", r))
+		h.e.Tick(h.clock.Now().Add(time.Hour))
+		if got := verification(h); got != engine.VerifyOK {
+			t.Fatalf("verification %q", got)
+		}
+	})
+	t.Run("still firing: escalate, across a restart", func(t *testing.T) {
+		h := newH(&fakePlanner{verify: 5 * time.Minute})
+		id := h.ingest(group("g", svcAlert("Down", "game-api", t0))).Incident
+		h.waitDecided(t, 1)
+		h.e.Tick(t0.Add(4 * time.Minute)) // not due yet
+		if got := verification(h); got != engine.VerifyPending {
+			t.Fatalf("before the deadline: %q", got)
+		}
+		// Restart between the run and the deadline.
+		e, err := engine.New(context.Background(), engine.Options{Store: h.store, Clock: h.clock, Classifier: levelClassifier{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.e = e
+		h.withPlanner(&fakePlanner{verify: 5 * time.Minute})
+		h.e.Tick(t0.Add(6 * time.Minute))
+		h.e.Tick(t0.Add(7 * time.Minute)) // once, not twice
+		d := h.incident(id)
+		types := strings.Join(timelineTypes(d), ",")
+		if got := verification(h); got != engine.VerifyFailed || strings.Count(types, "remediation_failed") != 1 {
+			t.Fatalf("verification %q, timeline %s", got, types)
+		}
+		// svcAlert has no severity: info; raised one level to notice.
+		if d.Level != "notice" || !strings.Contains(types, "level_raised") {
+			t.Fatalf("level %s, timeline %s", d.Level, types)
+		}
+	})
+	t.Run("still firing: retry", func(t *testing.T) {
+		p := &fakePlanner{verify: 5 * time.Minute, retry: true, attempts: 2}
+		h := newH(p)
+		h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+		h.waitDecided(t, 1)
+		h.clock.Advance(6 * time.Minute)
+		h.e.Tick(h.clock.Now())
+		h.e.WaitActions()
+		if got := p.runs.Load(); got != 2 {
+			t.Fatalf("%d runs, want 2 (the retry)", got)
+		}
+		h.clock.Advance(6 * time.Minute)
+		h.e.Tick(h.clock.Now())
+		h.e.WaitActions()
+		if got := p.runs.Load(); got != 2 {
+			t.Fatalf("%d runs after max_attempts, want 2", got)
+		}
+	})
 }

@@ -124,6 +124,11 @@ const (
 	EventActionStarted  = "action_started"
 	EventActionFinished = "action_finished"
 	EventActionSkipped  = "action_skipped"
+	// EventRemediationFailed: a run's verification failed (the alert
+	// still fires); EventLevelRaised follows when the incident becomes
+	// more urgent.
+	EventRemediationFailed = "remediation_failed"
+	EventLevelRaised       = "level_raised"
 )
 
 // TimelineEvent is one entry of an incident's timeline.

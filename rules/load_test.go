@@ -56,6 +56,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"window_negative_duration"},         // a window with a negative duration
 		{"calendar_errors"},                  // an unknown time zone, hours backwards, a weekday that is not one
 		{"remediation_bad_actions"},          // two kinds in one action, bad enums, empty command, unused pattern, bad templates
+		{"remediation_bad_safeguards"},       // negative cooldown, attempts and breaker out of range, queue, a bad on_failure, too much concurrency
 		{"remediation_missing"},              // no when, target or actions; a duplicate name; a syntax error; an unknown reference
 		{"unknown_key_in_list_item"},         // a misspelt key inside auth.tokens[1]
 		{"bad_integer"},                      // max_body_bytes: abc

@@ -174,6 +174,15 @@ func (p *Policy) Explain(in *engine.ClassifyInput) (engine.Level, []engine.RuleT
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
+// Levels returns the level names, most urgent first.
+func (p *Policy) Levels() []engine.Level {
+	out := make([]engine.Level, len(p.levels))
+	for i, l := range p.levels {
+		out[i] = engine.Level(l.Name)
+	}
+	return out
+}
+
 // Rank orders levels, 0 the most urgent; an unknown level ranks last.
 func (p *Policy) Rank(l engine.Level) int {
 	if r, ok := p.rank[l]; ok {

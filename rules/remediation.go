@@ -26,8 +26,22 @@ type RemediationConfig struct {
 	OnBusy string `yaml:"on_busy"`
 	// DryRun evaluates and records everything, and runs nothing.
 	DryRun *bool `yaml:"dry_run"`
+	// Verify checks that a run fixed it: the alert must resolve within
+	// ResolvedWithin of the run's end.
+	Verify VerifyConfig `yaml:"verify"`
 
 	cond *Condition // When, compiled at validation
+}
+
+// VerifyConfig is a rule's verification.
+type VerifyConfig struct {
+	// ResolvedWithin is how long after a successful run the alert must
+	// resolve; 0 verifies nothing.
+	ResolvedWithin Duration `yaml:"resolved_within"`
+	// OnFailure is escalate (default: the incident records that the
+	// remediation did not fix it and becomes more urgent) or retry (the
+	// rule may act again, within max_attempts; it escalates as well).
+	OnFailure string `yaml:"on_failure"`
 }
 
 // MaxRunsConfig bounds how often a rule runs.

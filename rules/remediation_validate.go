@@ -69,6 +69,10 @@ func (c *Config) validateRemediations(v *validator) {
 		if r.MaxRuns.Count < 1 {
 			v.addf(joinKey(path, "max_runs.count"), "must be at least 1 (got %d)", r.MaxRuns.Count)
 		}
+		if r.Verify.OnFailure != "escalate" && r.Verify.OnFailure != "retry" {
+			v.addf(joinKey(path, "verify.on_failure"), "%q is not escalate or retry", r.Verify.OnFailure)
+		}
+		validateDurations(v, path, []namedDuration{{"verify.resolved_within", &r.Verify.ResolvedWithin}})
 		if r.OnBusy != "skip" {
 			v.addf(joinKey(path, "on_busy"), "%q is not supported: only skip is, for now (a busy target skips the run, and the skip is recorded)", r.OnBusy)
 		}
@@ -90,6 +94,9 @@ func (r *RemediationConfig) setDefaults() {
 	setDefaultDuration(&r.MaxRuns.Per, time.Hour)
 	if r.OnBusy == "" {
 		r.OnBusy = "skip"
+	}
+	if r.Verify.OnFailure == "" {
+		r.Verify.OnFailure = "escalate"
 	}
 }
 
