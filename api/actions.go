@@ -28,7 +28,8 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 	}
 	switch f.Status {
 	case "", engine.ActionSkipped, engine.ActionRefused, engine.ActionDryRun, engine.ActionPending, engine.ActionRunning,
-		engine.ActionSucceeded, engine.ActionFailed, engine.ActionCancelled, engine.ActionInterrupted:
+		engine.ActionSucceeded, engine.ActionFailed, engine.ActionCancelled, engine.ActionInterrupted,
+		engine.ActionAwaiting, engine.ActionRejected, engine.ActionExpired:
 	default:
 		s.fail(w, r, fmt.Errorf("status: %q is not an action status: %w", truncate(f.Status, 20), engine.ErrInvalid))
 		return
@@ -42,4 +43,35 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 		out.Actions = []engine.ActionRecord{}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// decideAction: POST /api/v1/actions/{id}/approve or /reject, with an
+// optional {"by", "note"}; "by" defaults to the token's name.
+func (s *Server) decideAction(approve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(r)
+		if !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("action %q not found", truncate(r.PathValue("id"), 20)))
+			return
+		}
+		var req transitionRequest
+		if err := decodeOptionalJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		by := principalOf(r).Name
+		if req.By != "" && req.By != by {
+			by = req.By + " (token " + by + ")"
+		}
+		decide := s.engine.RejectAction
+		if approve {
+			decide = s.engine.ApproveAction
+		}
+		rec, err := decide(r.Context(), id, by)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, rec)
+	}
 }

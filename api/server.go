@@ -37,6 +37,8 @@ type Engine interface {
 	Silences(f engine.SilenceFilter, p engine.Page) ([]engine.Silence, uint64)
 	GetSilence(id uint64) (engine.Silence, error)
 	Actions(f engine.ActionFilter, p engine.Page) ([]engine.ActionRecord, uint64)
+	ApproveAction(ctx context.Context, id uint64, by string) (engine.ActionRecord, error)
+	RejectAction(ctx context.Context, id uint64, by string) (engine.ActionRecord, error)
 }
 
 // Settings are the parts of the config the API reads; Reload replaces them.
@@ -123,6 +125,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.handle("/api/v1/incidents/{id}/resolve", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentResolved)))
 	s.handle("/api/v1/alerts", http.MethodGet, s.needs(RoleViewer, s.listAlerts))
 	s.handle("/api/v1/actions", http.MethodGet, s.needs(RoleViewer, s.listActions))
+	s.handle("/api/v1/actions/{id}/approve", http.MethodPost, s.needs(RoleResponder, s.decideAction(true)))
+	s.handle("/api/v1/actions/{id}/reject", http.MethodPost, s.needs(RoleResponder, s.decideAction(false)))
 	s.route("/api/v1/silences", map[string]http.HandlerFunc{
 		http.MethodGet:  s.needs(RoleViewer, s.listSilences),
 		http.MethodPost: s.needs(RoleResponder, s.createSilence),

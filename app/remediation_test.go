@@ -17,7 +17,7 @@ import (
 
 // remediationApp runs an App whose one rule runs script (a real process)
 // for critical alerts, with the service label as its argument.
-func remediationApp(t *testing.T, script string) (*app.App, string) {
+func remediationApp(t *testing.T, script string, extra ...string) (*app.App, string) {
 	t.Helper()
 	dir := t.TempDir()
 	prog := filepath.Join(dir, "fix.sh")
@@ -32,12 +32,12 @@ remediations:
     when: level == "critical"
     target: "{{ .labels.service }}"
     cooldown: 1h
-    actions:
+%s    actions:
       - exec:
           command: [%s, "{{ .labels.service }}"]
           validate: {service: "[a-z-]+"}
           timeout: 30s
-`, filepath.Join(dir, "r.db"), prog)
+`, filepath.Join(dir, "r.db"), strings.Join(extra, ""), prog)
 	file := filepath.Join(dir, "r.yml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -146,5 +146,40 @@ func TestHostileLabelIsRefusedAndRecorded(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
 		t.Fatal("the action ran")
+	}
+}
+
+// TestApprovalOverHTTP: a rule that needs approval waits; POST approve runs
+// the real process; approving again is a conflict; an unknown id is 404.
+func TestApprovalOverHTTP(t *testing.T) {
+	a, dir := remediationApp(t, `echo ran >> "$(dirname "$0")/ran"`+"\n", "    approval: {required: true, ttl: 15m}\n")
+	post(t, a, "firing", "game-api")
+	list := waitForStatus(t, a, "awaiting_approval")
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Fatal("ran before approval")
+	}
+	do := func(path string) int {
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(`{"note":"go"}`)))
+		return rec.Code
+	}
+	var id uint64
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/actions", nil))
+	var out struct{ Actions []struct{ ID uint64 } }
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	id = out.Actions[0].ID
+	if code := do(fmt.Sprintf("/api/v1/actions/%d/approve", id)); code != 200 {
+		t.Fatalf("approve: %d (%+v)", code, list)
+	}
+	waitForStatus(t, a, "succeeded")
+	if b, err := os.ReadFile(filepath.Join(dir, "ran")); err != nil || string(b) != "ran\n" {
+		t.Fatalf("ran %q %v", b, err)
+	}
+	if code := do(fmt.Sprintf("/api/v1/actions/%d/approve", id)); code != 409 {
+		t.Fatalf("approve twice: %d", code)
+	}
+	if code := do("/api/v1/actions/999/reject"); code != 404 {
+		t.Fatalf("reject unknown: %d", code)
 	}
 }

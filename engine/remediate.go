@@ -19,6 +19,9 @@ const (
 	ActionFailed      = "failed"      //
 	ActionCancelled   = "cancelled"   // the alert resolved while it ran, or an earlier action of the rule failed
 	ActionInterrupted = "interrupted" // remediator stopped while it ran or waited; it is not run again
+	ActionAwaiting    = "awaiting_approval"
+	ActionRejected    = "rejected" // a responder rejected it
+	ActionExpired     = "expired"  // nobody approved it within the rule's approval ttl
 )
 
 // ActionRecord is one remediation decision or run, persisted: what the
@@ -47,6 +50,10 @@ type ActionRecord struct {
 	Verification string    `json:"verification,omitempty"`
 	VerifyBy     time.Time `json:"verify_by,omitempty"`
 	VerifyRetry  bool      `json:"verify_retry,omitempty"`
+	// ApproveBy is when a run awaiting approval expires; DecidedBy who
+	// approved or rejected it.
+	ApproveBy time.Time `json:"approve_by,omitempty"`
+	DecidedBy string    `json:"decided_by,omitempty"`
 }
 
 // Verification states.
@@ -71,6 +78,9 @@ type Remedy struct {
 	// does not.
 	VerifyWithin time.Duration
 	VerifyRetry  bool
+	// Approval makes the run wait for a responder, for ApprovalTTL.
+	Approval    bool
+	ApprovalTTL time.Duration
 }
 
 // RemedyAction is one action of a Remedy: an invocation, or why it is
@@ -101,6 +111,7 @@ type remediation struct {
 	lastRun    map[[2]string]time.Time // (rule, target) → latest start
 	attempts   map[runKey]int          // (alert, rule) → runs
 	verifying  map[uint64][]uint64     // alert → run records waiting for it to resolve
+	awaiting   map[uint64]bool         // records awaiting approval
 }
 
 type runKey struct {
@@ -112,7 +123,7 @@ func newRemediation(maxConcurrent int) remediation {
 	return remediation{
 		running: map[uint64]map[uint64]context.CancelCauseFunc{}, busy: map[string]int{},
 		slots: make(chan struct{}, maxConcurrent), runsByRule: map[string][]time.Time{},
-		lastRun: map[[2]string]time.Time{}, attempts: map[runKey]int{}, verifying: map[uint64][]uint64{},
+		lastRun: map[[2]string]time.Time{}, attempts: map[runKey]int{}, verifying: map[uint64][]uint64{}, awaiting: map[uint64]bool{},
 	}
 }
 
@@ -142,8 +153,11 @@ func (m *remediation) noteRun(alert uint64, rule, target string, at time.Time) {
 // after a decision that could not be stored). Callers hold mu.
 func (m *remediation) reindex() {
 	m.runsByRule, m.lastRun, m.attempts = map[string][]time.Time{}, map[[2]string]time.Time{}, map[runKey]int{}
-	m.verifying = map[uint64][]uint64{}
+	m.verifying, m.awaiting = map[uint64][]uint64{}, map[uint64]bool{}
 	for _, r := range m.records.items {
+		if r != nil && r.Status == ActionAwaiting {
+			m.awaiting[r.ID] = true
+		}
 		if r != nil && r.isRun() {
 			m.noteRun(r.Alert, r.Rule, r.Target, r.StartedAt)
 		}
@@ -332,6 +346,13 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 				record(i, ActionDryRun, "dry run", act.Invocation.Describe())
 				if inc != nil {
 					c.event(inc, EventActionStarted, "remediator", "dry run: %s would run %s", rm.Rule, act.Invocation.Describe())
+				}
+			case rm.Approval:
+				rec := record(i, ActionAwaiting, "", act.Invocation.Describe())
+				rec.ApproveBy = c.now.Add(rm.ApprovalTTL)
+				e.rem.awaiting[rec.ID] = true
+				if inc != nil {
+					c.event(inc, EventActionAwaiting, "remediator", "%s on %s awaits approval until %s: %s", rm.Rule, rm.Target, rec.ApproveBy.UTC().Format(time.RFC3339), rec.Describe)
 				}
 			default:
 				status := ActionPending
@@ -565,6 +586,144 @@ func (e *Engine) verifyResolved(c *change, alertID uint64) {
 	delete(e.rem.verifying, alertID)
 }
 
+// ApproveAction approves the run a record awaiting approval belongs to
+// (every action of that rule for that alert): the safeguards are checked
+// again, the actions rendered again, and the run starts. It is a conflict
+// when the run expired, the alert resolved, the rule no longer matches or
+// a safeguard stops it; each of those is recorded.
+func (e *Engine) ApproveAction(ctx context.Context, id uint64, by string) (ActionRecord, error) {
+	return e.decideApproval(ctx, id, by, true)
+}
+
+// RejectAction rejects the run a record awaiting approval belongs to.
+func (e *Engine) RejectAction(ctx context.Context, id uint64, by string) (ActionRecord, error) {
+	return e.decideApproval(ctx, id, by, false)
+}
+
+func (e *Engine) decideApproval(ctx context.Context, id uint64, by string, approve bool) (ActionRecord, error) {
+	if by == "" {
+		return ActionRecord{}, fmt.Errorf("approving or rejecting needs who did it: %w", ErrInvalid)
+	}
+	e.mu.Lock()
+	rec := e.rem.records.get(id)
+	if rec == nil {
+		e.mu.Unlock()
+		return ActionRecord{}, fmt.Errorf("action %d: %w", id, ErrNotFound)
+	}
+	if rec.Status != ActionAwaiting {
+		e.mu.Unlock()
+		return ActionRecord{}, e.flushFirst(ctx, fmt.Errorf("action %d is %s, not awaiting approval: %w", id, rec.Status, ErrConflict))
+	}
+	c := e.begin()
+	group := e.awaiting(rec.Alert, rec.Rule)
+	a := e.alerts.get(rec.Alert)
+	inc := e.incidents.get(rec.Incident)
+	settle := func(status, reason string) {
+		for _, g := range group {
+			cp := *g
+			cp.Rev, cp.Status, cp.Reason, cp.DecidedBy, cp.FinishedAt = c.rev, status, reason, by, c.now
+			e.rem.records.put(cp.ID, &cp)
+			c.actions = append(c.actions, &cp)
+			e.countAction(cp.Rule, status, reason)
+		}
+		if inc != nil {
+			c.event(inc, EventActionDecided, by, "%s on %s %s%s", rec.Rule, rec.Target, status, noteSuffix(reason))
+		}
+	}
+	var conflict string
+	var r *run
+	switch {
+	case !c.now.Before(rec.ApproveBy):
+		conflict = "the approval expired at " + rec.ApproveBy.UTC().Format(time.RFC3339)
+		settle(ActionExpired, conflict)
+	case !approve:
+		settle(ActionRejected, "rejected by "+by)
+	case a == nil || a.Status != StatusFiring:
+		conflict = "the alert resolved before approval"
+		settle(ActionCancelled, conflict)
+	default:
+		r, conflict = e.approvedRun(c, a, inc, rec, group, by)
+		if conflict != "" {
+			settle(ActionSkipped, conflict)
+		}
+	}
+	out := *e.rem.records.get(id)
+	t := c.commit()
+	e.mu.Unlock()
+	if err := e.wait(ctx, t); err != nil {
+		if r != nil {
+			e.undecide(nil, []*run{r}, err)
+		}
+		return out, err
+	}
+	if r != nil {
+		e.runs.Add(1)
+		go e.run(r)
+	}
+	if conflict != "" {
+		return out, fmt.Errorf("action %d: %s: %w", id, conflict, ErrConflict)
+	}
+	return out, nil
+}
+
+// awaiting returns the records of a run awaiting approval, by action.
+// Callers hold mu.
+func (e *Engine) awaiting(alert uint64, rule string) []*ActionRecord {
+	var out []*ActionRecord
+	for id := range e.rem.awaiting {
+		if r := e.rem.records.get(id); r != nil && r.Alert == alert && r.Rule == rule && r.Status == ActionAwaiting {
+			out = append(out, r)
+			delete(e.rem.awaiting, id) // settled or started by the caller
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Action < out[j].Action })
+	return out
+}
+
+// approvedRun renders an approved run again and starts its first action,
+// or says why it cannot run. Callers hold mu.
+func (e *Engine) approvedRun(c *change, a *Alert, inc *Incident, rec *ActionRecord, group []*ActionRecord, by string) (*run, string) {
+	var rm *Remedy
+	for _, x := range e.planner.Remedies(e.alertInput(a, inc, c.now), a.Level, a.Incident) {
+		if x.Rule == rec.Rule {
+			rm = &x
+			break
+		}
+	}
+	if rm == nil {
+		return nil, "the rule no longer matches the alert"
+	}
+	if reason := e.safeguard(rm, a, c.now); reason != "" {
+		return nil, reason
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry}
+	for _, g := range group {
+		if g.Action < 0 || g.Action >= len(rm.Actions) || rm.Actions[g.Action].Invocation == nil {
+			cancel(nil)
+			return nil, "the rule's actions changed or are refused now"
+		}
+		cp := *g
+		cp.Rev, cp.DecidedBy, cp.Status = c.rev, by, ActionPending
+		if len(r.steps) == 0 {
+			cp.Status, cp.StartedAt = ActionRunning, c.now
+		}
+		e.rem.records.put(cp.ID, &cp)
+		c.actions = append(c.actions, &cp)
+		r.steps = append(r.steps, step{rec: &cp, inv: rm.Actions[g.Action].Invocation})
+	}
+	e.rem.noteRun(a.ID, rm.Rule, rm.Target, c.now)
+	e.rem.busy[rm.Target]++
+	if e.rem.running[a.ID] == nil {
+		e.rem.running[a.ID] = map[uint64]context.CancelCauseFunc{}
+	}
+	e.rem.running[a.ID][r.steps[0].rec.ID] = cancel
+	if inc != nil {
+		c.event(inc, EventActionStarted, by, "%s on %s approved by %s: %s", rm.Rule, rm.Target, by, r.steps[0].rec.Describe)
+	}
+	return r, ""
+}
+
 // levelLister is what a Classifier that can name its levels, most urgent
 // first, also implements; it lets a failed verification raise urgency.
 type levelLister interface {
@@ -614,6 +773,20 @@ func (e *Engine) Tick(now time.Time) {
 			delete(e.rem.verifying, alertID)
 		} else {
 			e.rem.verifying[alertID] = keep
+		}
+	}
+	// Runs awaiting approval past their ttl expire.
+	for id := range e.rem.awaiting {
+		if r := e.rem.records.get(id); r != nil && r.Status == ActionAwaiting && !now.Before(r.ApproveBy) {
+			delete(e.rem.awaiting, id)
+			cp := *r
+			cp.Rev, cp.Status, cp.FinishedAt, cp.Reason = c.rev, ActionExpired, now, "nobody approved it before "+r.ApproveBy.UTC().Format(time.RFC3339)
+			e.rem.records.put(cp.ID, &cp)
+			c.actions = append(c.actions, &cp)
+			e.countAction(cp.Rule, ActionExpired, "")
+			if inc := e.incidents.get(cp.Incident); inc != nil {
+				c.event(inc, EventActionDecided, "remediator", "%s on %s expired: %s", cp.Rule, cp.Target, cp.Reason)
+			}
 		}
 	}
 	t := c.commit()

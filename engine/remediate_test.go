@@ -48,6 +48,7 @@ type fakePlanner struct {
 	attempts int
 	verify   time.Duration
 	retry    bool
+	approval bool
 }
 
 func (p *fakePlanner) Plan(in *engine.ClassifyInput, _ engine.Level, _ uint64) []engine.PlannedRemediation {
@@ -68,7 +69,7 @@ func (p *fakePlanner) Remedies(in *engine.ClassifyInput, _ engine.Level, _ uint6
 		acts = p.actions
 	}
 	return []engine.Remedy{{
-		VerifyWithin: p.verify, VerifyRetry: p.retry,
+		VerifyWithin: p.verify, VerifyRetry: p.retry, Approval: p.approval, ApprovalTTL: 15 * time.Minute,
 		Rule: "restart", Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: cmpOr(p.attempts, 1),
 		MaxRuns: cmpOr(p.maxRuns, 10), MaxRunsPer: time.Hour, DryRun: p.dryRun, Actions: acts,
 	}}
@@ -493,6 +494,88 @@ func TestVerification(t *testing.T) {
 		h.e.WaitActions()
 		if got := p.runs.Load(); got != 2 {
 			t.Fatalf("%d runs after max_attempts, want 2", got)
+		}
+	})
+}
+
+// TestApproval in simulated time: a run waits for approval; approve runs
+// it (after a restart too), reject and expiry run nothing, and approving
+// after the alert resolved is a conflict.
+func TestApproval(t *testing.T) {
+	ctx := context.Background()
+	setup := func(t *testing.T) (*harness, *fakePlanner, uint64) {
+		h := newHarness(t)
+		p := h.withPlanner(&fakePlanner{approval: true})
+		h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+		h.waitDecided(t, 1)
+		list := h.actionsOf(t)
+		if statuses(list) != engine.ActionAwaiting || !list[0].ApproveBy.Equal(t0.Add(15*time.Minute)) || p.runs.Load() != 0 {
+			t.Fatalf("records %+v", list)
+		}
+		return h, p, list[0].ID
+	}
+	t.Run("approve after a restart", func(t *testing.T) {
+		h, p, id := setup(t)
+		h.restart()
+		h.withPlanner(p)
+		h.clock.Advance(5 * time.Minute)
+		rec, err := h.e.ApproveAction(ctx, id, "rita")
+		if err != nil || rec.DecidedBy != "rita" {
+			t.Fatalf("approve: %+v %v", rec, err)
+		}
+		h.e.WaitActions()
+		if got := statuses(h.actionsOf(t)); got != "succeeded" || p.runs.Load() != 1 {
+			t.Fatalf("records %s, runs %d", got, p.runs.Load())
+		}
+		if _, err := h.e.ApproveAction(ctx, id, "rita"); !errors.Is(err, engine.ErrConflict) {
+			t.Fatalf("approve twice: %v", err)
+		}
+	})
+	t.Run("reject", func(t *testing.T) {
+		h, p, id := setup(t)
+		if _, err := h.e.RejectAction(ctx, id, "rita"); err != nil {
+			t.Fatal(err)
+		}
+		if got := statuses(h.actionsOf(t)); got != "rejected" || p.runs.Load() != 0 {
+			t.Fatalf("records %s", got)
+		}
+	})
+	t.Run("expires", func(t *testing.T) {
+		h, p, id := setup(t)
+		h.e.Tick(t0.Add(16 * time.Minute))
+		if got := statuses(h.actionsOf(t)); got != "expired" {
+			t.Fatalf("records %s", got)
+		}
+		if _, err := h.e.ApproveAction(ctx, id, "rita"); !errors.Is(err, engine.ErrConflict) || p.runs.Load() != 0 {
+			t.Fatalf("approve after expiry: %v", err)
+		}
+	})
+	t.Run("approve too late", func(t *testing.T) {
+		h, p, id := setup(t)
+		h.clock.Advance(20 * time.Minute) // past the ttl, before any Tick
+		if _, err := h.e.ApproveAction(ctx, id, "rita"); !errors.Is(err, engine.ErrConflict) || !strings.Contains(err.Error(), "expired") || p.runs.Load() != 0 {
+			t.Fatalf("late approve: %v", err)
+		}
+	})
+	t.Run("alert resolved first", func(t *testing.T) {
+		h, p, id := setup(t)
+		r := alert("Down", engine.StatusResolved, t0, "service", "game-api")
+		r.EndsAt = t0.Add(time.Minute)
+		h.ingest(group("g", r))
+		if _, err := h.e.ApproveAction(ctx, id, "rita"); !errors.Is(err, engine.ErrConflict) || p.runs.Load() != 0 {
+			t.Fatalf("approve after resolve: %v", err)
+		}
+		if got := statuses(h.actionsOf(t)); got != "cancelled" {
+			t.Fatalf("records %s", got)
+		}
+	})
+	t.Run("unknown and anonymous", func(t *testing.T) {
+		h, _, id := setup(t)
+		if _, err := h.e.ApproveAction(ctx, 999, "rita"); !errors.Is(err, engine.ErrNotFound) {
+			t.Fatalf("unknown: %v", err)
+		}
+		if _, err := h.e.ApproveAction(ctx, id, ""); !errors.Is(err, engine.ErrInvalid) {
+			t.Fatalf("anonymous: %v", err)
 		}
 	})
 }

@@ -129,6 +129,8 @@ const (
 	// more urgent.
 	EventRemediationFailed = "remediation_failed"
 	EventLevelRaised       = "level_raised"
+	EventActionAwaiting    = "action_awaiting_approval"
+	EventActionDecided     = "action_decided" // approved, rejected, expired
 )
 
 // TimelineEvent is one entry of an incident's timeline.

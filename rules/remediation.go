@@ -29,8 +29,18 @@ type RemediationConfig struct {
 	// Verify checks that a run fixed it: the alert must resolve within
 	// ResolvedWithin of the run's end.
 	Verify VerifyConfig `yaml:"verify"`
+	// Approval makes a run wait for a responder's approval.
+	Approval ApprovalConfig `yaml:"approval"`
 
 	cond *Condition // When, compiled at validation
+}
+
+// ApprovalConfig is a rule's approval.
+type ApprovalConfig struct {
+	Required bool `yaml:"required"`
+	// TTL is how long a run waits for approval before it expires
+	// (rejected). Default 15m.
+	TTL Duration `yaml:"ttl"`
 }
 
 // VerifyConfig is a rule's verification.

@@ -72,7 +72,7 @@ func (c *Config) validateRemediations(v *validator) {
 		if r.Verify.OnFailure != "escalate" && r.Verify.OnFailure != "retry" {
 			v.addf(joinKey(path, "verify.on_failure"), "%q is not escalate or retry", r.Verify.OnFailure)
 		}
-		validateDurations(v, path, []namedDuration{{"verify.resolved_within", &r.Verify.ResolvedWithin}})
+		validateDurations(v, path, []namedDuration{{"verify.resolved_within", &r.Verify.ResolvedWithin}, {"approval.ttl", &r.Approval.TTL}})
 		if r.OnBusy != "skip" {
 			v.addf(joinKey(path, "on_busy"), "%q is not supported: only skip is, for now (a busy target skips the run, and the skip is recorded)", r.OnBusy)
 		}
@@ -98,6 +98,7 @@ func (r *RemediationConfig) setDefaults() {
 	if r.Verify.OnFailure == "" {
 		r.Verify.OnFailure = "escalate"
 	}
+	setDefaultDuration(&r.Approval.TTL, 15*time.Minute)
 }
 
 // levelNames returns the string constants an expression compares the
