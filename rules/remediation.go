@@ -1,5 +1,10 @@
 package rules
 
+import (
+	"syscall"
+	"time"
+)
+
 // RemediationConfig is a remediation rule: when its expression holds for a
 // firing alert, its actions run against its target, guarded by its
 // safeguards (engine/remediate.go runs them).
@@ -90,7 +95,45 @@ type ExecConfig struct {
 	// MaxOutputBytes bounds captured stdout+stderr. Default 65536.
 	MaxOutputBytes int `yaml:"max_output_bytes"`
 	// Dir is the working directory (default: remediator's).
-	Dir string `yaml:"dir"`
+	Dir  string     `yaml:"dir"`
+	Stop StopConfig `yaml:",inline"`
+}
+
+// StopConfig is how a running process is stopped at its timeout or when
+// its alert resolves: Signal to its whole process group, then SIGKILL
+// after Grace.
+type StopConfig struct {
+	Signal string   `yaml:"stop_signal"` // SIGTERM (default), SIGINT, SIGHUP, SIGQUIT or SIGKILL
+	Grace  Duration `yaml:"stop_grace"`  // default 10s
+}
+
+// Signals a process may be stopped with.
+var stopSignals = map[string]syscall.Signal{
+	"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT, "SIGHUP": syscall.SIGHUP,
+	"SIGQUIT": syscall.SIGQUIT, "SIGKILL": syscall.SIGKILL,
+}
+
+// SignalValue is the configured signal (SIGTERM when unset).
+func (s StopConfig) SignalValue() syscall.Signal {
+	if sig, ok := stopSignals[s.Signal]; ok {
+		return sig
+	}
+	return syscall.SIGTERM
+}
+
+// GraceValue is the configured grace (10s when unset).
+func (s StopConfig) GraceValue() time.Duration {
+	if s.Grace == 0 {
+		return 10 * time.Second
+	}
+	return s.Grace.D()
+}
+
+func (s *StopConfig) validate(v *validator, path string) {
+	if _, ok := stopSignals[s.Signal]; s.Signal != "" && !ok {
+		v.addf(joinKey(path, "stop_signal"), "%q is not one of SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGKILL", s.Signal)
+	}
+	validateDurations(v, path, []namedDuration{{"stop_grace", &s.Grace}})
 }
 
 // HTTPActionConfig calls an endpoint.
@@ -120,6 +163,7 @@ type SystemdConfig struct {
 	Validate  map[string]string `yaml:"validate"`
 	Systemctl string            `yaml:"systemctl"` // default "systemctl" (on PATH)
 	Timeout   Duration          `yaml:"timeout"`   // default 60s
+	Stop      StopConfig        `yaml:",inline"`
 }
 
 // KubernetesConfig scales or restarts a Deployment or StatefulSet through

@@ -223,6 +223,7 @@ func (e *ExecConfig) validate(v *validator, path string) {
 	}
 	templates(v, path, e.Validate, srcs)
 	validateDurations(v, path, []namedDuration{{"timeout", &e.Timeout}})
+	e.Stop.validate(v, path)
 	if e.MaxOutputBytes < 0 {
 		v.addf(joinKey(path, "max_output_bytes"), "must not be negative")
 	}
@@ -255,6 +256,7 @@ func (s *SystemdConfig) validate(v *validator, path string) {
 	}
 	templates(v, path, s.Validate, map[string]string{"unit": s.Unit})
 	validateDurations(v, path, []namedDuration{{"timeout", &s.Timeout}})
+	s.Stop.validate(v, path)
 }
 
 func (k *KubernetesConfig) validate(v *validator, path string) {

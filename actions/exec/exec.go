@@ -47,6 +47,7 @@ type Action struct {
 	timeout   time.Duration
 	maxOutput int
 	dir       string
+	stop      rules.StopConfig
 }
 
 var _ engine.Action = (*Action)(nil)
@@ -57,6 +58,7 @@ func New(c *rules.ExecConfig) (*Action, error) {
 		timeout:   c.Timeout.D(),
 		maxOutput: c.MaxOutputBytes,
 		dir:       c.Dir,
+		stop:      c.Stop,
 	}
 	var errs []error
 	if len(c.Command) == 0 {
@@ -146,12 +148,14 @@ func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 		return nil, fmt.Errorf("exec: alert as json: %w", err)
 	}
 	return &Process{
-		Argv:      argv,
-		Env:       append(BaseEnv(), Env(req)...),
-		Stdin:     stdin,
-		Dir:       a.dir,
-		Timeout:   a.timeout,
-		MaxOutput: a.maxOutput,
+		Argv:       argv,
+		Env:        append(BaseEnv(), Env(req)...),
+		Stdin:      stdin,
+		Dir:        a.dir,
+		Timeout:    a.timeout,
+		MaxOutput:  a.maxOutput,
+		StopSignal: a.stop.SignalValue(),
+		StopGrace:  a.stop.GraceValue(),
 	}, nil
 }
 

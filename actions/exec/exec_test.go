@@ -393,14 +393,15 @@ func TestEnvBudget(t *testing.T) {
 }
 
 // TestActionTimeoutKillsGroup: an action that sleeps forever, with a
-// child that sleeps forever too, is killed at its timeout, child and all.
+// child that sleeps forever too, is stopped at its timeout (SIGTERM to the
+// group by default), child and all.
 func TestActionTimeoutKillsGroup(t *testing.T) {
 	t.Parallel()
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	argv := append(script(t, "sleep 1000 &\necho $! > \"$1\"\nsleep 1000\n"), pidFile)
 	a := mustNew(t, &rules.ExecConfig{Command: argv, Timeout: rules.Duration(2 * time.Second)})
 	res := runWithin(t, mustRender(t, a, request(nil, nil)), context.Background())
-	if res.OK || !res.Cancelled || res.ExitCode != -1 || res.Err != "killed: timed out after 2s" {
+	if res.OK || !res.Cancelled || res.ExitCode != -1 || res.Err != "stopped (terminated): timed out after 2s" {
 		t.Fatalf("result = %+v", res)
 	}
 	pid := readPID(t, pidFile)

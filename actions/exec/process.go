@@ -49,6 +49,11 @@ type Process struct {
 	MaxOutput int
 	// WaitDelay is DefaultWaitDelay when not positive.
 	WaitDelay time.Duration
+	// StopSignal is sent to the whole process group at the timeout or on
+	// cancel (a resolve); after StopGrace the group gets SIGKILL. Zero
+	// means SIGKILL at once.
+	StopSignal syscall.Signal
+	StopGrace  time.Duration
 }
 
 var _ engine.Invocation = (*Process)(nil)
@@ -119,11 +124,22 @@ func RunProcess(ctx context.Context, p *Process) engine.Result {
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var hardKill *time.Timer
+	stopped := false // Cancel ran: the group was signalled
 	cmd.Cancel = func() error {
+		stopped = true
 		// The group's ID is the leader's PID (Setpgid with Pgid 0).
-		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		pgid := cmd.Process.Pid
+		sig := p.StopSignal
+		if sig == 0 {
+			sig = syscall.SIGKILL
+		}
+		err := syscall.Kill(-pgid, sig)
 		if errors.Is(err, syscall.ESRCH) {
 			return os.ErrProcessDone
+		}
+		if sig != syscall.SIGKILL {
+			hardKill = time.AfterFunc(p.StopGrace, func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) })
 		}
 		return err
 	}
@@ -131,8 +147,17 @@ func RunProcess(ctx context.Context, p *Process) engine.Result {
 	if cmd.WaitDelay <= 0 {
 		cmd.WaitDelay = DefaultWaitDelay
 	}
+	if p.StopSignal != 0 && p.StopSignal != syscall.SIGKILL {
+		// Wait may not give up on the group before its grace is over.
+		cmd.WaitDelay = max(cmd.WaitDelay, p.StopGrace+time.Second)
+	}
 
 	err := cmd.Run()
+	if hardKill != nil {
+		// Stopped once the group's leader is reaped, so that the SIGKILL
+		// never reaches a process group ID that was reused since.
+		hardKill.Stop()
+	}
 	res.Duration = time.Since(start)
 	res.Output = out.String()
 
@@ -150,6 +175,11 @@ func RunProcess(ctx context.Context, p *Process) engine.Result {
 		res.Err = "not started: " + reason()
 	case state == nil:
 		res.Err = "not started: " + err.Error()
+	case stopped && p.StopSignal != 0 && p.StopSignal != syscall.SIGKILL:
+		// Stopped gracefully (or not): cancelled, whatever its exit.
+		res.Cancelled = true
+		res.ExitCode = state.ExitCode()
+		res.Err = "stopped (" + p.StopSignal.String() + "): " + reason()
 	case state.Success():
 		// An exit status of 0 is success even when a leftover child held
 		// the output open past WaitDelay (err is then ErrWaitDelay).

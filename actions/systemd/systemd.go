@@ -41,6 +41,7 @@ type Action struct {
 	patterns  map[string]*regexp.Regexp
 	systemctl string
 	timeout   time.Duration
+	stop      rules.StopConfig
 }
 
 var _ engine.Action = (*Action)(nil)
@@ -51,6 +52,7 @@ func New(c *rules.SystemdConfig) (*Action, error) {
 		action:    c.Action,
 		systemctl: c.Systemctl,
 		timeout:   c.Timeout.D(),
+		stop:      c.Stop,
 	}
 	var errs []error
 	if !slices.Contains(actions, c.Action) {
@@ -113,9 +115,11 @@ func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 		return nil, err
 	}
 	return &exec.Process{
-		Argv:    []string{a.systemctl, a.action, "--", unit},
-		Env:     exec.BaseEnv(),
-		Timeout: a.timeout,
+		Argv:       []string{a.systemctl, a.action, "--", unit},
+		Env:        exec.BaseEnv(),
+		Timeout:    a.timeout,
+		StopSignal: a.stop.SignalValue(),
+		StopGrace:  a.stop.GraceValue(),
 	}, nil
 }
 

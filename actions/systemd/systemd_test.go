@@ -248,7 +248,7 @@ func TestRun(t *testing.T) {
 		{name: "exit 1", action: "restart", mode: "fail", wantExit: 1,
 			wantOutput: "Failed to restart game-api.service: Unit game-api.service not found.\n", wantErr: "exit status 1"},
 		// A systemctl that hangs is killed at the timeout.
-		{name: "hang", action: "reload", mode: "hang", wantExit: -1, wantErr: "killed: timed out after 1s", cancelled: true},
+		{name: "hang", action: "reload", mode: "hang", wantExit: -1, wantErr: "stopped (terminated): timed out after 1s", cancelled: true},
 		// No systemctl at all is a failure, not a panic.
 		{name: "missing systemctl", action: "start", systemctl: "/nonexistent/systemctl", wantExit: -1,
 			wantErr: "not started: fork/exec /nonexistent/systemctl: no such file or directory"},
