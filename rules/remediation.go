@@ -169,6 +169,11 @@ type SystemdConfig struct {
 // KubernetesConfig scales or restarts a Deployment or StatefulSet through
 // the Kubernetes API.
 type KubernetesConfig struct {
+	// Kubeconfig, instead of api_server/token/ca_file, takes the server,
+	// CA and bearer token of Context (default: its current context) from
+	// a kubeconfig file. Only token authentication is supported.
+	Kubeconfig string `yaml:"kubeconfig"`
+	Context    string `yaml:"context"`
 	// APIServer defaults to the in-cluster https://kubernetes.default.svc.
 	APIServer string `yaml:"api_server"`
 	// Token, or TokenFile (default: the in-cluster service-account token).

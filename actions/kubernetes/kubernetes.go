@@ -112,7 +112,25 @@ func New(c *rules.KubernetesConfig, opts ...Option) (*Action, error) {
 
 	server := c.APIServer
 	caFile := c.CAFile
-	if server == "" {
+	var caData []byte
+	insecure := c.InsecureSkipVerify
+	if c.Kubeconfig != "" {
+		if c.APIServer != "" || c.Token != "" || c.TokenFile != "" || c.CAFile != "" {
+			fail("kubeconfig: give kubeconfig or api_server/token/token_file/ca_file, not both")
+		}
+		kc, err := readKubeconfig(c.Kubeconfig, c.Context)
+		if err != nil {
+			fail("kubeconfig: %w", err)
+		} else {
+			server, caFile, caData, insecure = kc.server, kc.caFile, kc.caData, insecure || kc.insecure
+			if kc.token != "" {
+				tok := rules.Secret(kc.token)
+				a.token = &tok
+			} else {
+				a.tokenFile = kc.tokenFile
+			}
+		}
+	} else if server == "" {
 		server = DefaultAPIServer
 		if caFile == "" && !c.InsecureSkipVerify {
 			caFile = DefaultCAFile
@@ -124,6 +142,7 @@ func New(c *rules.KubernetesConfig, opts ...Option) (*Action, error) {
 		a.server = u
 	}
 	switch {
+	case c.Kubeconfig != "":
 	case c.Token != "" && c.TokenFile != "":
 		fail("token and token_file: give one, not both")
 	case c.Token != "":
@@ -183,9 +202,15 @@ func New(c *rules.KubernetesConfig, opts ...Option) (*Action, error) {
 
 	tlsConfig := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the user's explicit choice
+		InsecureSkipVerify: insecure, //nolint:gosec // the user's explicit choice
 	}
-	if caFile != "" {
+	if len(caData) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caData) {
+			fail("kubeconfig: certificate-authority-data holds no PEM certificate")
+		}
+		tlsConfig.RootCAs = pool
+	} else if caFile != "" {
 		pool, err := loadCA(caFile)
 		if err != nil {
 			fail("ca_file: %w", err)
