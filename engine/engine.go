@@ -84,6 +84,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		current:    map[string]uint64{},
 		timeline:   map[uint64][]TimelineEvent{},
 	}
+	e.rem.freed = sync.NewCond(&e.mu)
 	snap, err := o.Store.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("engine: load state: %w", err)

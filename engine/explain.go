@@ -66,7 +66,7 @@ func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
 						}
 					}
 				}
-				guard[rm.Rule] = e.safeguard(&rm, probe, at)
+				guard[rm.Rule] = e.safeguard(&rm, probe, at, rm.Queue)
 			}
 			for i := range x.Remediations {
 				for j := range x.Remediations[i].Actions {

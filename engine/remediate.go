@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -81,6 +82,8 @@ type Remedy struct {
 	// Approval makes the run wait for a responder, for ApprovalTTL.
 	Approval    bool
 	ApprovalTTL time.Duration
+	// Queue makes a run on a busy target wait for it instead of skipping.
+	Queue bool
 }
 
 // RemedyAction is one action of a Remedy: an invocation, or why it is
@@ -111,6 +114,7 @@ type remediation struct {
 	lastRun    map[[2]string]time.Time // (rule, target) → latest start
 	attempts   map[runKey]int          // (alert, rule) → runs
 	verifying  map[uint64][]uint64     // alert → run records waiting for it to resolve
+	freed      *sync.Cond              // on Engine.mu: a target got free
 	awaiting   map[uint64]bool         // records awaiting approval
 }
 
@@ -222,6 +226,11 @@ type run struct {
 	verify time.Duration // 0: no verification
 	retry  bool
 	failed bool // an action did not succeed
+	// queued: the target was busy; the run waits for it before its
+	// first action. holding: the run holds the target (busy counted).
+	queued  bool
+	holding bool
+	rule    string
 }
 
 type step struct {
@@ -274,7 +283,10 @@ func (e *Engine) undecide(decided []*Alert, runs []*run, cause error) {
 		c.touchAlert(a)
 	}
 	for _, r := range runs {
-		e.rem.busy[r.target]--
+		if r.holding {
+			e.rem.busy[r.target]--
+			e.rem.freed.Broadcast()
+		}
 		e.forget(r)
 		for _, s := range r.steps {
 			cp := *s.rec
@@ -320,9 +332,10 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 		for _, act := range rm.Actions {
 			runnable = runnable || (act.Refused == "" && !rm.DryRun && !act.DryRun)
 		}
-		reason := ""
+		reason, queued := "", false
 		if runnable {
-			reason = e.safeguard(&rm, a, c.now)
+			reason = e.safeguard(&rm, a, c.now, rm.Queue)
+			queued = reason == "" && rm.Queue && e.rem.busy[rm.Target] > 0
 		}
 		if suppressed {
 			reason = fmt.Sprintf("suppressed by %s until %s", sup.By, sup.Until.UTC().Format(time.RFC3339))
@@ -358,10 +371,19 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 				status := ActionPending
 				if r == nil {
 					ctx, cancel := context.WithCancelCause(context.Background())
-					r = &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry}
-					status = ActionRunning
+					r = &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry,
+						queued: queued, holding: !queued, rule: rm.Rule}
+					if !queued {
+						status = ActionRunning
+					}
 				}
 				rec := record(i, status, "", act.Invocation.Describe())
+				if queued && len(r.steps) == 0 {
+					rec.Reason = "queued: target " + rm.Target + " is busy"
+					if inc != nil {
+						c.event(inc, EventActionStarted, "remediator", "%s on %s queued: the target is busy", rm.Rule, rm.Target)
+					}
+				}
 				if status == ActionRunning {
 					rec.StartedAt = c.now
 					e.rem.noteRun(a.ID, rm.Rule, rm.Target, c.now)
@@ -387,7 +409,8 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 }
 
 // safeguard returns why a rule must not act now, or "". Callers hold mu.
-func (e *Engine) safeguard(rm *Remedy, a *Alert, now time.Time) string {
+// A busy target is not a reason when ignoreBusy (the rule queues).
+func (e *Engine) safeguard(rm *Remedy, a *Alert, now time.Time, ignoreBusy bool) string {
 	m := &e.rem
 	from := now.Add(-rm.MaxRunsPer)
 	starts := m.runsByRule[rm.Rule]
@@ -403,7 +426,7 @@ func (e *Engine) safeguard(rm *Remedy, a *Alert, now time.Time) string {
 		return fmt.Sprintf("max_attempts %d reached for this alert", rm.MaxAttempts)
 	case !last.IsZero() && now.Before(last.Add(rm.Cooldown)):
 		return fmt.Sprintf("cooldown: %s ran on %s at %s; next run after %s", rm.Rule, rm.Target, last.UTC().Format(time.RFC3339), last.Add(rm.Cooldown).UTC().Format(time.RFC3339))
-	case m.busy[rm.Target] > 0:
+	case !ignoreBusy && m.busy[rm.Target] > 0:
 		return fmt.Sprintf("target %s is busy with another action", rm.Target)
 	}
 	return ""
@@ -426,6 +449,9 @@ func (e *Engine) run(r *run) {
 	defer e.runs.Done()
 	defer r.cancel(nil)
 	stopped := ""
+	if r.queued && !e.acquire(r) {
+		stopped = "not run: cancelled while queued: " + context.Cause(r.ctx).Error()
+	}
 	for i, s := range r.steps {
 		var res Result
 		switch {
@@ -439,7 +465,7 @@ func (e *Engine) run(r *run) {
 				if r.ctx.Err() != nil { // cancelled while waiting for a slot
 					res = Result{Cancelled: true, Err: "cancelled before it started: " + context.Cause(r.ctx).Error()}
 				} else {
-					if i > 0 {
+					if i > 0 || r.queued {
 						e.markStarted(s.rec)
 					}
 					res = s.inv.Run(r.ctx)
@@ -455,6 +481,29 @@ func (e *Engine) run(r *run) {
 		}
 		e.finish(r, s.rec, res, i == len(r.steps)-1)
 	}
+}
+
+// acquire waits until a queued run's target is free (or its context
+// ends), then takes the target and counts the run for the safeguards.
+func (e *Engine) acquire(r *run) bool {
+	stop := context.AfterFunc(r.ctx, func() {
+		e.mu.Lock()
+		e.rem.freed.Broadcast()
+		e.mu.Unlock()
+	})
+	defer stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for e.rem.busy[r.target] > 0 && r.ctx.Err() == nil {
+		e.rem.freed.Wait()
+	}
+	if r.ctx.Err() != nil {
+		return false
+	}
+	e.rem.busy[r.target]++
+	r.holding = true
+	e.rem.noteRun(r.alert, r.rule, r.target, e.clock.Now())
+	return true
 }
 
 // markStarted records that a pending action starts.
@@ -497,7 +546,10 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 	e.rem.records.put(cp.ID, &cp)
 	c.actions = append(c.actions, &cp)
 	if last {
-		e.rem.busy[r.target]--
+		if r.holding {
+			e.rem.busy[r.target]--
+			e.rem.freed.Broadcast()
+		}
 		e.forget(r)
 	}
 	if verify {
@@ -693,11 +745,11 @@ func (e *Engine) approvedRun(c *change, a *Alert, inc *Incident, rec *ActionReco
 	if rm == nil {
 		return nil, "the rule no longer matches the alert"
 	}
-	if reason := e.safeguard(rm, a, c.now); reason != "" {
+	if reason := e.safeguard(rm, a, c.now, false); reason != "" {
 		return nil, reason
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	r := &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry}
+	r := &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry, holding: true, rule: rm.Rule}
 	for _, g := range group {
 		if g.Action < 0 || g.Action >= len(rm.Actions) || rm.Actions[g.Action].Invocation == nil {
 			cancel(nil)

@@ -49,6 +49,7 @@ type fakePlanner struct {
 	verify   time.Duration
 	retry    bool
 	approval bool
+	queue    bool
 }
 
 func (p *fakePlanner) Plan(in *engine.ClassifyInput, _ engine.Level, _ uint64) []engine.PlannedRemediation {
@@ -69,7 +70,7 @@ func (p *fakePlanner) Remedies(in *engine.ClassifyInput, _ engine.Level, _ uint6
 		acts = p.actions
 	}
 	return []engine.Remedy{{
-		VerifyWithin: p.verify, VerifyRetry: p.retry, Approval: p.approval, ApprovalTTL: 15 * time.Minute,
+		VerifyWithin: p.verify, VerifyRetry: p.retry, Approval: p.approval, ApprovalTTL: 15 * time.Minute, Queue: p.queue,
 		Rule: "restart", Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: cmpOr(p.attempts, 1),
 		MaxRuns: cmpOr(p.maxRuns, 10), MaxRunsPer: time.Hour, DryRun: p.dryRun, Actions: acts,
 	}}
@@ -578,4 +579,48 @@ func TestApproval(t *testing.T) {
 			t.Fatalf("anonymous: %v", err)
 		}
 	})
+}
+
+// TestQueueWaitsForTheTarget: with on_busy queue a run on a busy target
+// waits (pending) and runs when the target frees; a resolve cancels a
+// queued run before it runs.
+func TestQueueWaitsForTheTarget(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{block: true, start: make(chan struct{}), queue: true})
+	started := p.start
+	h.ingest(group("a", svcAlert("A", "game-api", t0)))
+	<-started
+	// Two more runs on the same target queue behind the first.
+	h.ingest(group("b", svcAlert("B", "game-api", t0)))
+	h.ingest(group("c", svcAlert("C", "game-api", t0)))
+	waitUntil(t, func() bool {
+		list, _ := h.e.Actions(engine.ActionFilter{Status: engine.ActionPending}, engine.Page{})
+		return len(list) == 2
+	})
+	// C resolves while queued: cancelled, never run.
+	r := alert("C", engine.StatusResolved, t0, "service", "game-api")
+	r.EndsAt = t0.Add(time.Minute)
+	h.ingest(group("c", r))
+	waitUntil(t, func() bool {
+		list, _ := h.e.Actions(engine.ActionFilter{Status: engine.ActionCancelled}, engine.Page{})
+		return len(list) == 1
+	})
+	if p.runs.Load() != 1 {
+		t.Fatalf("%d runs while the target was busy", p.runs.Load())
+	}
+	// A finishes (resolved): B takes the target and runs.
+	ra := alert("A", engine.StatusResolved, t0, "service", "game-api")
+	ra.EndsAt = t0.Add(time.Minute)
+	h.ingest(group("a", ra))
+	waitUntil(t, func() bool { return p.runs.Load() == 2 })
+	if err := h.e.StopActions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range h.actionsOf(t) {
+		got[r.Fingerprint] = r.Status
+	}
+	if got["fp-A"] != "cancelled" || got["fp-B"] != "interrupted" || got["fp-C"] != "cancelled" {
+		t.Fatalf("records by alert %v: A resolved while running, B stopped at shutdown, C resolved while queued", got)
+	}
 }

@@ -27,7 +27,8 @@ type RemediationConfig struct {
 	// within Per; past it the rule stops acting. Default 10 per 1h.
 	MaxRuns MaxRunsConfig `yaml:"max_runs"`
 	// OnBusy is what happens when the target is already being acted on:
-	// skip (the only choice for now; the skip is recorded).
+	// skip (default; the skip is recorded) or queue (the run waits for the
+	// target, until its alert resolves).
 	OnBusy string `yaml:"on_busy"`
 	// DryRun evaluates and records everything, and runs nothing.
 	DryRun *bool `yaml:"dry_run"`

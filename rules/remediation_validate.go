@@ -73,8 +73,8 @@ func (c *Config) validateRemediations(v *validator) {
 			v.addf(joinKey(path, "verify.on_failure"), "%q is not escalate or retry", r.Verify.OnFailure)
 		}
 		validateDurations(v, path, []namedDuration{{"verify.resolved_within", &r.Verify.ResolvedWithin}, {"approval.ttl", &r.Approval.TTL}})
-		if r.OnBusy != "skip" {
-			v.addf(joinKey(path, "on_busy"), "%q is not supported: only skip is, for now (a busy target skips the run, and the skip is recorded)", r.OnBusy)
+		if r.OnBusy != "skip" && r.OnBusy != "queue" {
+			v.addf(joinKey(path, "on_busy"), "%q is not skip or queue", r.OnBusy)
 		}
 		for j := range r.Actions {
 			r.Actions[j].validate(v, joinIndex(joinKey(path, "actions"), j))
