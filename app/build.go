@@ -112,7 +112,7 @@ func (p *planner) Remedies(in *engine.ClassifyInput, level engine.Level, inciden
 			MaxRuns: rc.MaxRuns.Count, MaxRunsPer: rc.MaxRuns.Per.D(),
 			DryRun:       p.dryRun || (rc.DryRun != nil && *rc.DryRun),
 			VerifyWithin: rc.Verify.ResolvedWithin.D(), VerifyRetry: rc.Verify.OnFailure == "retry",
-			Approval: rc.Approval.Required, ApprovalTTL: rc.Approval.TTL.D(), Queue: rc.OnBusy == "queue",
+			Approval: rc.Approval.Required, ApprovalTTL: rc.Approval.TTL.D(), Queue: rc.OnBusy == "queue", Concurrency: rc.Concurrency,
 		}
 		req := request(in, level, incident, m)
 		for i, act := range p.actions[m.Index] {

@@ -324,9 +324,17 @@ func (c *change) changes() *Changes {
 		ch.Actions = append(ch.Actions, e.unsynced.Actions...)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
 	}
-	for _, r := range c.actions {
-		cp := *r
-		ch.Actions = append(ch.Actions, &cp)
+	// A record changed twice in one change keeps its last version (both
+	// carry the same revision, which the store would not overwrite).
+	last := make(map[uint64]int, len(c.actions))
+	for i, r := range c.actions {
+		last[r.ID] = i
+	}
+	for i, r := range c.actions {
+		if last[r.ID] == i {
+			cp := *r
+			ch.Actions = append(ch.Actions, &cp)
+		}
 	}
 	for _, s := range c.silences {
 		cp := *s

@@ -84,6 +84,8 @@ type Remedy struct {
 	ApprovalTTL time.Duration
 	// Queue makes a run on a busy target wait for it instead of skipping.
 	Queue bool
+	// Concurrency is how many runs may act on the target at once (0: 1).
+	Concurrency int
 }
 
 // RemedyAction is one action of a Remedy: an invocation, or why it is
@@ -231,6 +233,7 @@ type run struct {
 	queued  bool
 	holding bool
 	rule    string
+	limit   int // the rule's concurrency on the target
 }
 
 type step struct {
@@ -335,7 +338,7 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 		reason, queued := "", false
 		if runnable {
 			reason = e.safeguard(&rm, a, c.now, rm.Queue)
-			queued = reason == "" && rm.Queue && e.rem.busy[rm.Target] > 0
+			queued = reason == "" && rm.Queue && e.rem.busy[rm.Target] >= max(rm.Concurrency, 1)
 		}
 		if suppressed {
 			reason = fmt.Sprintf("suppressed by %s until %s", sup.By, sup.Until.UTC().Format(time.RFC3339))
@@ -372,7 +375,7 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 				if r == nil {
 					ctx, cancel := context.WithCancelCause(context.Background())
 					r = &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry,
-						queued: queued, holding: !queued, rule: rm.Rule}
+						queued: queued, holding: !queued, rule: rm.Rule, limit: max(rm.Concurrency, 1)}
 					if !queued {
 						status = ActionRunning
 					}
@@ -426,7 +429,7 @@ func (e *Engine) safeguard(rm *Remedy, a *Alert, now time.Time, ignoreBusy bool)
 		return fmt.Sprintf("max_attempts %d reached for this alert", rm.MaxAttempts)
 	case !last.IsZero() && now.Before(last.Add(rm.Cooldown)):
 		return fmt.Sprintf("cooldown: %s ran on %s at %s; next run after %s", rm.Rule, rm.Target, last.UTC().Format(time.RFC3339), last.Add(rm.Cooldown).UTC().Format(time.RFC3339))
-	case !ignoreBusy && m.busy[rm.Target] > 0:
+	case !ignoreBusy && m.busy[rm.Target] >= max(rm.Concurrency, 1):
 		return fmt.Sprintf("target %s is busy with another action", rm.Target)
 	}
 	return ""
@@ -494,7 +497,7 @@ func (e *Engine) acquire(r *run) bool {
 	defer stop()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for e.rem.busy[r.target] > 0 && r.ctx.Err() == nil {
+	for e.rem.busy[r.target] >= r.limit && r.ctx.Err() == nil {
 		e.rem.freed.Wait()
 	}
 	if r.ctx.Err() != nil {
@@ -539,6 +542,7 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 		cp.Status = ActionFailed
 	}
 	verify := last && r.verify > 0 && !r.failed && cp.Status == ActionSucceeded
+	failedRun := last && r.verify > 0 && r.failed && !errors.Is(context.Cause(r.ctx), errShutdown) && !errors.Is(context.Cause(r.ctx), errResolved)
 	if verify && cp.ID == r.steps[0].rec.ID {
 		e.markVerification(c, r, &cp) // the run's record is this one
 		verify = false
@@ -559,6 +563,13 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 		e.rem.records.put(first.ID, &first)
 		c.actions = append(c.actions, &first)
 	}
+	retry := false
+	if failedRun {
+		// A run that failed did not fix it either.
+		first := *e.rem.records.get(r.steps[0].rec.ID)
+		first.VerifyRetry = r.retry
+		retry = e.failVerification(c, &first, "the run failed: "+cp.Err)
+	}
 	e.countAction(cp.Rule, cp.Status, "")
 	if inc := e.incidents.get(cp.Incident); inc != nil {
 		detail := cp.Err
@@ -573,6 +584,10 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 		e.log.Error("action result not stored", "action", cp.ID, "err", err)
 	}
 	e.log.Info("remediation action finished", "rule", cp.Rule, "target", cp.Target, "status", cp.Status)
+	if retry {
+		e.runs.Add(1)
+		e.remediate([]uint64{r.alert})
+	}
 }
 
 // cancelRuns cancels the running actions of an episode (its alert
@@ -804,21 +819,8 @@ func (e *Engine) Tick(now time.Time) {
 				keep = append(keep, id)
 				continue
 			}
-			cp := *r
-			cp.Rev, cp.Verification = c.rev, VerifyFailed
-			e.rem.records.put(cp.ID, &cp)
-			c.actions = append(c.actions, &cp)
-			e.countAction(cp.Rule, "verification_failed", "")
-			if inc := e.incidents.get(cp.Incident); inc != nil {
-				c.event(inc, EventRemediationFailed, "remediator", "%s on %s did not fix it: the alert still fires %s after the run", cp.Rule, cp.Target, cp.VerifyBy.Sub(cp.FinishedAt))
-				e.raiseUrgency(c, inc)
-			}
-			if cp.VerifyRetry {
-				if a := e.alerts.get(alertID); a != nil && a.Status == StatusFiring {
-					a.Decided = false
-					c.touchAlert(a)
-					retry = append(retry, alertID)
-				}
+			if e.failVerification(c, r, fmt.Sprintf("the alert still fires %s after the run", r.VerifyBy.Sub(r.FinishedAt))) {
+				retry = append(retry, alertID)
 			}
 		}
 		if len(keep) == 0 {
@@ -852,6 +854,32 @@ func (e *Engine) Tick(now time.Time) {
 	if len(retry) > 0 {
 		e.remediate(retry)
 	}
+}
+
+// failVerification records that a run did not fix its alert: the
+// incident says so and becomes more urgent. It reports whether the rule
+// may act again (on_failure retry), having undecided the episode. Callers
+// hold mu and commit c.
+func (e *Engine) failVerification(c *change, r *ActionRecord, why string) bool {
+	cp := *r
+	cp.Rev, cp.Verification = c.rev, VerifyFailed
+	e.rem.records.put(cp.ID, &cp)
+	c.actions = append(c.actions, &cp)
+	e.countAction(cp.Rule, "verification_failed", "")
+	if inc := e.incidents.get(cp.Incident); inc != nil {
+		c.event(inc, EventRemediationFailed, "remediator", "%s on %s did not fix it: %s", cp.Rule, cp.Target, why)
+		e.raiseUrgency(c, inc)
+	}
+	if !cp.VerifyRetry {
+		return false
+	}
+	a := e.alerts.get(cp.Alert)
+	if a == nil || a.Status != StatusFiring {
+		return false
+	}
+	a.Decided = false
+	c.touchAlert(a)
+	return true
 }
 
 // raiseUrgency moves an unresolved incident one level up, when the

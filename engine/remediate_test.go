@@ -50,6 +50,8 @@ type fakePlanner struct {
 	retry    bool
 	approval bool
 	queue    bool
+	conc     int
+	fail     bool
 }
 
 func (p *fakePlanner) Plan(in *engine.ClassifyInput, _ engine.Level, _ uint64) []engine.PlannedRemediation {
@@ -64,13 +66,16 @@ func (p *fakePlanner) Remedies(in *engine.ClassifyInput, _ engine.Level, _ uint6
 	if p.refuse {
 		act = engine.RemedyAction{Refused: "service=\"; rm -rf /\" does not match its pattern: refused"}
 	}
+	if p.fail {
+		act = engine.RemedyAction{Invocation: failingInvocation{runs: &p.runs}}
+	}
 	p.start = nil // one start signal per planner
 	acts := []engine.RemedyAction{act}
 	if p.actions != nil {
 		acts = p.actions
 	}
 	return []engine.Remedy{{
-		VerifyWithin: p.verify, VerifyRetry: p.retry, Approval: p.approval, ApprovalTTL: 15 * time.Minute, Queue: p.queue,
+		VerifyWithin: p.verify, VerifyRetry: p.retry, Approval: p.approval, ApprovalTTL: 15 * time.Minute, Queue: p.queue, Concurrency: p.conc,
 		Rule: "restart", Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: cmpOr(p.attempts, 1),
 		MaxRuns: cmpOr(p.maxRuns, 10), MaxRunsPer: time.Hour, DryRun: p.dryRun, Actions: acts,
 	}}
@@ -622,5 +627,48 @@ func TestQueueWaitsForTheTarget(t *testing.T) {
 	}
 	if got["fp-A"] != "cancelled" || got["fp-B"] != "interrupted" || got["fp-C"] != "cancelled" {
 		t.Fatalf("records by alert %v: A resolved while running, B stopped at shutdown, C resolved while queued", got)
+	}
+}
+
+// TestConcurrencyPerTarget: concurrency 2 lets two runs act on one target;
+// a third is skipped.
+func TestConcurrencyPerTarget(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{block: true, conc: 2})
+	for i, n := range []string{"A", "B", "C"} {
+		h.ingest(group(n, svcAlert(n, "game-api", t0)))
+		waitUntil(t, func() bool {
+			list, _ := h.e.Actions(engine.ActionFilter{}, engine.Page{})
+			return len(list) == i+1
+		})
+	}
+	waitUntil(t, func() bool { return p.runs.Load() == 2 })
+	list, _ := h.e.Actions(engine.ActionFilter{Status: engine.ActionSkipped}, engine.Page{})
+	if len(list) != 1 || !strings.Contains(list[0].Reason, "is busy") {
+		t.Fatalf("skipped = %+v", list)
+	}
+	if err := h.e.StopActions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFailedRunIsNotFixed: with verify, a run that fails counts as not
+// fixed at once: the incident says so and becomes more urgent, and the
+// record keeps verification failed across a restart.
+func TestFailedRunIsNotFixed(t *testing.T) {
+	h := &harness{t: t, store: newMemStore(), clock: &fakeClock{now: t0}}
+	e, err := engine.New(context.Background(), engine.Options{Store: h.store, Clock: h.clock, Classifier: levelClassifier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	h.withPlanner(&fakePlanner{fail: true, verify: 5 * time.Minute})
+	id := h.ingest(group("g", svcAlert("Down", "game-api", t0))).Incident
+	h.waitDecided(t, 1)
+	h.restart()
+	list := h.actionsOf(t)
+	d := h.incident(id)
+	if len(list) != 1 || list[0].Status != engine.ActionFailed || list[0].Verification != engine.VerifyFailed || d.Level != "notice" {
+		t.Fatalf("records %+v, level %s", list, d.Level)
 	}
 }

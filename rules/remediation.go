@@ -26,6 +26,9 @@ type RemediationConfig struct {
 	// MaxRuns is the circuit breaker: at most Count runs of the rule
 	// within Per; past it the rule stops acting. Default 10 per 1h.
 	MaxRuns MaxRunsConfig `yaml:"max_runs"`
+	// Concurrency is how many runs of any rule may act on one target at
+	// once (the per-target lock). Default 1.
+	Concurrency int `yaml:"concurrency"`
 	// OnBusy is what happens when the target is already being acted on:
 	// skip (default; the skip is recorded) or queue (the run waits for the
 	// target, until its alert resolves).

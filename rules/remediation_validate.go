@@ -73,6 +73,9 @@ func (c *Config) validateRemediations(v *validator) {
 			v.addf(joinKey(path, "verify.on_failure"), "%q is not escalate or retry", r.Verify.OnFailure)
 		}
 		validateDurations(v, path, []namedDuration{{"verify.resolved_within", &r.Verify.ResolvedWithin}, {"approval.ttl", &r.Approval.TTL}})
+		if r.Concurrency < 1 || r.Concurrency > 64 {
+			v.addf(joinKey(path, "concurrency"), "must be from 1 to 64 (got %d)", r.Concurrency)
+		}
 		if r.OnBusy != "skip" && r.OnBusy != "queue" {
 			v.addf(joinKey(path, "on_busy"), "%q is not skip or queue", r.OnBusy)
 		}
@@ -94,6 +97,9 @@ func (r *RemediationConfig) setDefaults() {
 	setDefaultDuration(&r.MaxRuns.Per, time.Hour)
 	if r.OnBusy == "" {
 		r.OnBusy = "skip"
+	}
+	if r.Concurrency == 0 {
+		r.Concurrency = 1
 	}
 	if r.Verify.OnFailure == "" {
 		r.Verify.OnFailure = "escalate"
