@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 
@@ -95,6 +96,18 @@ func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
 
 // expandVar returns the value of expr, the text between ${ and }.
 func expandVar(expr string, lookup func(string) (string, bool)) (string, error) {
+	if path, ok := strings.CutPrefix(expr, "file:"); ok {
+		// ${file:/run/secrets/token}: a secret mounted as a file; one
+		// trailing newline is dropped. The error never shows the content.
+		if path == "" {
+			return "", fmt.Errorf("malformed %q: write ${file:/path/to/file}", "${"+expr+"}")
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", path, err)
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	}
 	name, def, hasDef := strings.Cut(expr, ":-")
 	if !envNameRE.MatchString(name) {
 		return "", fmt.Errorf("malformed %q: write ${NAME} or ${NAME:-default}, NAME made of letters, digits and _", "${"+expr+"}")

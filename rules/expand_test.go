@@ -1,6 +1,10 @@
 package rules
 
-import "testing"
+import (
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestExpandEnv(t *testing.T) {
 	env := envOf(map[string]string{"SET": "v", "EMPTY": "", "NESTED": "${SET}"})
@@ -56,5 +60,25 @@ func TestExpandEnv(t *testing.T) {
 				t.Errorf("expandEnv(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestExpandFile: ${file:PATH} reads a secret from a file (one trailing
+// newline dropped); a missing file is an error that names the path only.
+func TestExpandFile(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/token"
+	if err := os.WriteFile(path, []byte("s3cr3t-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := expandEnv("Bearer ${file:"+path+"}", func(string) (string, bool) { return "", false })
+	if err != nil || got != "Bearer s3cr3t-token" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if _, err := expandEnv("${file:"+dir+"/missing}", nil); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("missing file: %v", err)
+	}
+	if _, err := expandEnv("${file:}", nil); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("empty path: %v", err)
 	}
 }
