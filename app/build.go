@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -117,6 +118,9 @@ func (p *planner) Remedies(in *engine.ClassifyInput, level engine.Level, inciden
 		req := request(in, level, incident, m)
 		for i, act := range p.actions[m.Index] {
 			ra := engine.RemedyAction{DryRun: rc.Actions[i].DryRun != nil && *rc.Actions[i].DryRun}
+			if b, ok := act.(interface{ Timeout() time.Duration }); ok {
+				ra.Timeout = b.Timeout()
+			}
 			inv, err := act.Render(req)
 			if err != nil {
 				ra.Refused = err.Error()

@@ -51,6 +51,11 @@ type ActionRecord struct {
 	Verification string    `json:"verification,omitempty"`
 	VerifyBy     time.Time `json:"verify_by,omitempty"`
 	VerifyRetry  bool      `json:"verify_retry,omitempty"`
+	// HoldUntil, on a run's first record, is when the run ends at the
+	// latest (its start plus its actions' timeouts). If remediator stops
+	// without stopping it (a crash), the run's process may live on, so its
+	// target stays locked until then after the restart.
+	HoldUntil time.Time `json:"hold_until,omitempty"`
 	// ApproveBy is when a run awaiting approval expires; DecidedBy who
 	// approved or rejected it.
 	ApproveBy time.Time `json:"approve_by,omitempty"`
@@ -94,7 +99,14 @@ type RemedyAction struct {
 	Invocation Invocation
 	Refused    string
 	DryRun     bool
+	// Timeout bounds how long the action may run (0: unknown, counted as
+	// DefaultRunBound).
+	Timeout time.Duration
 }
+
+// DefaultRunBound is how long an action whose timeout is unknown is
+// assumed to run at most, for the lock a crash leaves (see HoldUntil).
+const DefaultRunBound = 10 * time.Minute
 
 // errShutdown is the cancel cause of actions stopped by StopActions.
 var errShutdown = errors.New("remediator is shutting down")
@@ -117,6 +129,7 @@ type remediation struct {
 	attempts   map[runKey]int          // (alert, rule) → runs
 	verifying  map[uint64][]uint64     // alert → run records waiting for it to resolve
 	freed      *sync.Cond              // on Engine.mu: a target got free
+	held       map[string]time.Time    // target → locked until (a run a crash left)
 	awaiting   map[uint64]bool         // records awaiting approval
 }
 
@@ -129,7 +142,7 @@ func newRemediation(maxConcurrent int) remediation {
 	return remediation{
 		running: map[uint64]map[uint64]context.CancelCauseFunc{}, busy: map[string]int{},
 		slots: make(chan struct{}, maxConcurrent), runsByRule: map[string][]time.Time{},
-		lastRun: map[[2]string]time.Time{}, attempts: map[runKey]int{}, verifying: map[uint64][]uint64{}, awaiting: map[uint64]bool{},
+		lastRun: map[[2]string]time.Time{}, attempts: map[runKey]int{}, verifying: map[uint64][]uint64{}, awaiting: map[uint64]bool{}, held: map[string]time.Time{},
 	}
 }
 
@@ -159,8 +172,11 @@ func (m *remediation) noteRun(alert uint64, rule, target string, at time.Time) {
 // after a decision that could not be stored). Callers hold mu.
 func (m *remediation) reindex() {
 	m.runsByRule, m.lastRun, m.attempts = map[string][]time.Time{}, map[[2]string]time.Time{}, map[runKey]int{}
-	m.verifying, m.awaiting = map[uint64][]uint64{}, map[uint64]bool{}
+	m.verifying, m.awaiting, m.held = map[uint64][]uint64{}, map[uint64]bool{}, map[string]time.Time{}
 	for _, r := range m.records.items {
+		if r != nil && (r.Status == ActionRunning || r.Status == ActionInterrupted) && r.HoldUntil.After(m.held[r.Target]) {
+			m.held[r.Target] = r.HoldUntil
+		}
 		if r != nil && r.Status == ActionAwaiting {
 			m.awaiting[r.ID] = true
 		}
@@ -338,7 +354,7 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 		reason, queued := "", false
 		if runnable {
 			reason = e.safeguard(&rm, a, c.now, rm.Queue)
-			queued = reason == "" && rm.Queue && e.rem.busy[rm.Target] >= max(rm.Concurrency, 1)
+			queued = reason == "" && rm.Queue && (e.rem.busy[rm.Target] >= max(rm.Concurrency, 1) || c.now.Before(e.rem.held[rm.Target]))
 		}
 		if suppressed {
 			reason = fmt.Sprintf("suppressed by %s until %s", sup.By, sup.Until.UTC().Format(time.RFC3339))
@@ -387,6 +403,9 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 						c.event(inc, EventActionStarted, "remediator", "%s on %s queued: the target is busy", rm.Rule, rm.Target)
 					}
 				}
+				if len(r.steps) == 0 {
+					rec.HoldUntil = c.now.Add(runBound(rm.Actions))
+				}
 				if status == ActionRunning {
 					rec.StartedAt = c.now
 					e.rem.noteRun(a.ID, rm.Rule, rm.Target, c.now)
@@ -431,6 +450,8 @@ func (e *Engine) safeguard(rm *Remedy, a *Alert, now time.Time, ignoreBusy bool)
 		return fmt.Sprintf("cooldown: %s ran on %s at %s; next run after %s", rm.Rule, rm.Target, last.UTC().Format(time.RFC3339), last.Add(rm.Cooldown).UTC().Format(time.RFC3339))
 	case !ignoreBusy && m.busy[rm.Target] >= max(rm.Concurrency, 1):
 		return fmt.Sprintf("target %s is busy with another action", rm.Target)
+	case !ignoreBusy && now.Before(m.held[rm.Target]):
+		return fmt.Sprintf("target %s is locked until %s by a run that a restart interrupted (its process may still run)", rm.Target, m.held[rm.Target].UTC().Format(time.RFC3339))
 	}
 	return ""
 }
@@ -497,7 +518,7 @@ func (e *Engine) acquire(r *run) bool {
 	defer stop()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for e.rem.busy[r.target] >= r.limit && r.ctx.Err() == nil {
+	for (e.rem.busy[r.target] >= r.limit || e.clock.Now().Before(e.rem.held[r.target])) && r.ctx.Err() == nil {
 		e.rem.freed.Wait()
 	}
 	if r.ctx.Err() != nil {
@@ -536,6 +557,7 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 		cp.Status = ActionSucceeded
 	case res.Cancelled && errors.Is(context.Cause(r.ctx), errShutdown):
 		cp.Status = ActionInterrupted
+		cp.HoldUntil = time.Time{} // stopped for sure: it holds nothing
 	case res.Cancelled:
 		cp.Status = ActionCancelled
 	default:
@@ -773,7 +795,7 @@ func (e *Engine) approvedRun(c *change, a *Alert, inc *Incident, rec *ActionReco
 		cp := *g
 		cp.Rev, cp.DecidedBy, cp.Status = c.rev, by, ActionPending
 		if len(r.steps) == 0 {
-			cp.Status, cp.StartedAt = ActionRunning, c.now
+			cp.Status, cp.StartedAt, cp.HoldUntil = ActionRunning, c.now, c.now.Add(runBound(rm.Actions))
 		}
 		e.rem.records.put(cp.ID, &cp)
 		c.actions = append(c.actions, &cp)
@@ -829,6 +851,7 @@ func (e *Engine) Tick(now time.Time) {
 			e.rem.verifying[alertID] = keep
 		}
 	}
+	e.rem.freed.Broadcast() // a held target may be free now
 	// Runs awaiting approval past their ttl expire.
 	for id := range e.rem.awaiting {
 		if r := e.rem.records.get(id); r != nil && r.Status == ActionAwaiting && !now.Before(r.ApproveBy) {
@@ -880,6 +903,19 @@ func (e *Engine) failVerification(c *change, r *ActionRecord, why string) bool {
 	a.Decided = false
 	c.touchAlert(a)
 	return true
+}
+
+// runBound is how long a rule's actions may run at most.
+func runBound(acts []RemedyAction) time.Duration {
+	var d time.Duration
+	for _, a := range acts {
+		if a.Timeout > 0 {
+			d += a.Timeout
+		} else {
+			d += DefaultRunBound
+		}
+	}
+	return d
 }
 
 // raiseUrgency moves an unresolved incident one level up, when the

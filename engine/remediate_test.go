@@ -672,3 +672,44 @@ func TestFailedRunIsNotFixed(t *testing.T) {
 		t.Fatalf("records %+v, level %s", list, d.Level)
 	}
 }
+
+// TestLockHoldsAcrossACrash: a run that a crash interrupted may still have
+// its process running, so after the restart its target stays locked until
+// the run's bound (start + timeouts) has passed; a graceful stop holds
+// nothing.
+func TestLockHoldsAcrossACrash(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{block: true, start: make(chan struct{})})
+	started := p.start
+	h.ingest(group("a", svcAlert("A", "game-api", t0)))
+	<-started
+	// Crash: a new engine on the same store, the old run never stopped.
+	h.restart()
+	p2 := h.withPlanner(&fakePlanner{})
+	h.e.ResumeRemediation()
+	h.ingest(group("b", svcAlert("B", "game-api", t0)))
+	h.waitDecided(t, 2)
+	list, _ := h.e.Actions(engine.ActionFilter{Status: engine.ActionSkipped}, engine.Page{})
+	if len(list) != 1 || !strings.Contains(list[0].Reason, "locked until") || p2.runs.Load() != 0 {
+		t.Fatalf("skipped %+v, runs %d", list, p2.runs.Load())
+	}
+	// Past the bound (DefaultRunBound for an action without a timeout).
+	h.clock.Advance(engine.DefaultRunBound + time.Minute)
+	h.ingest(group("c", svcAlert("C", "game-api", t0.Add(time.Hour))))
+	waitUntil(t, func() bool { return p2.runs.Load() == 1 })
+
+	// A graceful stop leaves no lock.
+	g := newHarness(t)
+	gp := g.withPlanner(&fakePlanner{block: true, start: make(chan struct{})})
+	gstarted := gp.start
+	g.ingest(group("a", svcAlert("A", "game-api", t0)))
+	<-gstarted
+	if err := g.e.StopActions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g.restart()
+	gp2 := g.withPlanner(&fakePlanner{})
+	g.e.ResumeRemediation()
+	g.ingest(group("b", svcAlert("B", "game-api", t0)))
+	waitUntil(t, func() bool { return gp2.runs.Load() == 1 })
+}

@@ -224,3 +224,7 @@ func envName(s string) string {
 	}
 	return b.String()
 }
+
+// Timeout is how long the action may run (its process group is stopped
+// then), for the lock a crash leaves behind.
+func (a *Action) Timeout() time.Duration { return a.timeout }

@@ -147,3 +147,7 @@ func quote(v string) string {
 	}
 	return fmt.Sprintf("%q", v)
 }
+
+// Timeout is how long the action may run (its process group is stopped
+// then), for the lock a crash leaves behind.
+func (a *Action) Timeout() time.Duration { return a.timeout }
