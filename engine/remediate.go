@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -360,6 +361,9 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 			reason = fmt.Sprintf("suppressed by %s until %s", sup.By, sup.Until.UTC().Format(time.RFC3339))
 		}
 		if reason != "" {
+			if strings.HasPrefix(reason, "circuit breaker") {
+				e.log.Warn("remediation circuit breaker open: the rule stops acting", "rule", rm.Rule, "target", rm.Target, "reason", reason)
+			}
 			record(-1, ActionSkipped, reason, "")
 			if inc != nil {
 				c.event(inc, EventActionSkipped, "remediator", "%s on %s skipped: %s", rm.Rule, rm.Target, reason)
