@@ -198,8 +198,12 @@ func (e *Engine) Ingest(ctx context.Context, w *Webhook) (IngestResult, error) {
 	if len(res.newFiring) > 0 {
 		// After the answer, from the stored state: the webhook's answer
 		// never depends on an action.
-		e.runs.Add(1)
-		go e.remediate(res.newFiring)
+		e.mu.Lock()
+		work := e.startWork()
+		e.mu.Unlock()
+		if work {
+			go e.remediate(res.newFiring)
+		}
 	}
 	return res, nil
 }
@@ -508,6 +512,7 @@ func (e *Engine) resolveEpisode(c *change, a *Alert, endsAt time.Time, suffix st
 	a.Status, a.EndsAt = StatusResolved, endsAt
 	e.cancelRuns(a.ID) // a resolve cancels what runs for it
 	e.verifyResolved(c, a.ID)
+	e.settleAwaiting(c, a.ID)
 	if st := e.byFP[a.Fingerprint]; st != nil && st.firing == a {
 		st.firing = nil
 	}

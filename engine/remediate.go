@@ -172,12 +172,21 @@ func (m *remediation) noteRun(alert uint64, rule, target string, at time.Time) {
 // reindex rebuilds the safeguard indexes from the records (at restore and
 // after a decision that could not be stored). Callers hold mu.
 func (m *remediation) reindex() {
-	m.runsByRule, m.lastRun, m.attempts = map[string][]time.Time{}, map[[2]string]time.Time{}, map[runKey]int{}
-	m.verifying, m.awaiting, m.held = map[uint64][]uint64{}, map[uint64]bool{}, map[string]time.Time{}
+	m.reindexRuns()
+	m.held = map[string]time.Time{}
 	for _, r := range m.records.items {
 		if r != nil && (r.Status == ActionRunning || r.Status == ActionInterrupted) && r.HoldUntil.After(m.held[r.Target]) {
 			m.held[r.Target] = r.HoldUntil
 		}
+	}
+}
+
+// reindexRuns rebuilds the run indexes (not the crash holds, which only a
+// restore computes: a live run's record is running too). Callers hold mu.
+func (m *remediation) reindexRuns() {
+	m.runsByRule, m.lastRun, m.attempts = map[string][]time.Time{}, map[[2]string]time.Time{}, map[runKey]int{}
+	m.verifying, m.awaiting = map[uint64][]uint64{}, map[uint64]bool{}
+	for _, r := range m.records.items {
 		if r != nil && r.Status == ActionAwaiting {
 			m.awaiting[r.ID] = true
 		}
@@ -199,7 +208,29 @@ func (m *remediation) reindex() {
 // e.runs.Add(1).
 func (e *Engine) remediate(ids []uint64) {
 	defer e.runs.Done()
-	e.decide(ids)
+	reqs := make([]decideReq, len(ids))
+	for i, id := range ids {
+		reqs[i] = decideReq{alert: id}
+	}
+	e.decide(reqs)
+}
+
+// decideReq asks for a decision on one episode; with rule set, only that
+// rule is decided again (a retry after a failed verification), whatever
+// the episode's Decided flag, and its cooldown does not apply.
+type decideReq struct {
+	alert uint64
+	rule  string
+}
+
+// startWork counts a goroutine that may start actions, unless the engine
+// is stopping. Callers hold mu.
+func (e *Engine) startWork() bool {
+	if e.rem.stopping {
+		return false
+	}
+	e.runs.Add(1)
+	return true
 }
 
 // ResumeRemediation runs after a restart: actions that were running or
@@ -213,6 +244,9 @@ func (e *Engine) ResumeRemediation() {
 			cp := *r
 			cp.Status, cp.FinishedAt, cp.Rev = ActionInterrupted, c.now, c.rev
 			cp.Err = "remediator stopped before the action finished; it is not run again"
+			if r.Status == ActionPending {
+				cp.HoldUntil = time.Time{} // it never started: nothing of it can still run
+			}
 			e.rem.records.put(cp.ID, &cp)
 			c.actions = append(c.actions, &cp)
 			if inc := e.incidents.get(cp.Incident); inc != nil {
@@ -227,12 +261,14 @@ func (e *Engine) ResumeRemediation() {
 		}
 	}
 	t := c.commit()
-	e.runs.Add(1)
+	work := e.startWork()
 	e.mu.Unlock()
 	if err := e.wait(context.Background(), t); err != nil {
 		e.log.Error("could not record interrupted actions", "err", err)
 	}
-	e.remediate(pending)
+	if work {
+		e.remediate(pending)
+	}
 }
 
 // run is one rule acting on one alert: its actions, one after another.
@@ -250,32 +286,39 @@ type run struct {
 	queued  bool
 	holding bool
 	rule    string
-	limit   int // the rule's concurrency on the target
+	limit   int     // the rule's concurrency on the target
+	remedy  *Remedy // for the safeguards a queued run checks again
+	skip    string  // why a queued run did not run
 }
 
 type step struct {
-	rec *ActionRecord
-	inv Invocation
+	rec     *ActionRecord
+	inv     Invocation
+	timeout time.Duration
 }
 
 // decide applies the safeguards to episodes and starts what passes. An
 // episode is marked decided only when a rule matched it (then in the same
 // write as the records), so that alerts no rule wants cost no write.
-func (e *Engine) decide(ids []uint64) {
+func (e *Engine) decide(reqs []decideReq) {
 	e.mu.Lock()
-	if e.planner == nil || e.rem.stopping || len(ids) == 0 {
+	if e.planner == nil || e.rem.stopping || len(reqs) == 0 {
 		e.mu.Unlock()
 		return
 	}
 	c := e.begin()
 	var runs []*run
 	var decided []*Alert
-	for _, id := range ids {
-		rs, ok := e.decideOne(c, id)
+	for _, q := range reqs {
+		rs, ok := e.decideOne(c, q)
 		if ok {
-			decided = append(decided, e.alerts.get(id))
+			decided = append(decided, e.alerts.get(q.alert))
 		}
 		runs = append(runs, rs...)
+	}
+	created := append([]*ActionRecord(nil), c.actions...)
+	for range runs {
+		e.runs.Add(1) // not stopping: checked above, under the same lock
 	}
 	t := c.commit()
 	e.mu.Unlock()
@@ -283,11 +326,13 @@ func (e *Engine) decide(ids []uint64) {
 	// running or pending records, which a restart marks interrupted.
 	if err := e.wait(context.Background(), t); err != nil {
 		e.log.Error("remediation decision not stored; nothing runs", "err", err)
-		e.undecide(decided, runs, err)
+		e.undecide(decided, created, runs, err)
+		for range runs {
+			e.runs.Done()
+		}
 		return
 	}
 	for _, r := range runs {
-		e.runs.Add(1)
 		go e.run(r)
 	}
 }
@@ -295,7 +340,7 @@ func (e *Engine) decide(ids []uint64) {
 // undecide records that nothing ran after a decision that could not be
 // stored, and lets the episodes be decided again (by a retried webhook or
 // a restart).
-func (e *Engine) undecide(decided []*Alert, runs []*run, cause error) {
+func (e *Engine) undecide(decided []*Alert, created []*ActionRecord, runs []*run, cause error) {
 	e.mu.Lock()
 	c := e.begin()
 	for _, a := range decided {
@@ -303,20 +348,27 @@ func (e *Engine) undecide(decided []*Alert, runs []*run, cause error) {
 		c.touchAlert(a)
 	}
 	for _, r := range runs {
+		r.cancel(cause)
 		if r.holding {
 			e.rem.busy[r.target]--
 			e.rem.freed.Broadcast()
 		}
 		e.forget(r)
-		for _, s := range r.steps {
-			cp := *s.rec
-			cp.Rev, cp.Status, cp.StartedAt, cp.FinishedAt = c.rev, ActionSkipped, time.Time{}, c.now
-			cp.Reason = "the decision could not be stored (" + cause.Error() + "); nothing ran"
-			e.rem.records.put(cp.ID, &cp)
-			c.actions = append(c.actions, &cp)
-		}
 	}
-	e.rem.reindex()
+	seen := map[uint64]bool{}
+	for _, rec := range created {
+		if seen[rec.ID] {
+			continue
+		}
+		seen[rec.ID] = true
+		cp := *e.rem.records.get(rec.ID)
+		cp.Rev, cp.Status, cp.StartedAt, cp.FinishedAt, cp.HoldUntil = c.rev, ActionSkipped, time.Time{}, c.now, time.Time{}
+		cp.Reason = "the decision could not be stored (" + cause.Error() + "); nothing ran"
+		e.rem.records.put(cp.ID, &cp)
+		delete(e.rem.awaiting, cp.ID)
+		c.actions = append(c.actions, &cp)
+	}
+	e.rem.reindexRuns()
 	t := c.commit()
 	e.mu.Unlock()
 	_ = e.wait(context.Background(), t) // on failure it stays unsynced and is written later
@@ -324,13 +376,24 @@ func (e *Engine) undecide(decided []*Alert, runs []*run, cause error) {
 
 // decideOne records the decisions for one episode in c and registers its
 // runs (cancellable from now on). Callers hold mu.
-func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
+func (e *Engine) decideOne(c *change, q decideReq) ([]*run, bool) {
+	alertID := q.alert
 	a := e.alerts.get(alertID)
-	if a == nil || a.Status != StatusFiring || a.Decided {
+	if a == nil || a.Status != StatusFiring || (a.Decided && q.rule == "") {
 		return nil, false
 	}
 	inc := e.incidents.get(a.Incident)
 	remedies := e.planner.Remedies(e.alertInput(a, inc, c.now), a.Level, a.Incident)
+	if q.rule != "" {
+		only := remedies[:0:0]
+		for _, rm := range remedies {
+			if rm.Rule == q.rule {
+				rm.Cooldown = 0 // a retry is deliberate; max_attempts bounds it
+				only = append(only, rm)
+			}
+		}
+		remedies = only
+	}
 	if len(remedies) == 0 {
 		return nil, false
 	}
@@ -394,8 +457,9 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 				status := ActionPending
 				if r == nil {
 					ctx, cancel := context.WithCancelCause(context.Background())
+					rmc := rm
 					r = &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry,
-						queued: queued, holding: !queued, rule: rm.Rule, limit: max(rm.Concurrency, 1)}
+						queued: queued, holding: !queued, rule: rm.Rule, limit: max(rm.Concurrency, 1), remedy: &rmc}
 					if !queued {
 						status = ActionRunning
 					}
@@ -418,7 +482,7 @@ func (e *Engine) decideOne(c *change, alertID uint64) ([]*run, bool) {
 						c.event(inc, EventActionStarted, "remediator", "%s on %s: %s", rm.Rule, rm.Target, rec.Describe)
 					}
 				}
-				r.steps = append(r.steps, step{rec: rec, inv: act.Invocation})
+				r.steps = append(r.steps, step{rec: rec, inv: act.Invocation, timeout: act.Timeout})
 			}
 		}
 		if r != nil {
@@ -478,7 +542,9 @@ func (e *Engine) run(r *run) {
 	defer r.cancel(nil)
 	stopped := ""
 	if r.queued && !e.acquire(r) {
-		stopped = "not run: cancelled while queued: " + context.Cause(r.ctx).Error()
+		if stopped = r.skip; stopped == "" {
+			stopped = "not run: cancelled while queued: " + context.Cause(r.ctx).Error()
+		}
 	}
 	for i, s := range r.steps {
 		var res Result
@@ -494,7 +560,7 @@ func (e *Engine) run(r *run) {
 					res = Result{Cancelled: true, Err: "cancelled before it started: " + context.Cause(r.ctx).Error()}
 				} else {
 					if i > 0 || r.queued {
-						e.markStarted(s.rec)
+						e.markStarted(s.rec, runBoundSteps(r.steps[i:]))
 					}
 					res = s.inv.Run(r.ctx)
 				}
@@ -528,6 +594,13 @@ func (e *Engine) acquire(r *run) bool {
 	if r.ctx.Err() != nil {
 		return false
 	}
+	// The wait may have been long: the rule's other safeguards again.
+	if a := e.alerts.get(r.alert); a != nil && r.remedy != nil {
+		if reason := e.safeguard(r.remedy, a, e.clock.Now(), true); reason != "" {
+			r.skip = reason
+			return false
+		}
+	}
 	e.rem.busy[r.target]++
 	r.holding = true
 	e.rem.noteRun(r.alert, r.rule, r.target, e.clock.Now())
@@ -535,11 +608,11 @@ func (e *Engine) acquire(r *run) bool {
 }
 
 // markStarted records that a pending action starts.
-func (e *Engine) markStarted(rec *ActionRecord) {
+func (e *Engine) markStarted(rec *ActionRecord, bound time.Duration) {
 	e.mu.Lock()
 	c := e.begin()
 	cp := *e.rem.records.get(rec.ID)
-	cp.Rev, cp.Status, cp.StartedAt = c.rev, ActionRunning, c.now
+	cp.Rev, cp.Status, cp.StartedAt, cp.HoldUntil = c.rev, ActionRunning, c.now, c.now.Add(bound)
 	e.rem.records.put(cp.ID, &cp)
 	c.actions = append(c.actions, &cp)
 	t := c.commit()
@@ -557,11 +630,12 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 	cp.Rev, cp.FinishedAt = c.rev, c.now
 	cp.ExitCode, cp.HTTPStatus, cp.Output, cp.Err = res.ExitCode, res.Status, res.Output, res.Err
 	switch {
+	case r.skip != "":
+		cp.Status, cp.Reason = ActionSkipped, r.skip
 	case res.OK:
 		cp.Status = ActionSucceeded
 	case res.Cancelled && errors.Is(context.Cause(r.ctx), errShutdown):
 		cp.Status = ActionInterrupted
-		cp.HoldUntil = time.Time{} // stopped for sure: it holds nothing
 	case res.Cancelled:
 		cp.Status = ActionCancelled
 	default:
@@ -589,6 +663,8 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 		e.rem.records.put(first.ID, &first)
 		c.actions = append(c.actions, &first)
 	}
+	cp.HoldUntil = time.Time{} // it ended, or was stopped for sure: it holds nothing
+	e.rem.records.put(cp.ID, &cp)
 	retry := false
 	if failedRun {
 		// A run that failed did not fix it either.
@@ -611,8 +687,13 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 	}
 	e.log.Info("remediation action finished", "rule", cp.Rule, "target", cp.Target, "status", cp.Status)
 	if retry {
-		e.runs.Add(1)
-		e.remediate([]uint64{r.alert})
+		e.mu.Lock()
+		work := e.startWork()
+		e.mu.Unlock()
+		if work {
+			defer e.runs.Done()
+			e.decide([]decideReq{{alert: r.alert, rule: r.rule}})
+		}
 	}
 }
 
@@ -741,22 +822,53 @@ func (e *Engine) decideApproval(ctx context.Context, id uint64, by string, appro
 		}
 	}
 	out := *e.rem.records.get(id)
+	created := append([]*ActionRecord(nil), c.actions...)
+	if r != nil && !e.startWork() {
+		// Stopping: the approval is recorded, the run is not started.
+		r.cancel(errShutdown)
+		for _, st := range r.steps {
+			cp := *e.rem.records.get(st.rec.ID)
+			cp.Status, cp.StartedAt, cp.HoldUntil, cp.Err = ActionInterrupted, time.Time{}, time.Time{}, errShutdown.Error()
+			e.rem.records.put(cp.ID, &cp)
+			c.actions = append(c.actions, &cp)
+		}
+		e.rem.busy[r.target]--
+		e.forget(r)
+		e.rem.reindexRuns()
+		r = nil
+	}
 	t := c.commit()
 	e.mu.Unlock()
 	if err := e.wait(ctx, t); err != nil {
 		if r != nil {
-			e.undecide(nil, []*run{r}, err)
+			e.undecide(nil, created, []*run{r}, err)
+			e.runs.Done()
 		}
 		return out, err
 	}
 	if r != nil {
-		e.runs.Add(1)
 		go e.run(r)
 	}
 	if conflict != "" {
 		return out, fmt.Errorf("action %d: %s: %w", id, conflict, ErrConflict)
 	}
 	return out, nil
+}
+
+// settleAwaiting cancels the runs of an episode still awaiting approval:
+// its alert resolved. Callers hold mu.
+func (e *Engine) settleAwaiting(c *change, alertID uint64) {
+	for id := range e.rem.awaiting {
+		r := e.rem.records.get(id)
+		if r == nil || r.Alert != alertID || r.Status != ActionAwaiting {
+			continue
+		}
+		delete(e.rem.awaiting, id)
+		cp := *r
+		cp.Rev, cp.Status, cp.FinishedAt, cp.Reason = c.rev, ActionCancelled, c.now, "the alert resolved before approval"
+		e.rem.records.put(cp.ID, &cp)
+		c.actions = append(c.actions, &cp)
+	}
 }
 
 // awaiting returns the records of a run awaiting approval, by action.
@@ -788,6 +900,9 @@ func (e *Engine) approvedRun(c *change, a *Alert, inc *Incident, rec *ActionReco
 	}
 	if reason := e.safeguard(rm, a, c.now, false); reason != "" {
 		return nil, reason
+	}
+	if rm.DryRun {
+		return nil, "dry run now (the configuration changed): nothing runs"
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	r := &run{alert: a.ID, target: rm.Target, ctx: ctx, cancel: cancel, verify: rm.VerifyWithin, retry: rm.VerifyRetry, holding: true, rule: rm.Rule}
@@ -833,7 +948,7 @@ func (e *Engine) Tick(now time.Time) {
 	e.mu.Lock()
 	c := e.begin()
 	c.now = now
-	var retry []uint64
+	var retry []decideReq
 	for alertID, ids := range e.rem.verifying {
 		keep := ids[:0]
 		for _, id := range ids {
@@ -846,7 +961,7 @@ func (e *Engine) Tick(now time.Time) {
 				continue
 			}
 			if e.failVerification(c, r, fmt.Sprintf("the alert still fires %s after the run", r.VerifyBy.Sub(r.FinishedAt))) {
-				retry = append(retry, alertID)
+				retry = append(retry, decideReq{alert: alertID, rule: r.Rule})
 			}
 		}
 		if len(keep) == 0 {
@@ -871,21 +986,20 @@ func (e *Engine) Tick(now time.Time) {
 		}
 	}
 	t := c.commit()
-	if len(retry) > 0 {
-		e.runs.Add(1)
-	}
+	work := len(retry) > 0 && e.startWork()
 	e.mu.Unlock()
 	if err := e.wait(context.Background(), t); err != nil {
 		e.log.Error("verification result not stored", "err", err)
 	}
-	if len(retry) > 0 {
-		e.remediate(retry)
+	if work {
+		defer e.runs.Done()
+		e.decide(retry)
 	}
 }
 
 // failVerification records that a run did not fix its alert: the
 // incident says so and becomes more urgent. It reports whether the rule
-// may act again (on_failure retry), having undecided the episode. Callers
+// may act again (on_failure retry; the caller re-decides that rule only). Callers
 // hold mu and commit c.
 func (e *Engine) failVerification(c *change, r *ActionRecord, why string) bool {
 	cp := *r
@@ -901,12 +1015,20 @@ func (e *Engine) failVerification(c *change, r *ActionRecord, why string) bool {
 		return false
 	}
 	a := e.alerts.get(cp.Alert)
-	if a == nil || a.Status != StatusFiring {
-		return false
+	return a != nil && a.Status == StatusFiring
+}
+
+// runBoundSteps is how long the given steps of a run may still take.
+func runBoundSteps(steps []step) time.Duration {
+	var d time.Duration
+	for _, st := range steps {
+		if st.timeout > 0 {
+			d += st.timeout
+		} else {
+			d += DefaultRunBound
+		}
 	}
-	a.Decided = false
-	c.touchAlert(a)
-	return true
+	return d
 }
 
 // runBound is how long a rule's actions may run at most.

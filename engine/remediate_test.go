@@ -74,9 +74,13 @@ func (p *fakePlanner) Remedies(in *engine.ClassifyInput, _ engine.Level, _ uint6
 	if p.actions != nil {
 		acts = p.actions
 	}
+	rule := "restart"
+	if v := in.Alert.Labels["rule"]; v != "" {
+		rule = v
+	}
 	return []engine.Remedy{{
 		VerifyWithin: p.verify, VerifyRetry: p.retry, Approval: p.approval, ApprovalTTL: 15 * time.Minute, Queue: p.queue, Concurrency: p.conc,
-		Rule: "restart", Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: cmpOr(p.attempts, 1),
+		Rule: rule, Target: in.Alert.Labels["service"], Cooldown: p.cooldown, MaxAttempts: cmpOr(p.attempts, 1),
 		MaxRuns: cmpOr(p.maxRuns, 10), MaxRunsPer: time.Hour, DryRun: p.dryRun, Actions: acts,
 	}}
 }
@@ -712,4 +716,80 @@ func TestLockHoldsAcrossACrash(t *testing.T) {
 	g.e.ResumeRemediation()
 	g.ingest(group("b", svcAlert("B", "game-api", t0)))
 	waitUntil(t, func() bool { return gp2.runs.Load() == 1 })
+}
+
+// TestApprovalAfterStopDoesNotRun: once the engine is stopping, an
+// approval is recorded but starts nothing.
+func TestApprovalAfterStopDoesNotRun(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{approval: true})
+	h.ingest(group("g", svcAlert("Down", "game-api", t0)))
+	h.waitDecided(t, 1)
+	id := h.actionsOf(t)[0].ID
+	if err := h.e.StopActions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = h.e.ApproveAction(context.Background(), id, "rita")
+	h.e.WaitActions()
+	if p.runs.Load() != 0 {
+		t.Fatal("an approval after StopActions ran the action")
+	}
+	if got := statuses(h.actionsOf(t)); got != engine.ActionInterrupted {
+		t.Fatalf("records %s", got)
+	}
+}
+
+// TestQueuedRunChecksTheCooldownAgain: two runs of one rule queue behind
+// another rule's run on the target; when it frees, the first runs and the
+// second, re-checked after its wait, is skipped by the cooldown the first
+// started, instead of running right after it.
+func TestQueuedRunChecksTheCooldownAgain(t *testing.T) {
+	h := newHarness(t)
+	p := h.withPlanner(&fakePlanner{block: true, start: make(chan struct{}), queue: true, cooldown: time.Hour})
+	started := p.start
+	h.ingest(group("x", alert("X", engine.StatusFiring, t0, "service", "game-api", "rule", "other")))
+	<-started
+	for _, n := range []string{"B", "C"} {
+		h.ingest(group(n, svcAlert(n, "game-api", t0)))
+	}
+	waitUntil(t, func() bool {
+		list, _ := h.e.Actions(engine.ActionFilter{Status: engine.ActionPending}, engine.Page{})
+		return len(list) == 2
+	})
+	resolve := func(name string) {
+		r := alert(name, engine.StatusResolved, t0, "service", "game-api")
+		if name == "X" {
+			r.Labels["rule"] = "other"
+		}
+		r.EndsAt = t0.Add(time.Minute)
+		h.ingest(group(strings.ToLower(name), r))
+	}
+	resolve("X") // the target frees: one of B and C runs, the other waits for it
+	waitUntil(t, func() bool { return p.runs.Load() == 2 })
+	// Resolve whichever runs; the other then takes the target and re-checks.
+	running, _ := h.e.Actions(engine.ActionFilter{Status: engine.ActionRunning}, engine.Page{})
+	if len(running) != 1 {
+		t.Fatalf("running = %+v", running)
+	}
+	resolve(strings.TrimPrefix(running[0].Fingerprint, "fp-"))
+	waitUntil(t, func() bool {
+		list, _ := h.e.Actions(engine.ActionFilter{Status: engine.ActionSkipped}, engine.Page{})
+		return len(list) == 1
+	})
+	if err := h.e.StopActions(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	statusesBy := map[string]string{}
+	for _, r := range h.actionsOf(t) {
+		statusesBy[r.Fingerprint] = r.Status + " " + r.Reason
+	}
+	skipped := 0
+	for _, n := range []string{"fp-B", "fp-C"} {
+		if strings.HasPrefix(statusesBy[n], "skipped cooldown:") {
+			skipped++
+		}
+	}
+	if skipped != 1 || p.runs.Load() != 2 {
+		t.Fatalf("records %v, runs %d: want one of B and C skipped by the cooldown", statusesBy, p.runs.Load())
+	}
 }
