@@ -199,7 +199,8 @@ func (a *App) ready() error {
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("remediator listening", "addr", a.Addr(), "store", a.storePath)
 	a.engine.ResumeRemediation()
-	go a.tick(ctx)
+	ticking := make(chan struct{})
+	go func() { a.tick(ctx); close(ticking) }()
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Serve(a.listener) }()
 	var serveErr error
@@ -215,6 +216,9 @@ func (a *App) Run(ctx context.Context) error {
 			serveErr = fmt.Errorf("drain: %w", errors.Join(err, a.http.Close()))
 		}
 		<-errc
+	}
+	if ctx.Err() != nil {
+		<-ticking // Tick writes to the store: done before it closes
 	}
 	return errors.Join(serveErr, a.Close())
 }
