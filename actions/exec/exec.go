@@ -123,7 +123,7 @@ func compilePatterns(kind string, validate map[string]string, used map[string]bo
 // Render renders every argument; a value that fails its pattern, or an
 // argument beyond the bounds, refuses the action (template.ErrRefused).
 func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
-	d := TemplateData(req)
+	d := template.DataFor(req)
 	argv := make([]string, len(a.argv))
 	total := 0
 	for i, t := range a.argv {
@@ -157,19 +157,6 @@ func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 		StopSignal: a.stop.SignalValue(),
 		StopGrace:  a.stop.GraceValue(),
 	}, nil
-}
-
-// TemplateData is what an action's templates see of a request.
-func TemplateData(req *engine.ActionRequest) *template.Data {
-	return &template.Data{
-		Labels:      req.Alert.Labels,
-		Annotations: req.Alert.Annotations,
-		Alertname:   req.Alert.Labels["alertname"],
-		Level:       string(req.Level),
-		Incident:    strconv.FormatUint(req.Incident, 10),
-		Fingerprint: req.Alert.Fingerprint,
-		Target:      req.Target,
-	}
 }
 
 // Env is the request as REMEDIATOR_* environment variables: ALERTNAME,

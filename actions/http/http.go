@@ -269,7 +269,7 @@ func (a *Action) Timeout() time.Duration { return a.timeout }
 // pattern, a URL that would leave its host or climb its path, or a body
 // that is not JSON refuses the action (template.ErrRefused).
 func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
-	d := data(req)
+	d := template.DataFor(req)
 	u, err := a.renderURL(d, a.patterns, escapeURLValue)
 	if err != nil {
 		return nil, fmt.Errorf("http: url: %w", err)
@@ -319,22 +319,6 @@ var queryEscaper = strings.NewReplacer("&", "%26", "+", "%2B", "=", "%3D")
 func escapeJSONValue(v string) string {
 	b, _ := json.Marshal(v) // a string always marshals
 	return string(b[1 : len(b)-1])
-}
-
-// data is what templates see of a request.
-func data(req *engine.ActionRequest) *template.Data {
-	d := &template.Data{
-		Labels:      req.Alert.Labels,
-		Annotations: req.Alert.Annotations,
-		Alertname:   req.Alert.Labels["alertname"],
-		Level:       string(req.Level),
-		Fingerprint: req.Alert.Fingerprint,
-		Target:      req.Target,
-	}
-	if req.Incident != 0 {
-		d.Incident = strconv.FormatUint(req.Incident, 10)
-	}
-	return d
 }
 
 // invocation is one rendered request.

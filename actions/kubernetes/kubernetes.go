@@ -300,7 +300,7 @@ func (a *Action) Timeout() time.Duration { return a.timeout }
 // its pattern, or a result that is not a valid Kubernetes name, refuses
 // the action (template.ErrRefused).
 func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
-	d := data(req)
+	d := template.DataFor(req)
 	ns, err := a.namespace.Render(d, a.patterns, nil)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: namespace: %w", err)
@@ -328,22 +328,6 @@ func dns1123Label(s string) bool { return len(s) <= 63 && labelRE.MatchString(s)
 
 // dns1123Subdomain is what a Deployment's or StatefulSet's name must be.
 func dns1123Subdomain(s string) bool { return len(s) <= 253 && subdomainRE.MatchString(s) }
-
-// data is what templates see of a request.
-func data(req *engine.ActionRequest) *template.Data {
-	d := &template.Data{
-		Labels:      req.Alert.Labels,
-		Annotations: req.Alert.Annotations,
-		Alertname:   req.Alert.Labels["alertname"],
-		Level:       string(req.Level),
-		Fingerprint: req.Alert.Fingerprint,
-		Target:      req.Target,
-	}
-	if req.Incident != 0 {
-		d.Incident = strconv.FormatUint(req.Incident, 10)
-	}
-	return d
-}
 
 // invocation is one rendered operation on one object.
 type invocation struct {

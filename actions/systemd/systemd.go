@@ -106,7 +106,7 @@ func New(c *rules.SystemdConfig) (*Action, error) {
 // unit name of an allowed type refuses the action (template.ErrRefused).
 // The invocation is [systemctl, action, "--", unit].
 func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
-	s, err := a.unit.Render(exec.TemplateData(req), a.patterns, nil)
+	s, err := a.unit.Render(template.DataFor(req), a.patterns, nil)
 	if err != nil {
 		return nil, fmt.Errorf("systemd: unit: %w", err)
 	}

@@ -12,8 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template/parse"
+
+	"github.com/remediator/remediator/engine"
 )
 
 // DefaultPattern is what a value must match when the action names no
@@ -34,6 +37,23 @@ type Data struct {
 	Incident    string
 	Fingerprint string
 	Target      string
+}
+
+// DataFor is what templates see of an action request. Incident is empty
+// when the request has none (0), so a template that needs it is refused.
+func DataFor(req *engine.ActionRequest) *Data {
+	d := &Data{
+		Labels:      req.Alert.Labels,
+		Annotations: req.Alert.Annotations,
+		Alertname:   req.Alert.Labels["alertname"],
+		Level:       string(req.Level),
+		Fingerprint: req.Alert.Fingerprint,
+		Target:      req.Target,
+	}
+	if req.Incident != 0 {
+		d.Incident = strconv.FormatUint(req.Incident, 10)
+	}
+	return d
 }
 
 // Template is one parsed template.

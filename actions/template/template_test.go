@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/remediator/remediator/engine"
 )
 
 func TestParseRejects(t *testing.T) {
@@ -75,5 +77,18 @@ func TestRefsAndPatterns(t *testing.T) {
 	p, _ := CompilePatterns(map[string]string{"x": "[a-z]+"})
 	if !p["x"].MatchString("abc") || p["x"].MatchString("abc1") {
 		t.Fatal("patterns must be anchored")
+	}
+}
+
+func TestDataFor(t *testing.T) {
+	req := &engine.ActionRequest{Rule: "r", Target: "t", Incident: 7, Level: "critical",
+		Alert: engine.Alert{Fingerprint: "fp", Labels: map[string]string{"alertname": "Down"}, Annotations: map[string]string{"a": "b"}}}
+	d := DataFor(req)
+	if d.Incident != "7" || d.Alertname != "Down" || d.Level != "critical" || d.Target != "t" || d.Fingerprint != "fp" || d.Annotations["a"] != "b" {
+		t.Fatalf("DataFor = %+v", d)
+	}
+	req.Incident = 0
+	if DataFor(req).Incident != "" {
+		t.Fatal("no incident must read as empty")
 	}
 }
