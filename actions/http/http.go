@@ -11,14 +11,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -26,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/remediator/remediator/actions/internal/webclient"
 	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
@@ -128,13 +128,13 @@ func New(c *rules.HTTPActionConfig) (*Action, error) {
 		fail("%w", err)
 	}
 	a.patterns = patterns
-	for _, name := range sortedKeys(c.Validate) {
+	for _, name := range slices.Sorted(maps.Keys(c.Validate)) {
 		if !slices.Contains(refs, name) {
 			fail("validate.%s: not used by url or body", name)
 		}
 	}
 
-	for _, name := range sortedKeys(c.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		v := c.Headers[name]
 		canon := http.CanonicalHeaderKey(name)
 		switch {
@@ -164,7 +164,7 @@ func New(c *rules.HTTPActionConfig) (*Action, error) {
 		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the user's explicit choice
 	}
 	if c.CAFile != "" {
-		pool, err := loadCA(c.CAFile)
+		pool, err := webclient.LoadCA(c.CAFile)
 		if err != nil {
 			fail("ca_file: %w", err)
 		}
@@ -174,17 +174,8 @@ func New(c *rules.HTTPActionConfig) (*Action, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
-	if def, ok := http.DefaultTransport.(*http.Transport); ok {
-		tr = def.Clone()
-	}
-	tr.TLSClientConfig = tlsConfig
-	a.client = &http.Client{
-		Transport: tr,
-		// One request: a redirect is an answer, not an instruction, so
-		// secret headers never follow it elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// One request per call: secrets never follow a redirect elsewhere.
+	a.client = webclient.Client(tlsConfig)
 	return a, nil
 }
 
@@ -402,7 +393,7 @@ func (inv *invocation) Run(ctx context.Context) (res engine.Result) {
 		res := engine.Result{Err: fmt.Sprintf("%s: %v", inv.Describe(), err)}
 		if ctx.Err() != nil {
 			res.Cancelled = true
-			res.Err = fmt.Sprintf("%s: %s", inv.Describe(), ended(parent, a.timeout))
+			res.Err = fmt.Sprintf("%s: %s", inv.Describe(), webclient.Ended(parent, a.timeout))
 		}
 		return res
 	}
@@ -415,18 +406,6 @@ func (inv *invocation) Run(ctx context.Context) (res engine.Result) {
 	}
 	res.Err = fmt.Sprintf("%s: unexpected status %s (expected %s)", inv.Describe(), resp.Status, a.expectation())
 	return res
-}
-
-// ended says why a run's context ended: the caller's ctx (parent), or
-// the action's own timeout.
-func ended(parent context.Context, timeout time.Duration) string {
-	switch {
-	case errors.Is(parent.Err(), context.Canceled):
-		return "cancelled"
-	case parent.Err() != nil:
-		return "timed out"
-	}
-	return fmt.Sprintf("timed out (timeout %s)", timeout)
 }
 
 // expected reports whether status means success.
@@ -519,32 +498,10 @@ func (a *Action) scrubOutput(b []byte) string {
 	return s
 }
 
-// loadCA reads a PEM bundle into a pool.
-func loadCA(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
-}
-
 // quote shows at most 40 bytes of a value.
 func quote(v string) string {
 	if len(v) > 40 {
 		return fmt.Sprintf("%q… (%d bytes)", v[:40], len(v))
 	}
 	return strconv.Quote(v)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

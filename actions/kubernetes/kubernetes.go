@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/remediator/remediator/actions/internal/webclient"
 	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
@@ -187,7 +189,7 @@ func New(c *rules.KubernetesConfig, opts ...Option) (*Action, error) {
 		fail("%w", err)
 	}
 	a.patterns = patterns
-	for _, name := range sortedKeys(c.Validate) {
+	for _, name := range slices.Sorted(maps.Keys(c.Validate)) {
 		if !slices.Contains(refs, name) {
 			fail("validate.%s: not used by namespace or name", name)
 		}
@@ -211,7 +213,7 @@ func New(c *rules.KubernetesConfig, opts ...Option) (*Action, error) {
 		}
 		tlsConfig.RootCAs = pool
 	} else if caFile != "" {
-		pool, err := loadCA(caFile)
+		pool, err := webclient.LoadCA(caFile)
 		if err != nil {
 			fail("ca_file: %w", err)
 		}
@@ -224,16 +226,8 @@ func New(c *rules.KubernetesConfig, opts ...Option) (*Action, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	tr := &http.Transport{Proxy: http.ProxyFromEnvironment}
-	if def, ok := http.DefaultTransport.(*http.Transport); ok {
-		tr = def.Clone()
-	}
-	tr.TLSClientConfig = tlsConfig
-	a.client = &http.Client{
-		Transport: tr,
-		// The token goes to the API server and nowhere else.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// One request per call: secrets never follow a redirect elsewhere.
+	a.client = webclient.Client(tlsConfig)
 	return a, nil
 }
 
@@ -523,7 +517,7 @@ func (c *call) do(method, path, contentType string, body []byte) (status int, ou
 		res := engine.Result{Err: fmt.Sprintf("%s: %v", step, err)}
 		if c.ctx.Err() != nil {
 			res.Cancelled = true
-			res.Err = fmt.Sprintf("%s: %s", step, ended(c.parent, c.inv.a.timeout))
+			res.Err = fmt.Sprintf("%s: %s", step, webclient.Ended(c.parent, c.inv.a.timeout))
 		}
 		return 0, nil, res
 	}
@@ -551,18 +545,6 @@ func (c *call) do(method, path, contentType string, body []byte) (status int, ou
 	return resp.StatusCode, out, engine.Result{Status: resp.StatusCode, Err: msg, Output: truncate(shown, maxOutput)}
 }
 
-// ended says why a run's context ended: the caller's ctx (parent), or
-// the action's own timeout.
-func ended(parent context.Context, timeout time.Duration) string {
-	switch {
-	case errors.Is(parent.Err(), context.Canceled):
-		return "cancelled"
-	case parent.Err() != nil:
-		return "timed out"
-	}
-	return fmt.Sprintf("timed out (timeout %s)", timeout)
-}
-
 // scrub replaces the token in s: an API server or a proxy in front of it
 // could echo it.
 func scrub(s, token string) string {
@@ -579,19 +561,6 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// loadCA reads a PEM bundle into a pool.
-func loadCA(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
-}
-
 // quote shows at most 40 bytes of a value.
 func quote(v string) string { return quoteN(v, 40) }
 
@@ -601,13 +570,4 @@ func quoteN(s string, n int) string {
 		return fmt.Sprintf("%q… (%d bytes)", s[:n], len(s))
 	}
 	return strconv.Quote(s)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
