@@ -4,26 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/remediator/remediator/engine"
+	"github.com/remediator/remediator/store/memory"
 )
 
-// memStore is an in-memory engine.Store with the same put-if-newer rule
-// as the bbolt store, and a switch to make Apply fail.
+// memStore is the in-memory store (store/memory) with test hooks: a
+// switch to make Apply fail, a gate that holds one Apply, and an alert ID
+// whose writes are dropped (a record that never reached the file).
 type memStore struct {
+	*memory.Store
 	mu        sync.Mutex
-	alerts    map[uint64]engine.Alert
-	incidents map[uint64]engine.Incident
-	events    map[[2]uint64]engine.TimelineEvent
-	silences  map[uint64]engine.Silence
-	actions   map[uint64]engine.ActionRecord
 	fail      error
-	applies   int
+	dropAlert uint64
 	// gate, when set, makes an Apply wait for a value and fail with it:
 	// the next one, or the holdAt-th call when holdAt is set.
 	gate    chan error
@@ -34,11 +31,9 @@ type memStore struct {
 
 var _ engine.Store = (*memStore)(nil)
 
-func newMemStore() *memStore {
-	return &memStore{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}}
-}
+func newMemStore() *memStore { return &memStore{Store: memory.New()} }
 
-func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
+func (m *memStore) Apply(ctx context.Context, c *engine.Changes) error {
 	m.mu.Lock()
 	m.calls++
 	if gate := m.gate; gate != nil && (m.holdAt == 0 || m.calls == m.holdAt) {
@@ -50,66 +45,22 @@ func (m *memStore) Apply(_ context.Context, c *engine.Changes) error {
 		}
 		m.mu.Lock()
 	}
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return m.fail
+	fail, drop := m.fail, m.dropAlert
+	m.mu.Unlock()
+	if fail != nil {
+		return fail
 	}
-	m.applies++
-	for _, a := range c.Alerts {
-		if old, ok := m.alerts[a.ID]; !ok || old.Rev < a.Rev {
-			m.alerts[a.ID] = *a
+	if drop != 0 {
+		cp := *c
+		cp.Alerts = nil
+		for _, a := range c.Alerts {
+			if a.ID != drop {
+				cp.Alerts = append(cp.Alerts, a)
+			}
 		}
+		c = &cp
 	}
-	for _, inc := range c.Incidents {
-		if old, ok := m.incidents[inc.ID]; !ok || old.Rev < inc.Rev {
-			cp := *inc
-			cp.Alerts = append([]uint64(nil), inc.Alerts...)
-			m.incidents[inc.ID] = cp
-		}
-	}
-	for _, ev := range c.Events {
-		m.events[[2]uint64{ev.Incident, uint64(ev.Seq)}] = ev
-	}
-	for _, sl := range c.Silences {
-		if old, ok := m.silences[sl.ID]; !ok || old.Rev < sl.Rev {
-			m.silences[sl.ID] = *sl
-		}
-	}
-	for _, a := range c.Actions {
-		if old, ok := m.actions[a.ID]; !ok || old.Rev < a.Rev {
-			m.actions[a.ID] = *a
-		}
-	}
-	return nil
-}
-
-func (m *memStore) Load(context.Context) (*engine.Snapshot, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := &engine.Snapshot{}
-	for _, a := range m.alerts {
-		cp := a
-		s.Alerts = append(s.Alerts, &cp)
-	}
-	for _, inc := range m.incidents {
-		cp := inc
-		cp.Alerts = append([]uint64(nil), inc.Alerts...)
-		s.Incidents = append(s.Incidents, &cp)
-	}
-	for _, ev := range m.events {
-		s.Events = append(s.Events, ev)
-	}
-	for _, sl := range m.silences {
-		cp := sl
-		s.Silences = append(s.Silences, &cp)
-	}
-	for _, a := range m.actions {
-		cp := a
-		s.Actions = append(s.Actions, &cp)
-	}
-	sort.Slice(s.Actions, func(i, j int) bool { return s.Actions[i].ID < s.Actions[j].ID })
-	sort.Slice(s.Alerts, func(i, j int) bool { return s.Alerts[i].ID < s.Alerts[j].ID })
-	return s, nil
+	return m.Store.Apply(ctx, c)
 }
 
 type fakeClock struct {
@@ -667,10 +618,10 @@ func TestFailedWriteFailsLaterOnes(t *testing.T) {
 // only what is there.
 func TestRestoreRepairsDanglingAlerts(t *testing.T) {
 	h := newHarness(t)
-	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0), alert("B", engine.StatusFiring, t0))).Incident
 	h.store.mu.Lock()
-	delete(h.store.alerts, 2)
+	h.store.dropAlert = 2 // B's record never reaches the file
 	h.store.mu.Unlock()
+	id := h.ingest(group("g", alert("A", engine.StatusFiring, t0), alert("B", engine.StatusFiring, t0))).Incident
 	h.restart()
 	d := h.incident(id)
 	if len(d.Alerts) != 1 || d.Firing != 1 {
