@@ -95,6 +95,9 @@ type planner struct {
 	dryRun  bool // remediation.dry_run: every rule is a dry run
 }
 
+// HasRules reports whether any remediation rule is configured.
+func (p *planner) HasRules() bool { return len(p.config) > 0 }
+
 // Remedies returns the matched rules of a firing alert with their
 // safeguards and rendered actions, for the engine to run.
 func (p *planner) Remedies(in *engine.ClassifyInput, level engine.Level, incident uint64) []engine.Remedy {

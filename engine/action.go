@@ -68,6 +68,9 @@ type Planner interface {
 	// Remedies returns the matched rules, ready to act, for one firing
 	// alert.
 	Remedies(in *ClassifyInput, level Level, incident uint64) []Remedy
+	// HasRules reports whether there is any rule at all; without one the
+	// ingest path decides nothing.
+	HasRules() bool
 }
 
 // SetPlanner swaps the remediation rules (on reload).

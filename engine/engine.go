@@ -383,7 +383,7 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 			}
 			if inc != nil {
 				e.attach(c, inc, a)
-				if a.Status == StatusFiring {
+				if a.Status == StatusFiring && e.planner != nil && e.planner.HasRules() {
 					res.newFiring = append(res.newFiring, a.ID)
 				}
 			}
@@ -401,7 +401,7 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 			// Unchanged, or a firing redelivery of a resolved episode that
 			// arrived late (an HA peer, a retry): the episode stays resolved.
 			res.Redelivered++
-			if a.Status == StatusFiring && !a.Decided && a.Incident != 0 && e.planner != nil {
+			if a.Status == StatusFiring && !a.Decided && a.Incident != 0 && e.planner != nil && e.planner.HasRules() {
 				// Not decided yet (its first delivery got a 503, or its
 				// decision could not be stored): this delivery decides.
 				res.newFiring = append(res.newFiring, a.ID)

@@ -54,6 +54,8 @@ type fakePlanner struct {
 	fail     bool
 }
 
+func (p *fakePlanner) HasRules() bool { return true }
+
 func (p *fakePlanner) Plan(in *engine.ClassifyInput, _ engine.Level, _ uint64) []engine.PlannedRemediation {
 	return []engine.PlannedRemediation{{Rule: "restart", Matched: true, Target: in.Alert.Labels["service"],
 		Actions: []engine.PlannedAction{{Describe: "fake restart"}}}}
