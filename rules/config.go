@@ -26,6 +26,10 @@ type Config struct {
 	Remediations []RemediationConfig `yaml:"remediations"`
 	// Remediation holds the global remediation settings.
 	Remediation RemediationSettings `yaml:"remediation"`
+	// People are who remediator pages; Notifiers the channels it pages
+	// them on (see notify.go).
+	People    []PersonConfig  `yaml:"people"`
+	Notifiers NotifiersConfig `yaml:"notifiers"`
 
 	// Compiled at validation, so that a config that loads is ready to use.
 	calendar *Calendar
@@ -109,6 +113,8 @@ type LevelConfig struct {
 	// NotifyWithin is how soon people hear of it: 0s (at once), a delay
 	// to batch within (1h, 24h), or "report" (only in periodic reports).
 	NotifyWithin NotifyWithin `yaml:"notify_within"`
+	// Notify is who hears of an incident of this level and how.
+	Notify LevelNotifyConfig `yaml:"notify"`
 
 	cond *Condition // When, compiled at validation
 }

@@ -205,11 +205,11 @@ func TestDefault(t *testing.T) {
 		t.Errorf("Classify = %+v", cfg.Classify)
 	}
 	// default.yml spells out the levels a config without a levels key gets.
-	if !slices.Equal(cfg.Levels, DefaultLevels()) {
+	if !reflect.DeepEqual(cfg.Levels, DefaultLevels()) {
 		t.Errorf("default.yml levels %+v differ from DefaultLevels() %+v", cfg.Levels, DefaultLevels())
 	}
 	noLevels, err := Parse("x.yml", []byte("server:\n  listen: 127.0.0.1:1\n"), nil)
-	if err != nil || !slices.Equal(noLevels.Levels, DefaultLevels()) || noLevels.Classify.Default != "info" {
+	if err != nil || !reflect.DeepEqual(noLevels.Levels, DefaultLevels()) || noLevels.Classify.Default != "info" {
 		t.Errorf("a config without levels: %v, levels %+v", err, noLevels)
 	}
 	if !cfg.IsLoopback() || len(cfg.Auth.Tokens) != 0 || cfg.Server.WebhookToken != "" {
@@ -322,7 +322,7 @@ levels:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.Levels[1]; got != (LevelConfig{Name: "derived", Priority: "P1"}) {
+	if got := cfg.Levels[1]; !reflect.DeepEqual(got, LevelConfig{Name: "derived", Priority: "P1"}) {
 		t.Errorf("merged level = %+v", got)
 	}
 	_, err = Parse("m.yml", []byte(src+"    priorty: P2\n"), testEnv)
