@@ -133,6 +133,7 @@ func (e *Engine) failAfter(batch []*ticket, err error) {
 		e.unsynced.Events = append(e.unsynced.Events, t.ch.Events...)
 		e.unsynced.Silences = append(e.unsynced.Silences, t.ch.Silences...)
 		e.unsynced.Actions = append(e.unsynced.Actions, t.ch.Actions...)
+		e.unsynced.Notifications = append(e.unsynced.Notifications, t.ch.Notifications...)
 	}
 	e.unsyncedCnt += len(failed)
 	q.cond.Broadcast()
@@ -151,6 +152,7 @@ func merge(batch []*ticket) *Changes {
 		out.Events = append(out.Events, t.ch.Events...)
 		out.Silences = append(out.Silences, t.ch.Silences...)
 		out.Actions = append(out.Actions, t.ch.Actions...)
+		out.Notifications = append(out.Notifications, t.ch.Notifications...)
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ type Engine struct {
 	suppressor  Suppressor
 	planner     Planner
 	rem         remediation
+	out         outbox
 	runs        sync.WaitGroup
 	actionsRun  *prometheus.CounterVec
 	current     map[string]uint64 // incident key → its unresolved incident
@@ -80,6 +82,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		classifier: o.Classifier,
 		commits:    newCommitQueue(o.MaxBatch),
 		rem:        newRemediation(o.MaxConcurrentActions),
+		out:        newOutbox(),
 		byFP:       map[string]*fpState{},
 		current:    map[string]uint64{},
 		timeline:   map[uint64][]TimelineEvent{},
@@ -153,6 +156,7 @@ func (e *Engine) restore(s *Snapshot) {
 		e.rev = max(e.rev, r.Rev)
 	}
 	e.rem.reindex()
+	e.restoreNotifications(s.Notifications)
 	for _, sil := range s.Silences {
 		e.lastSilence = max(e.lastSilence, sil.ID)
 		e.rev = max(e.rev, sil.Rev)
@@ -195,6 +199,7 @@ func (e *Engine) Ingest(ctx context.Context, w *Webhook) (IngestResult, error) {
 	if err := e.wait(ctx, t); err != nil {
 		return res, err
 	}
+	e.kickNotify()
 	if len(res.newFiring) > 0 {
 		// After the answer, from the stored state: the webhook's answer
 		// never depends on an action.
@@ -219,6 +224,10 @@ type change struct {
 	silences  []*Silence
 	actions   []*ActionRecord
 	notes     map[uint64]*delivery // what one webhook did to each incident
+	// notifications touched (a record may appear twice: the last wins);
+	// pageable: incidents that gained an unsuppressed firing alert.
+	notifications []*NotificationRecord
+	pageable      map[uint64]bool
 }
 
 // delivery collects what one webhook did to one incident, so the timeline
@@ -326,6 +335,7 @@ func (c *change) changes() *Changes {
 		ch.Events = append(ch.Events, e.unsynced.Events...)
 		ch.Silences = append(ch.Silences, e.unsynced.Silences...)
 		ch.Actions = append(ch.Actions, e.unsynced.Actions...)
+		ch.Notifications = append(ch.Notifications, e.unsynced.Notifications...)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
 	}
 	// A record changed twice in one change keeps its last version (both
@@ -343,6 +353,18 @@ func (c *change) changes() *Changes {
 	for _, s := range c.silences {
 		cp := *s
 		ch.Silences = append(ch.Silences, &cp)
+	}
+	if len(c.notifications) > 0 {
+		seen := make(map[uint64]bool, len(c.notifications))
+		for i := len(c.notifications) - 1; i >= 0; i-- { // the last version of each
+			r := c.notifications[i]
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				cp := *r
+				cp.History = slices.Clone(r.History)
+				ch.Notifications = append(ch.Notifications, &cp)
+			}
+		}
 	}
 	copies := make([]Alert, len(c.alerts))
 	for i, a := range c.alerts {
@@ -416,6 +438,11 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 		}
 	}
 	c.recordDeliveries(w)
+	// Page for incidents that gained an alert that may page (the first
+	// page, or an escalation when the level rose).
+	for id := range c.pageable {
+		e.page(c, e.incidents.get(id))
+	}
 	// Auto-resolve every touched incident whose alerts all resolved.
 	for _, ti := range c.incidents {
 		if ti.Firing == 0 && ti.Status != IncidentResolved {
@@ -634,6 +661,9 @@ func (e *Engine) attach(c *change, inc *Incident, a *Alert) {
 		// urgent level seen so far.
 		inc.Priority, inc.RespondBy, inc.ResolveBy = e.classifier.SLA(inc.Level, inc.CreatedAt)
 	}
+	if a.Status == StatusFiring {
+		c.notePageable(inc, a)
+	}
 	c.touchIncident(inc)
 	d := c.note(inc)
 	if a.Status == StatusFiring {
@@ -652,6 +682,7 @@ func (e *Engine) resolve(c *change, inc *Incident, by, why string) {
 	}
 	c.event(inc, EventResolved, by, "%s", why)
 	e.log.Info("incident resolved", "incident", inc.ID, "by", by)
+	e.onResolved(c, inc, by)
 }
 
 // Transition is a person's (or service's) request to change an incident.
@@ -669,6 +700,7 @@ func (e *Engine) Acknowledge(ctx context.Context, id uint64, t Transition) (Inci
 		inc.Status, inc.AcknowledgedAt, inc.AcknowledgedBy = IncidentAcknowledged, c.now, t.By
 		c.event(inc, EventAcknowledged, t.By, "acknowledged by %s%s", t.By, noteSuffix(t.Note))
 		e.log.Info("incident acknowledged", "incident", id, "by", t.By)
+		e.onAcknowledged(c, inc, t.By)
 		return nil
 	})
 }
@@ -704,7 +736,11 @@ func (e *Engine) transition(ctx context.Context, id uint64, t Transition, f func
 	out := *inc
 	tk := c.commit()
 	e.mu.Unlock()
-	return out, e.wait(ctx, tk)
+	if err := e.wait(ctx, tk); err != nil {
+		return out, err
+	}
+	e.kickNotify()
+	return out, nil
 }
 
 // flushFirst answers a refused request only once the state it refers to

@@ -719,6 +719,7 @@ func (e *Engine) StopActions(ctx context.Context) error {
 		}
 	}
 	e.mu.Unlock()
+	e.stopNotifications()
 	done := make(chan struct{})
 	go func() { e.runs.Wait(); close(done) }()
 	select {
@@ -991,6 +992,7 @@ func (e *Engine) Tick(now time.Time) {
 	if err := e.wait(context.Background(), t); err != nil {
 		e.log.Error("verification result not stored", "err", err)
 	}
+	e.deliverDue(now)
 	if work {
 		defer e.runs.Done()
 		e.decide(retry)
@@ -1010,6 +1012,7 @@ func (e *Engine) failVerification(c *change, r *ActionRecord, why string) bool {
 	if inc := e.incidents.get(cp.Incident); inc != nil {
 		c.event(inc, EventRemediationFailed, "remediator", "%s on %s did not fix it: %s", cp.Rule, cp.Target, why)
 		e.raiseUrgency(c, inc)
+		e.onRemediationFailed(c, inc, cp.ID, fmt.Sprintf("%s on %s did not fix it: %s", cp.Rule, cp.Target, why))
 	}
 	if !cp.VerifyRetry {
 		return false
@@ -1061,6 +1064,7 @@ func (e *Engine) raiseUrgency(c *change, inc *Incident) {
 	inc.Priority, inc.RespondBy, inc.ResolveBy = e.classifier.SLA(inc.Level, inc.CreatedAt)
 	c.touchIncident(inc)
 	c.event(inc, EventLevelRaised, "remediator", "level raised from %s to %s: the remediation did not fix it", from, inc.Level)
+	e.page(c, inc)
 }
 
 // countAction counts a decision for the metrics. Callers hold mu.

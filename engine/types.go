@@ -152,11 +152,14 @@ type Changes struct {
 	Events    []TimelineEvent
 	Silences  []*Silence
 	Actions   []*ActionRecord
+	// Notifications is the outbox: a notification is recorded before it
+	// is sent and updated after.
+	Notifications []*NotificationRecord
 }
 
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool {
-	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0 && len(c.Actions) == 0
+	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0 && len(c.Actions) == 0 && len(c.Notifications) == 0
 }
 
 // Snapshot is everything the engine keeps in memory, as loaded at start.
@@ -166,6 +169,8 @@ type Snapshot struct {
 	Events    []TimelineEvent
 	Silences  []*Silence
 	Actions   []*ActionRecord
+	// Notifications in ID order.
+	Notifications []*NotificationRecord
 }
 
 // Store persists engine state. Apply returns only once the changes are

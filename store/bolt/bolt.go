@@ -49,6 +49,7 @@ var (
 	bucketMeta      = []byte("meta")
 	bucketSilences  = []byte("silences")
 	bucketActions   = []byte("actions")
+	bucketNotes     = []byte("notifications")
 	keySchema       = []byte("schema_version")
 )
 
@@ -124,7 +125,7 @@ func initSchema(tx *bbolt.Tx) error {
 			}
 		}
 	}
-	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions} {
+	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions, bucketNotes} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -136,7 +137,7 @@ func initSchema(tx *bbolt.Tx) error {
 type record struct{ key, val []byte }
 
 // writes is a Changes encoded outside the transaction.
-type writes struct{ alerts, incidents, events, silences, actions []record }
+type writes struct{ alerts, incidents, events, silences, actions, notes []record }
 
 // Apply writes c durably in one transaction: it returns nil only after the
 // commit is fsynced. Alerts, incidents and silences are written only if
@@ -218,6 +219,13 @@ func encode(c *engine.Changes) (*writes, error) {
 		}
 		w.actions = append(w.actions, rec)
 	}
+	for _, n := range c.Notifications {
+		rec, err := jsonRecord(n.ID, n.Rev, n)
+		if err != nil {
+			return nil, fmt.Errorf("encode notification %d: %w", n.ID, err)
+		}
+		w.notes = append(w.notes, rec)
+	}
 	return w, nil
 }
 
@@ -243,6 +251,9 @@ func (w *writes) write(tx *bbolt.Tx) error {
 		return err
 	}
 	if err := put(tx, bucketActions, w.actions, true, appendFill); err != nil {
+		return err
+	}
+	if err := put(tx, bucketNotes, w.notes, true, appendFill); err != nil {
 		return err
 	}
 	return put(tx, bucketEvents, w.events, false, bbolt.DefaultFillPercent)
@@ -285,13 +296,14 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	var alerts, incidents, events, silences, actions []record
+	var alerts, incidents, events, silences, actions, notes []record
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		alerts = dump(tx.Bucket(bucketAlerts))
 		incidents = dump(tx.Bucket(bucketIncidents))
 		events = dump(tx.Bucket(bucketEvents))
 		silences = dump(tx.Bucket(bucketSilences))
 		actions = dump(tx.Bucket(bucketActions))
+		notes = dump(tx.Bucket(bucketNotes))
 		return nil
 	})
 	if err != nil {
@@ -329,6 +341,13 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	for i := range acts {
 		snap.Actions = append(snap.Actions, &acts[i])
 	}
+	ns, err := decode(bucketNotes, notes, 8, decodeJSONRecord[engine.NotificationRecord]("notification", func(n *engine.NotificationRecord) (uint64, *uint64) { return n.ID, &n.Rev }))
+	if err != nil {
+		return nil, fmt.Errorf("store: load: %w", err)
+	}
+	for i := range ns {
+		snap.Notifications = append(snap.Notifications, &ns[i])
+	}
 	return snap, nil
 }
 
@@ -358,6 +377,25 @@ func decode[T any](bucket []byte, recs []record, keyLen int, dec func(key, val [
 		}
 	}
 	return out, nil
+}
+
+// decodeJSONRecord returns a decoder of Rev-prefixed JSON records that
+// checks the record's ID against its key.
+func decodeJSONRecord[T any](what string, idRev func(*T) (uint64, *uint64)) func(key, val []byte, r *T) error {
+	return func(key, val []byte, r *T) error {
+		if len(val) < revLen {
+			return fmt.Errorf("value too short")
+		}
+		if err := json.Unmarshal(val[revLen:], r); err != nil {
+			return err
+		}
+		id, rev := idRev(r)
+		*rev = binary.BigEndian.Uint64(val)
+		if id != binary.BigEndian.Uint64(key) {
+			return fmt.Errorf("value holds %s %d", what, id)
+		}
+		return nil
+	}
 }
 
 // decodeActionRecord decodes an action record and checks it against its key.

@@ -20,13 +20,14 @@ type Store struct {
 	events    map[[2]uint64]engine.TimelineEvent
 	silences  map[uint64]engine.Silence
 	actions   map[uint64]engine.ActionRecord
+	notes     map[uint64]engine.NotificationRecord
 }
 
 var _ engine.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}}
+	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}, notes: map[uint64]engine.NotificationRecord{}}
 }
 
 // Apply keeps c: a record only if newer than the one kept, an event once.
@@ -64,6 +65,13 @@ func (s *Store) Apply(ctx context.Context, c *engine.Changes) error {
 			s.actions[a.ID] = *a
 		}
 	}
+	for _, n := range c.Notifications {
+		if old, ok := s.notes[n.ID]; !ok || old.Rev < n.Rev {
+			cp := *n
+			cp.History = slices.Clone(n.History)
+			s.notes[n.ID] = cp
+		}
+	}
 	return nil
 }
 
@@ -99,6 +107,12 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		snap.Actions = append(snap.Actions, &cp)
 	}
 	slices.SortFunc(snap.Actions, func(a, b *engine.ActionRecord) int { return cmpU(a.ID, b.ID) })
+	for _, n := range s.notes {
+		cp := n
+		cp.History = slices.Clone(n.History)
+		snap.Notifications = append(snap.Notifications, &cp)
+	}
+	slices.SortFunc(snap.Notifications, func(a, b *engine.NotificationRecord) int { return cmpU(a.ID, b.ID) })
 	slices.SortFunc(snap.Events, func(a, b engine.TimelineEvent) int {
 		if c := cmpU(a.Incident, b.Incident); c != 0 {
 			return c

@@ -1,0 +1,518 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/remediator/remediator/engine"
+	"github.com/remediator/remediator/store/memory"
+)
+
+// fakeNotifier records what it is asked to send and answers with result.
+type fakeNotifier struct {
+	mu     sync.Mutex
+	sent   []engine.Notification
+	result func(n *engine.Notification) (bool, error) // nil: success
+}
+
+var _ engine.Notifier = (*fakeNotifier)(nil)
+
+func (f *fakeNotifier) Notify(_ context.Context, n *engine.Notification) (bool, error) {
+	f.mu.Lock()
+	f.sent = append(f.sent, *n)
+	res := f.result
+	f.mu.Unlock()
+	if res == nil {
+		n.ProviderID = fmt.Sprintf("P%d-%d", n.ID, n.Attempt)
+		return false, nil
+	}
+	return res(n)
+}
+
+func (f *fakeNotifier) got() []engine.Notification {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
+}
+
+// summary lists what was sent as "event:person" (or "event:room").
+func (f *fakeNotifier) summary() []string {
+	var out []string
+	for _, n := range f.got() {
+		who := n.Recipient.Person
+		if who == "" {
+			who = "room"
+		}
+		out = append(out, n.Event+":"+who)
+	}
+	return out
+}
+
+type retryAfterErr struct{ d time.Duration }
+
+func (e retryAfterErr) Error() string              { return "throttled" }
+func (e retryAfterErr) RetryAfter() time.Duration { return e.d }
+
+// notifyHarness is a harness with notifications on: alice and bob are
+// paged for critical by phone and email, and the ops room hears too;
+// warnings page alice by email after an hour.
+type notifyHarness struct {
+	*harness
+	n   map[string]*fakeNotifier
+	cfg engine.NotifyConfig
+}
+
+func newNotifyHarness(t *testing.T) *notifyHarness {
+	t.Helper()
+	h := &notifyHarness{harness: newHarness(t), n: map[string]*fakeNotifier{}}
+	for _, name := range []string{"phone", "sms", "email", "im-ops", "app"} {
+		h.n[name] = &fakeNotifier{}
+	}
+	notifiers := map[string]engine.Notifier{}
+	for k, v := range h.n {
+		notifiers[k] = v
+	}
+	h.cfg = engine.NotifyConfig{
+		Notifiers: notifiers,
+		People: map[string]engine.Person{
+			"alice": {ID: "alice", Name: "Alice", Addresses: map[string]string{"phone": "+15550001", "sms": "+15550001", "email": "alice@example.com", "app": "-"}},
+			"bob":   {ID: "bob", Name: "Bob", Addresses: map[string]string{"phone": "+15550002", "sms": "+15550002", "email": "bob@example.com"}},
+		},
+		Routes: map[engine.Level]engine.Route{
+			"critical": {People: []string{"alice", "bob"}, Via: []string{"phone", "email"}, Rooms: []string{"im-ops"}},
+			"warning":  {People: []string{"alice"}, Via: []string{"email"}, Delay: time.Hour},
+		},
+		Initial: 10 * time.Second, Max: time.Minute, MaxAttempts: 3,
+		CallAttempts: 2, CallRetryAfter: time.Minute,
+		ConsoleURL: "http://console", ExternalURL: "http://remediator",
+		Jitter: func() float64 { return 1 },
+	}
+	h.install()
+	return h
+}
+
+func (h *notifyHarness) install() { h.e.SetNotify(&h.cfg) }
+
+func (h *notifyHarness) restart() {
+	h.harness.restart()
+	h.install()
+}
+
+// tick runs the engine's clock to now+d and waits for deliveries.
+func (h *notifyHarness) tick(d time.Duration) {
+	h.clock.Advance(d)
+	h.e.Tick(h.clock.Now())
+	h.e.WaitActions()
+}
+
+func (h *notifyHarness) notes(incident uint64) []engine.NotificationRecord {
+	list, _ := h.e.Notifications(engine.NotificationFilter{Incident: incident}, engine.Page{Limit: 1000})
+	slices.Reverse(list)
+	return list
+}
+
+func (h *notifyHarness) statuses(incident uint64) []string {
+	var out []string
+	for _, r := range h.notes(incident) {
+		out = append(out, fmt.Sprintf("%s/%s/%s:%s", r.Event, r.Channel, orRoom(r.Recipient.Person), r.Status))
+	}
+	return out
+}
+
+func orRoom(p string) string {
+	if p == "" {
+		return "room"
+	}
+	return p
+}
+
+func critical(name string) engine.WebhookAlert {
+	return alert(name, engine.StatusFiring, t0, "severity", "critical")
+}
+
+func TestCriticalPagesEveryoneOnceAndRedeliveryDoesNotPageAgain(t *testing.T) {
+	h := newNotifyHarness(t)
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	for i := 0; i < 3; i++ { // Alertmanager's group_interval resends and an HA peer
+		h.ingest(group("g", critical("Down")))
+	}
+	h.e.WaitActions()
+	want := []string{
+		"firing/phone/alice:sent", "firing/email/alice:sent", "firing/phone/bob:sent",
+		"firing/email/bob:sent", "firing/im-ops/room:sent",
+	}
+	if got := h.statuses(id); !slices.Equal(got, want) {
+		t.Fatalf("outbox = %v\nwant %v", got, want)
+	}
+	phone := h.n["phone"].summary()
+	slices.Sort(phone) // deliveries run concurrently
+	if !slices.Equal(phone, []string{"firing:alice", "firing:bob"}) {
+		t.Fatalf("phone sent %v", phone)
+	}
+	emails := h.n["email"].got()
+	i := slices.IndexFunc(emails, func(n engine.Notification) bool { return n.Recipient.Person == "alice" })
+	if i < 0 {
+		t.Fatalf("no email to alice: %+v", emails)
+	}
+	n := emails[i]
+	if n.Recipient.Address != "alice@example.com" || n.URL != "http://console/api/v1/incidents/1" || n.ExternalURL != "http://remediator" ||
+		len(n.Alerts) != 1 || n.Alerts[0].Labels["alertname"] != "Down" || n.Incident.Level != "critical" || n.Thread == "" || n.MessageID == "" {
+		t.Fatalf("email notification = %+v", n)
+	}
+	if r := h.notes(id)[0]; r.ProviderID == "" || r.Attempts != 1 || len(r.History) != 1 || r.History[0].Result != "sent" {
+		t.Fatalf("record = %+v", r)
+	}
+	if got := strings.Count(strings.Join(timelineTypes(h.incident(id)), " "), engine.EventNotificationSent); got != 5 {
+		t.Fatalf("timeline has %d notification_sent events, want 5: %v", got, timelineTypes(h.incident(id)))
+	}
+	// The outbox survives a restart: nothing is sent again.
+	h.restart()
+	h.e.ResumeNotifications()
+	h.tick(time.Minute)
+	if got := len(h.n["phone"].got()); got != 2 {
+		t.Fatalf("after restart the phone notifier was called %d times, want 2", got)
+	}
+}
+
+func TestRetryBacksOffAndHonoursRetryAfter(t *testing.T) {
+	h := newNotifyHarness(t)
+	calls := 0
+	h.n["email"].result = func(n *engine.Notification) (bool, error) {
+		if n.Recipient.Person != "alice" {
+			return false, nil
+		}
+		calls++
+		switch calls {
+		case 1:
+			return true, errors.New("status 503: busy")
+		case 2:
+			return true, retryAfterErr{45 * time.Second}
+		}
+		return false, nil
+	}
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	rec := func() engine.NotificationRecord {
+		for _, r := range h.notes(id) {
+			if r.Channel == "email" && r.Recipient.Person == "alice" {
+				return r
+			}
+		}
+		t.Fatal("no email record for alice")
+		return engine.NotificationRecord{}
+	}
+	if r := rec(); r.Status != engine.NotePending || !r.DueAt.Equal(t0.Add(10*time.Second)) || r.Error != "status 503: busy" {
+		t.Fatalf("after a 503: %+v", r)
+	}
+	h.tick(9 * time.Second) // not due yet
+	if calls != 1 {
+		t.Fatalf("retried before the backoff: %d calls", calls)
+	}
+	h.tick(time.Second)
+	// The second backoff would be 20s; the peer asked for 45s.
+	if r := rec(); calls != 2 || r.Status != engine.NotePending || !r.DueAt.Equal(t0.Add(55*time.Second)) {
+		t.Fatalf("after a 429: calls %d, %+v", calls, r)
+	}
+	h.tick(44 * time.Second)
+	if calls != 2 {
+		t.Fatalf("retried before Retry-After: %d calls", calls)
+	}
+	h.tick(time.Second)
+	if r := rec(); calls != 3 || r.Status != engine.NoteSent || r.Attempts != 3 {
+		t.Fatalf("third attempt: calls %d, %+v", calls, r)
+	}
+}
+
+func TestFinalFailureFailsOverToTheNextChannel(t *testing.T) {
+	h := newNotifyHarness(t)
+	// Twilio is down for good: every call and SMS fails.
+	h.n["phone"].result = func(*engine.Notification) (bool, error) { return false, errors.New("twilio: 20003 authenticate") }
+	h.n["sms"].result = func(*engine.Notification) (bool, error) { return true, errors.New("dial tcp: connection refused") }
+	h.cfg.Routes["critical"] = engine.Route{People: []string{"bob"}, Via: []string{"phone"}}
+	h.install()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	for i := 0; i < 5; i++ {
+		h.tick(time.Minute)
+	}
+	want := []string{"firing/phone/bob:failed", "firing/sms/bob:failed", "firing/email/bob:sent"}
+	if got := h.statuses(id); !slices.Equal(got, want) {
+		t.Fatalf("outbox = %v\nwant %v", got, want)
+	}
+	notes := h.notes(id)
+	if notes[1].FailoverOf != notes[0].ID || notes[2].FailoverOf != notes[1].ID || notes[1].Attempts != 3 {
+		t.Fatalf("failover chain: %+v", notes)
+	}
+	if !strings.Contains(notes[1].Error, "gave up after 3 attempts") {
+		t.Fatalf("sms error = %q", notes[1].Error)
+	}
+	var failed []string
+	for _, ev := range h.incident(id).Timeline {
+		if ev.Type == engine.EventNotificationFailed {
+			failed = append(failed, ev.Detail)
+		}
+	}
+	if len(failed) != 2 || !strings.Contains(failed[0], "failing over to sms") || !strings.Contains(failed[1], "failing over to email") {
+		t.Fatalf("timeline failures = %q", failed)
+	}
+}
+
+func TestAcknowledgeStopsPagingAndTellsThosePaged(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.n["email"].result = func(n *engine.Notification) (bool, error) {
+		if n.Recipient.Person == "bob" && n.Event == engine.NotifyFiring {
+			return true, errors.New("451 try later") // bob's email waits for a retry
+		}
+		return false, nil
+	}
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	if _, err := h.e.Acknowledge(context.Background(), id, engine.Transition{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	h.e.WaitActions()
+	h.tick(time.Hour)
+	want := []string{
+		"firing/phone/alice:sent", "firing/email/alice:sent", "firing/phone/bob:sent",
+		"firing/email/bob:cancelled", "firing/im-ops/room:sent",
+		// alice acknowledged: she is not told; bob's call becomes an SMS.
+		"acknowledged/sms/bob:sent", "acknowledged/im-ops/room:sent",
+	}
+	if got := h.statuses(id); !slices.Equal(got, want) {
+		t.Fatalf("outbox = %v\nwant %v", got, want)
+	}
+	if sms := h.n["sms"].got(); len(sms) != 1 || sms[0].By != "alice" {
+		t.Fatalf("sms = %+v", sms)
+	}
+	// Resolution tells everyone paged, alice too, once, however often
+	// Alertmanager repeats it.
+	for i := 0; i < 2; i++ {
+		h.ingest(group("g", alert("Down", engine.StatusResolved, t0, "severity", "critical")))
+	}
+	h.e.WaitActions()
+	var resolved []string
+	for _, s := range h.statuses(id) {
+		if strings.HasPrefix(s, "resolved/") {
+			resolved = append(resolved, s)
+		}
+	}
+	want = []string{"resolved/sms/alice:sent", "resolved/email/alice:sent", "resolved/sms/bob:sent", "resolved/im-ops/room:sent"}
+	if !slices.Equal(resolved, want) {
+		t.Fatalf("resolved = %v\nwant %v", resolved, want)
+	}
+}
+
+func TestDelayedPageIsCancelledWhenTheIncidentResolvesFirst(t *testing.T) {
+	h := newNotifyHarness(t)
+	w := alert("Load", engine.StatusFiring, t0, "severity", "warning")
+	id := h.ingest(group("w", w)).Incident
+	h.tick(59 * time.Minute)
+	if got := h.n["email"].got(); len(got) != 0 {
+		t.Fatalf("a warning paged before its hour: %v", got)
+	}
+	h.tick(time.Minute)
+	if got := h.n["email"].summary(); !slices.Equal(got, []string{"firing:alice"}) {
+		t.Fatalf("after an hour: %v", got)
+	}
+	// A second warning resolves within its hour: nobody hears of it.
+	w2 := alert("Load2", engine.StatusFiring, h.clock.Now(), "severity", "warning")
+	id2 := h.ingest(group("w2", w2)).Incident
+	h.tick(10 * time.Minute)
+	w2.Status = engine.StatusResolved
+	h.ingest(group("w2", w2))
+	h.tick(time.Hour)
+	if got := h.statuses(id2); !slices.Equal(got, []string{"firing/email/alice:cancelled"}) {
+		t.Fatalf("outbox = %v", got)
+	}
+	if got := len(h.n["email"].got()); got != 1 {
+		t.Fatalf("email sent %d times, want 1", got)
+	}
+	_ = id
+}
+
+func TestSilencedAlertPagesNobody(t *testing.T) {
+	h := newNotifyHarness(t)
+	if _, err := h.e.CreateSilence(context.Background(), engine.NewSilence{
+		Matchers: []engine.Matcher{{Name: "alertname", Value: "Down"}}, EndsAt: t0.Add(time.Hour), CreatedBy: "ops", Comment: "planned",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.tick(time.Minute)
+	if got := h.statuses(id); len(got) != 0 {
+		t.Fatalf("a silenced alert paged: %v", got)
+	}
+	// An unsilenced alert joining the incident pages.
+	h.ingest(group("g", critical("Down"), critical("Other")))
+	h.e.WaitActions()
+	if got := len(h.statuses(id)); got != 5 {
+		t.Fatalf("after an unsilenced alert joined: %v", h.statuses(id))
+	}
+}
+
+func TestUnansweredCallIsRetriedThenFailsOver(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["critical"] = engine.Route{People: []string{"bob"}, Via: []string{"phone"}}
+	h.install()
+	ctx := context.Background()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	first := h.notes(id)[0]
+	if first.Status != engine.NoteSent || first.Calls != 1 {
+		t.Fatalf("first call: %+v", first)
+	}
+	for _, st := range []string{"initiated", "ringing"} {
+		if err := h.e.DeliveryStatus(ctx, first.ID, first.ProviderID, st, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.e.DeliveryStatus(ctx, first.ID, first.ProviderID, "no-answer", ""); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.notes(id)[0]; r.Status != engine.NotePending || !r.DueAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("after no-answer: %+v", r)
+	}
+	// A late callback about the old call is refused.
+	h.tick(time.Minute)
+	if err := h.e.DeliveryStatus(ctx, first.ID, first.ProviderID, "completed", ""); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("stale callback: %v", err)
+	}
+	second := h.notes(id)[0]
+	if second.Calls != 2 || len(h.n["phone"].got()) != 2 {
+		t.Fatalf("second call: %+v", second)
+	}
+	if err := h.e.DeliveryStatus(ctx, second.ID, second.ProviderID, "busy", ""); err != nil {
+		t.Fatal(err)
+	}
+	h.e.WaitActions()
+	want := []string{"firing/phone/bob:failed", "firing/sms/bob:sent"}
+	if got := h.statuses(id); !slices.Equal(got, want) {
+		t.Fatalf("outbox = %v\nwant %v", got, want)
+	}
+	if r := h.notes(id)[0]; !strings.Contains(r.Error, "not answered after 2 calls") {
+		t.Fatalf("error = %q", r.Error)
+	}
+}
+
+func TestAnsweredCallIsDeliveredAndAckStopsRecalls(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["critical"] = engine.Route{People: []string{"alice", "bob"}, Via: []string{"phone"}}
+	h.install()
+	ctx := context.Background()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	notes := h.notes(id)
+	if err := h.e.DeliveryStatus(ctx, notes[0].ID, notes[0].ProviderID, "in-progress", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.DeliveryStatus(ctx, notes[1].ID, notes[1].ProviderID, "no-answer", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Acknowledge(ctx, id, engine.Transition{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	h.tick(5 * time.Minute)
+	want := []string{"firing/phone/alice:delivered", "firing/phone/bob:cancelled"}
+	if got := h.statuses(id); !slices.Equal(got[:2], want) {
+		t.Fatalf("outbox = %v\nwant prefix %v", got, want)
+	}
+	if got := len(h.n["phone"].got()); got != 2 {
+		t.Fatalf("%d calls after the ack, want the 2 first ones", got)
+	}
+	if !slices.Contains(timelineTypes(h.incident(id)), engine.EventNotificationDelivered) {
+		t.Fatal("the answered call is not on the timeline")
+	}
+}
+
+func TestPanickingNotifierFailsTheNotificationNotTheEngine(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.n["im-ops"].result = func(*engine.Notification) (bool, error) { panic("boom") }
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	for _, r := range h.notes(id) {
+		if r.Channel == "im-ops" && (r.Status != engine.NoteFailed || !strings.Contains(r.Error, "panicked: boom")) {
+			t.Fatalf("room record = %+v", r)
+		}
+	}
+}
+
+// A crash between "recorded as sending" and "sent": the next start sends
+// the notification once more, and only that one.
+func TestCrashWhileSendingSendsOnceAfterRestart(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["critical"] = engine.Route{Rooms: []string{"im-ops"}}
+	h.install()
+	entered, release := make(chan struct{}), make(chan struct{})
+	h.n["im-ops"].result = func(*engine.Notification) (bool, error) {
+		close(entered)
+		<-release // the process dies here
+		return false, nil
+	}
+	t.Cleanup(func() { close(release) })
+	id := h.ingest(group("g", critical("Down"))).Incident
+	<-entered
+	// The disk as the crash leaves it: a copy of the store, while the
+	// first engine is stuck mid-send.
+	snap, err := h.store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Notifications) != 1 || snap.Notifications[0].Status != engine.NoteSending || snap.Notifications[0].Attempts != 1 {
+		t.Fatalf("stored before the send: %+v", snap.Notifications)
+	}
+	disk := memory.New()
+	if err := disk.Apply(context.Background(), &engine.Changes{Alerts: snap.Alerts, Incidents: snap.Incidents,
+		Events: snap.Events, Notifications: snap.Notifications}); err != nil {
+		t.Fatal(err)
+	}
+	after := &fakeNotifier{}
+	e2, err := engine.New(context.Background(), engine.Options{Store: disk, Clock: h.clock, Classifier: severityClassifier{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.cfg
+	cfg.Notifiers = map[string]engine.Notifier{"im-ops": after}
+	e2.SetNotify(&cfg)
+	e2.ResumeNotifications()
+	e2.WaitActions()
+	for i := 0; i < 3; i++ {
+		h.clock.Advance(time.Minute)
+		e2.Tick(h.clock.Now())
+		e2.WaitActions()
+	}
+	if got := after.got(); len(got) != 1 || got[0].Attempt != 2 || got[0].MessageID == "" {
+		t.Fatalf("after the restart the room got %d notifications: %+v", len(got), got)
+	}
+	list, _ := e2.Notifications(engine.NotificationFilter{Incident: id}, engine.Page{})
+	if len(list) != 1 || list[0].Status != engine.NoteSent || len(list[0].History) != 2 || list[0].History[0].Result != "interrupted" {
+		t.Fatalf("record after restart = %+v", list)
+	}
+}
+
+func TestLevelRaisedEscalatesToTheNewLevelsRoute(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["warning"] = engine.Route{People: []string{"alice"}, Via: []string{"email"}}
+	h.install()
+	id := h.ingest(group("g", alert("Load", engine.StatusFiring, t0, "severity", "warning"))).Incident
+	h.e.WaitActions()
+	// A critical alert joins the group: the critical route hears, as an
+	// escalation; alice's email is not sent twice for the same level.
+	h.ingest(group("g", alert("Load", engine.StatusFiring, t0, "severity", "warning"), critical("Down")))
+	h.ingest(group("g", alert("Load", engine.StatusFiring, t0, "severity", "warning"), critical("Down"), critical("Down2")))
+	h.e.WaitActions()
+	want := []string{
+		"firing/email/alice:sent",
+		"escalated/phone/alice:sent", "escalated/email/alice:sent", "escalated/phone/bob:sent",
+		"escalated/email/bob:sent", "escalated/im-ops/room:sent",
+	}
+	if got := h.statuses(id); !slices.Equal(got, want) {
+		t.Fatalf("outbox = %v\nwant %v", got, want)
+	}
+}
