@@ -56,7 +56,7 @@ func (f *fakeNotifier) summary() []string {
 
 type retryAfterErr struct{ d time.Duration }
 
-func (e retryAfterErr) Error() string              { return "throttled" }
+func (e retryAfterErr) Error() string             { return "throttled" }
 func (e retryAfterErr) RetryAfter() time.Duration { return e.d }
 
 // notifyHarness is a harness with notifications on: alice and bob are
