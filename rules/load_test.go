@@ -86,6 +86,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"wrong_kind"},                       // a string for a mapping, a mapping for a list
 		{"three_errors"},                     // unknown key, bad integer and unset variable at once
 		{"many_validation_errors"},           // validation reports every problem
+		{"notify_people"},                    // bad addresses, duplicate and unknown people, a missing address a level needs, unknown rooms
+		{"notify_channels"},                  // every channel's settings wrong at once; twilio without external_url
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +171,9 @@ func TestValidFull(t *testing.T) {
 		},
 		Calendar:    defaultCalendarConfig(),
 		Remediation: RemediationSettings{MaxConcurrent: 4},
+		Notifiers: NotifiersConfig{Retry: NotifyRetryConfig{
+			MaxAttempts: 6, Initial: Duration(10 * time.Second), Max: Duration(5 * time.Minute), Timeout: Duration(30 * time.Second),
+		}},
 	}
 	if !reflect.DeepEqual(exported(cfg), want) {
 		t.Errorf("Load(valid.yml) =\n%#v\nwant\n%#v", cfg, want)
@@ -241,6 +246,9 @@ func TestDefaults(t *testing.T) {
 		Levels:      []LevelConfig{{Name: "only"}},
 		Calendar:    defaultCalendarConfig(),
 		Remediation: RemediationSettings{MaxConcurrent: 4},
+		Notifiers: NotifiersConfig{Retry: NotifyRetryConfig{
+			MaxAttempts: 6, Initial: Duration(10 * time.Second), Max: Duration(5 * time.Minute), Timeout: Duration(30 * time.Second),
+		}},
 	}
 	if !reflect.DeepEqual(exported(cfg), want) {
 		t.Errorf("defaults =\n%+v\nwant\n%+v", cfg, want)

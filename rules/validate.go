@@ -85,6 +85,7 @@ func (c *Config) setDefaults() {
 	c.Server.setDefaults()
 	c.Storage.setDefaults()
 	c.Classify.setDefaults(c.Levels)
+	c.Notifiers.setDefaults()
 }
 
 // validate checks each part, then what spans parts.
@@ -96,6 +97,7 @@ func (c *Config) validate(v *validator) {
 	c.Classify.validate(v, "classify", c.Levels)
 	c.calendar = c.Calendar.compile(v, "calendar")
 	c.validateRemediations(v)
+	c.validateNotify(v)
 	c.windows, c.windowConds = nil, nil
 	names := map[string]string{}
 	for i := range c.Maintenance {
