@@ -39,6 +39,7 @@ type Engine interface {
 	Actions(f engine.ActionFilter, p engine.Page) ([]engine.ActionRecord, uint64)
 	ApproveAction(ctx context.Context, id uint64, by string) (engine.ActionRecord, error)
 	RejectAction(ctx context.Context, id uint64, by string) (engine.ActionRecord, error)
+	Notifications(f engine.NotificationFilter, p engine.Page) ([]engine.NotificationRecord, uint64)
 }
 
 // Settings are the parts of the config the API reads; Reload replaces them.
@@ -46,6 +47,9 @@ type Settings struct {
 	Tokens       []Token
 	WebhookToken string
 	MaxBodyBytes int64
+	// Twilio serves Twilio's callbacks under /api/v1/twilio/ (it checks
+	// their signatures itself); nil when Twilio is not configured.
+	Twilio http.Handler
 }
 
 // Options wires a Server.
@@ -60,6 +64,9 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// Events is the in-app event stream (Server-Sent Events) served at
+	// /api/v1/events to viewers; nil: 404.
+	Events http.Handler
 }
 
 // Server serves the API. It is an http.Handler.
@@ -71,11 +78,13 @@ type Server struct {
 	settings atomic.Pointer[settings]
 	mux      *http.ServeMux
 	metrics  *metrics
+	events   http.Handler
 }
 
 type settings struct {
 	auth    *authenticator
 	maxBody int64
+	twilio  http.Handler
 }
 
 // Default and maximum page sizes of the list endpoints.
@@ -103,7 +112,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux()}
+	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux(), events: o.Events}
 	s.Apply(o.Settings)
 	s.routes(o.Gatherer)
 	return s, nil
@@ -114,7 +123,7 @@ func (s *Server) Apply(st Settings) {
 	if st.MaxBodyBytes <= 0 {
 		st.MaxBodyBytes = 8 << 20
 	}
-	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), maxBody: st.MaxBodyBytes})
+	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), maxBody: st.MaxBodyBytes, twilio: st.Twilio})
 }
 
 func (s *Server) routes(g prometheus.Gatherer) {
@@ -127,6 +136,14 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.handle("/api/v1/actions", http.MethodGet, s.needs(RoleViewer, s.listActions))
 	s.handle("/api/v1/actions/{id}/approve", http.MethodPost, s.needs(RoleResponder, s.decideAction(true)))
 	s.handle("/api/v1/actions/{id}/reject", http.MethodPost, s.needs(RoleResponder, s.decideAction(false)))
+	s.handle("/api/v1/notifications", http.MethodGet, s.needs(RoleViewer, s.listNotifications))
+	// Twilio authenticates with its request signature, not a token.
+	for _, p := range []string{"/api/v1/twilio/voice", "/api/v1/twilio/status", "/api/v1/twilio/sms"} {
+		s.handle(p, http.MethodPost, s.twilio)
+	}
+	if s.events != nil {
+		s.handle("/api/v1/events", http.MethodGet, s.needs(RoleViewer, s.events.ServeHTTP))
+	}
 	s.route("/api/v1/silences", map[string]http.HandlerFunc{
 		http.MethodGet:  s.needs(RoleViewer, s.listSilences),
 		http.MethodPost: s.needs(RoleResponder, s.createSilence),

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -272,4 +274,44 @@ func (e *Engine) Suppression(ls map[string]string) (Suppression, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.suppressed(ls, e.clock.Now())
+}
+
+// SilenceIncident silences an incident's group for d, from now: a silence
+// on the group's common labels, by who asked. An open incident is
+// acknowledged too, so that paging stops. (A phone keypress does this.)
+func (e *Engine) SilenceIncident(ctx context.Context, id uint64, by string, d time.Duration) error {
+	e.mu.Lock()
+	inc := e.incidents.get(id)
+	var group map[string]string
+	var status IncidentStatus
+	if inc != nil {
+		group, status = inc.Labels, inc.Status
+	}
+	now := e.clock.Now()
+	e.mu.Unlock()
+	if inc == nil {
+		return fmt.Errorf("incident %d: %w", id, ErrNotFound)
+	}
+	if len(group) == 0 {
+		return fmt.Errorf("incident %d has no common labels to silence: %w", id, ErrInvalid)
+	}
+	names := make([]string, 0, len(group))
+	for k := range group {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	ms := make([]Matcher, 0, len(names))
+	for _, k := range names {
+		ms = append(ms, Matcher{Name: k, Value: group[k]})
+	}
+	if _, err := e.CreateSilence(ctx, NewSilence{Matchers: ms, EndsAt: now.Add(d), CreatedBy: by,
+		Comment: fmt.Sprintf("silenced from incident %d for %s", id, d)}); err != nil {
+		return err
+	}
+	if status == IncidentOpen {
+		if _, err := e.Acknowledge(ctx, id, Transition{By: by, Note: fmt.Sprintf("silenced for %s", d)}); err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return nil
 }

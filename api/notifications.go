@@ -1,0 +1,60 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// listNotifications: GET /api/v1/notifications?incident=&status=&channel=
+// lists every notification with its channel, recipient, status, attempts
+// and last error, newest first.
+func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
+	p, err := page(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := engine.NotificationFilter{Status: q.Get("status"), Channel: q.Get("channel")}
+	if v := q.Get("incident"); v != "" {
+		id, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || id == 0 {
+			s.fail(w, r, fmt.Errorf("incident: %q is not an incident id: %w", truncate(v, 20), engine.ErrInvalid))
+			return
+		}
+		f.Incident = id
+	}
+	switch f.Status {
+	case "", engine.NotePending, engine.NoteSending, engine.NoteSent, engine.NoteDelivered, engine.NoteFailed, engine.NoteCancelled:
+	default:
+		s.fail(w, r, fmt.Errorf("status: %q is not a notification status: %w", truncate(f.Status, 20), engine.ErrInvalid))
+		return
+	}
+	if len(f.Channel) > 100 {
+		s.fail(w, r, fmt.Errorf("channel: too long: %w", engine.ErrInvalid))
+		return
+	}
+	list, next := s.engine.Notifications(f, p)
+	out := struct {
+		Notifications []engine.NotificationRecord `json:"notifications"`
+		NextCursor    string                      `json:"next_cursor,omitempty"`
+	}{Notifications: list, NextCursor: cursor(next)}
+	if out.Notifications == nil {
+		out.Notifications = []engine.NotificationRecord{}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// twilio passes Twilio's callbacks to the Twilio handler, which checks
+// their signatures; without Twilio configured they are 404.
+func (s *Server) twilio(w http.ResponseWriter, r *http.Request) {
+	h := s.settings.Load().twilio
+	if h == nil {
+		writeError(w, http.StatusNotFound, "twilio is not configured")
+		return
+	}
+	h.ServeHTTP(w, r)
+}
