@@ -25,7 +25,8 @@ type PersonIMConfig struct {
 // opens, and on which channels. Each person is reached on every channel of
 // Via at once; when a channel fails for good, the person's next channel
 // in the failover order (phone → sms → email → im) is tried. Rooms are IM
-// robots and webhooks that post to a group rather than a person.
+// robots and webhooks that post to a group rather than a person, or "app":
+// the console's pop-up, for everyone watching it.
 type LevelNotifyConfig struct {
 	People []string `yaml:"people"`
 	Via    []string `yaml:"via"` // phone, sms, email, im, app

@@ -216,8 +216,8 @@ func (c *Config) validateLevelNotify(v *validator, path string, l *LevelConfig, 
 	seenRoom := map[string]bool{}
 	for j, room := range nc.Rooms {
 		rp := joinIndex(joinKey(path, "rooms"), j)
-		if _, ok := n.imByName(room); !ok {
-			v.addf(rp, "room %q is not defined in notifiers.im", room)
+		if _, ok := n.imByName(room); !ok && room != "app" {
+			v.addf(rp, "room %q is neither app (the console) nor defined in notifiers.im", room)
 		} else if seenRoom[room] {
 			v.addf(rp, "duplicate room %q", room)
 		}

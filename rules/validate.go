@@ -258,14 +258,15 @@ func (t *TokenConfig) validate(v *validator, path string) {
 // config has no levels key: critical (P1: respond in 15m, resolve in 4h,
 // notify at once), warning (P2: 30m, 8h, within 1h), notice (P3: 2h, 24h,
 // within 24h) and info (P4: 1 and 5 working days, periodic report). They
-// are given by the severity label (classify). rules/default.yml spells out
-// the same list.
+// are given by the severity label (classify), and the first three pop up
+// in the console (the app room). rules/default.yml spells out the same list.
 func DefaultLevels() []LevelConfig {
 	wall := func(d time.Duration) SLADuration { return SLADuration{Wall: d} }
+	console := LevelNotifyConfig{Rooms: []string{"app"}}
 	return []LevelConfig{
-		{Name: "critical", Priority: "P1", RespondWithin: wall(15 * time.Minute), ResolveWithin: wall(4 * time.Hour)},
-		{Name: "warning", Priority: "P2", RespondWithin: wall(30 * time.Minute), ResolveWithin: wall(8 * time.Hour), NotifyWithin: NotifyWithin{Within: time.Hour}},
-		{Name: "notice", Priority: "P3", RespondWithin: wall(2 * time.Hour), ResolveWithin: wall(24 * time.Hour), NotifyWithin: NotifyWithin{Within: 24 * time.Hour}},
+		{Name: "critical", Priority: "P1", RespondWithin: wall(15 * time.Minute), ResolveWithin: wall(4 * time.Hour), Notify: console},
+		{Name: "warning", Priority: "P2", RespondWithin: wall(30 * time.Minute), ResolveWithin: wall(8 * time.Hour), NotifyWithin: NotifyWithin{Within: time.Hour}, Notify: console},
+		{Name: "notice", Priority: "P3", RespondWithin: wall(2 * time.Hour), ResolveWithin: wall(24 * time.Hour), NotifyWithin: NotifyWithin{Within: 24 * time.Hour}, Notify: console},
 		{Name: "info", Priority: "P4", RespondWithin: SLADuration{WorkingDays: 1}, ResolveWithin: SLADuration{WorkingDays: 5}, NotifyWithin: NotifyWithin{Report: true}},
 	}
 }
