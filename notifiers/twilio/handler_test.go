@@ -1,0 +1,481 @@
+package twilio
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// sign computes X-Twilio-Signature as Twilio documents it: HMAC-SHA1,
+// keyed with the auth token, of the full URL followed by each POST
+// parameter's name and value, sorted by name; base64.
+func sign(token, fullURL string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(fullURL)
+	for _, k := range keys {
+		for _, v := range form[k] {
+			b.WriteString(k + v)
+		}
+	}
+	mac := hmac.New(sha1.New, []byte(token))
+	mac.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// call is one call the handler made to the Responder.
+type call struct {
+	Method   string
+	ID       uint64 // incident or notification
+	By       string
+	D        time.Duration
+	Provider string
+	Status   string
+	Detail   string
+}
+
+// fakeResponder records what the handler asks for.
+type fakeResponder struct {
+	recipients map[uint64][2]any // notification → person, incident
+	people     map[string]string // phone → person
+	err        error             // returned by every change
+
+	mu    sync.Mutex
+	calls []call
+}
+
+var _ Responder = (*fakeResponder)(nil)
+
+func (f *fakeResponder) record(c call) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, c)
+	return f.err
+}
+
+func (f *fakeResponder) Acknowledge(_ context.Context, id uint64, by string) error {
+	return f.record(call{Method: "Acknowledge", ID: id, By: by})
+}
+
+func (f *fakeResponder) Resolve(_ context.Context, id uint64, by string) error {
+	return f.record(call{Method: "Resolve", ID: id, By: by})
+}
+
+func (f *fakeResponder) Silence(_ context.Context, id uint64, by string, d time.Duration) error {
+	return f.record(call{Method: "Silence", ID: id, By: by, D: d})
+}
+
+func (f *fakeResponder) DeliveryStatus(_ context.Context, id uint64, provider, status, detail string) error {
+	return f.record(call{Method: "DeliveryStatus", ID: id, Provider: provider, Status: status, Detail: detail})
+}
+
+func (f *fakeResponder) Recipient(id uint64) (string, uint64, bool) {
+	r, ok := f.recipients[id]
+	if !ok {
+		return "", 0, false
+	}
+	return r[0].(string), r[1].(uint64), true
+}
+
+func (f *fakeResponder) PersonByPhone(phone string) (string, bool) {
+	p, ok := f.people[phone]
+	return p, ok
+}
+
+func (f *fakeResponder) seen() []call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+func newResponder() *fakeResponder {
+	return &fakeResponder{
+		recipients: map[uint64][2]any{34: {"alice", uint64(12)}},
+		people:     map[string]string{testTo: "alice"},
+	}
+}
+
+// callback is a request as Twilio sends it.
+type callback struct {
+	method string
+	uri    string // path and query
+	form   url.Values
+	sig    string // X-Twilio-Signature; "" none
+}
+
+// signed is a callback to uri with form, signed by Twilio.
+func signed(uri string, form url.Values) callback {
+	return callback{method: http.MethodPost, uri: uri, form: form, sig: sign(testToken, testExternal+uri, form)}
+}
+
+// serve sends cb to a Handler over HTTP and returns the response and its
+// body.
+func serve(t *testing.T, h http.Handler, cb callback) (*http.Response, string) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequest(cb.method, srv.URL+cb.uri, strings.NewReader(cb.form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if cb.sig != "" {
+		req.Header.Set("X-Twilio-Signature", cb.sig)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp, b.String()
+}
+
+// twimlReply checks that resp is TwiML and parses it.
+func twimlReply(t *testing.T, resp *http.Response, body string) tResponse {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); ct != "text/xml" {
+		t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	return parseTwiML(t, body)
+}
+
+const (
+	voiceURI  = PathVoice + "?incident=12&notification=34"
+	statusURI = PathStatus + "?notification=34"
+)
+
+// callForm is what Twilio posts with a key pressed.
+func callForm(digits string) url.Values {
+	return url.Values{"AccountSid": {testSID}, "CallSid": {"CA" + strings.Repeat("a1", 16)}, "CallStatus": {"in-progress"},
+		"Digits": {digits}, "From": {testFrom}, "To": {testTo}, "Direction": {"outbound-api"}, "FinishedOnKey": {""}}
+}
+
+func smsForm(from, body string) url.Values {
+	return url.Values{"AccountSid": {testSID}, "MessageSid": {"SM" + strings.Repeat("c3", 16)}, "SmsSid": {"SM" + strings.Repeat("c3", 16)},
+		"From": {from}, "To": {testFrom}, "Body": {body}, "NumMedia": {"0"}}
+}
+
+// TestSignature: each endpoint refuses a request unless Twilio signed its
+// URL and parameters, and then changes nothing.
+func TestSignature(t *testing.T) {
+	endpoints := []struct {
+		name string
+		uri  string
+		form url.Values
+		want int // status of a valid request
+	}{
+		{"voice", voiceURI, callForm("1"), http.StatusOK},
+		{"status", statusURI, url.Values{"CallSid": {"CA1"}, "CallStatus": {"completed"}}, http.StatusNoContent},
+		{"sms", PathSMS, smsForm(testTo, "ACK 12"), http.StatusOK},
+	}
+	for _, ep := range endpoints {
+		other := url.Values{}
+		for k, v := range ep.form {
+			other[k] = slices.Clone(v)
+		}
+		other.Set("From", "+15550001111")
+		cases := []struct {
+			name string
+			cb   callback
+			want int
+		}{
+			// No signature at all.
+			{"unsigned", callback{method: http.MethodPost, uri: ep.uri, form: ep.form}, http.StatusForbidden},
+			// Signed with another key.
+			{"wrong key", callback{method: http.MethodPost, uri: ep.uri, form: ep.form, sig: sign("0123456789abcdef0123456789abcdef", testExternal+ep.uri, ep.form)}, http.StatusForbidden},
+			// Signed for another host.
+			{"another host", callback{method: http.MethodPost, uri: ep.uri, form: ep.form, sig: sign(testToken, "https://evil.example.com"+ep.uri, ep.form)}, http.StatusForbidden},
+			// Signed for another query (another notification).
+			{"another query", callback{method: http.MethodPost, uri: ep.uri, form: ep.form, sig: sign(testToken, testExternal+ep.uri+"9", ep.form)}, http.StatusForbidden},
+			// A parameter changed after signing.
+			{"tampered form", callback{method: http.MethodPost, uri: ep.uri, form: other, sig: sign(testToken, testExternal+ep.uri, ep.form)}, http.StatusForbidden},
+			// Not base64 at all.
+			{"garbage", callback{method: http.MethodPost, uri: ep.uri, form: ep.form, sig: "not a signature"}, http.StatusForbidden},
+			// Twilio's signature.
+			{"valid", signed(ep.uri, ep.form), ep.want},
+		}
+		for _, tc := range cases {
+			t.Run(ep.name+"/"+tc.name, func(t *testing.T) {
+				tw := newTwilio(t, config(""), nil)
+				r := newResponder()
+				resp, body := serve(t, tw.Handler(r, nil), tc.cb)
+				if resp.StatusCode != tc.want {
+					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, body)
+				}
+				if got := len(r.seen()); (tc.want == http.StatusForbidden) != (got == 0) {
+					t.Errorf("the responder saw %d calls", got)
+				}
+			})
+		}
+	}
+}
+
+// TestSignatureBehindPrefix: an external URL with a path is what is
+// signed, with the request URI after it.
+func TestSignatureBehindPrefix(t *testing.T) {
+	tw, err := New(config(""), Options{ExternalURL: "https://ops.example.com:8443/remediator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newResponder()
+	form := callForm("2")
+	cb := callback{method: http.MethodPost, uri: voiceURI, form: form, sig: sign(testToken, "https://ops.example.com:8443/remediator"+voiceURI, form)}
+	resp, body := serve(t, tw.Handler(r, nil), cb)
+	twimlReply(t, resp, body)
+	if got := r.seen(); len(got) != 1 || got[0].Method != "Resolve" {
+		t.Errorf("responder saw %+v", got)
+	}
+}
+
+func TestVoiceCallback(t *testing.T) {
+	tests := []struct {
+		name   string
+		uri    string
+		digits string
+		err    error
+		want   []call // what the responder sees
+		say    string // the reply's first Say
+		gather bool   // the reply asks again
+		status int    // 0: 200 with TwiML
+	}{
+		// 1 acknowledges as the person the call was for.
+		{"acknowledge", voiceURI, "1", nil, []call{{Method: "Acknowledge", ID: 12, By: "alice"}}, DefaultAcknowledged, false, 0},
+		// 2 resolves.
+		{"resolve", voiceURI, "2", nil, []call{{Method: "Resolve", ID: 12, By: "alice"}}, DefaultResolved, false, 0},
+		// 3 silences for voice.silence_for.
+		{"silence", voiceURI, "3", nil, []call{{Method: "Silence", ID: 12, By: "alice", D: 2 * time.Hour}}, DefaultSilenced, false, 0},
+		// Another key: sorry, and the menu again.
+		{"unknown key", voiceURI, "9", nil, nil, DefaultInvalid, true, 0},
+		// No key (a Gather without input posts none).
+		{"no key", voiceURI, "", nil, nil, DefaultInvalid, true, 0},
+		// Already resolved: the person hears it did not work.
+		{"conflict", voiceURI, "1", fmt.Errorf("incident 12 is already resolved: %w", engine.ErrConflict),
+			[]call{{Method: "Acknowledge", ID: 12, By: "alice"}}, DefaultInvalid, false, 0},
+		// An unknown incident likewise.
+		{"not found", voiceURI, "2", fmt.Errorf("incident 12: %w", engine.ErrNotFound),
+			[]call{{Method: "Resolve", ID: 12, By: "alice"}}, DefaultInvalid, false, 0},
+		// A notification remediator does not know changes nothing.
+		{"unknown notification", PathVoice + "?incident=12&notification=99", "1", nil, nil, DefaultInvalid, false, 0},
+		// The incident must be the notification's.
+		{"incident mismatch", PathVoice + "?incident=13&notification=34", "1", nil, nil, "", false, http.StatusBadRequest},
+		// Both ids are needed.
+		{"no ids", PathVoice, "1", nil, nil, "", false, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config("")
+			c.Voice.SilenceFor = 7200_000_000_000
+			tw := newTwilio(t, c, nil)
+			r := newResponder()
+			r.err = tt.err
+			resp, body := serve(t, tw.Handler(r, nil), signed(tt.uri, callForm(tt.digits)))
+			if got := r.seen(); !slices.Equal(got, tt.want) {
+				t.Errorf("responder saw %+v, want %+v", got, tt.want)
+			}
+			if tt.status != 0 {
+				if resp.StatusCode != tt.status {
+					t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+				}
+				return
+			}
+			doc := twimlReply(t, resp, body)
+			says := doc.Says
+			if tt.gather {
+				if len(doc.Gathers) != 1 {
+					t.Fatalf("no Gather: %s", body)
+				}
+				g := doc.Gathers[0]
+				if g.Action != testExternal+tt.uri || g.NumDigits != "1" || g.Method != "POST" {
+					t.Errorf("Gather action %q numDigits %q method %q", g.Action, g.NumDigits, g.Method)
+				}
+				says = g.Says
+			} else if len(doc.Gathers) != 0 {
+				t.Errorf("unexpected Gather: %s", body)
+			}
+			if len(says) == 0 || says[0].Text != tt.say || says[0].Language != "en-US" || says[0].Voice != "alice" {
+				t.Errorf("reply %s, want it to say %q", body, tt.say)
+			}
+		})
+	}
+}
+
+// TestVoiceRoundTrip: the Gather action of a real call, posted back as
+// Twilio signs it, acknowledges the incident.
+func TestVoiceRoundTrip(t *testing.T) {
+	f := newFakeTwilio(t)
+	tw := newTwilio(t, config(f.URL), nil)
+	if _, err := tw.Voice().Notify(context.Background(), notification(engine.NotifyFiring)); err != nil {
+		t.Fatal(err)
+	}
+	action := parseTwiML(t, f.only(t).Form.Get("Twiml")).Gathers[0].Action
+	u, err := url.Parse(action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := callForm("1")
+	r := newResponder()
+	resp, body := serve(t, tw.Handler(r, nil), callback{method: http.MethodPost, uri: u.RequestURI(), form: form, sig: sign(testToken, action, form)})
+	if doc := twimlReply(t, resp, body); len(doc.Says) != 1 || doc.Says[0].Text != DefaultAcknowledged {
+		t.Errorf("reply %s", body)
+	}
+	if got := r.seen(); len(got) != 1 || got[0] != (call{Method: "Acknowledge", ID: 12, By: "alice"}) {
+		t.Errorf("responder saw %+v", got)
+	}
+}
+
+func TestStatusCallback(t *testing.T) {
+	tests := []struct {
+		name   string
+		form   url.Values
+		err    error
+		want   []call
+		status int
+	}{
+		// A call's progress.
+		{"call ringing", url.Values{"CallSid": {"CA1"}, "CallStatus": {"ringing"}}, nil,
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "CA1", Status: "ringing"}}, http.StatusNoContent},
+		// An unanswered call.
+		{"call no-answer", url.Values{"CallSid": {"CA1"}, "CallStatus": {"no-answer"}, "CallDuration": {"0"}}, nil,
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "CA1", Status: "no-answer"}}, http.StatusNoContent},
+		// An undelivered message, with Twilio's error code.
+		{"message undelivered", url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"undelivered"}, "ErrorCode": {"30003"}}, nil,
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "SM1", Status: "undelivered", Detail: "30003"}}, http.StatusNoContent},
+		// A delivered message.
+		{"message delivered", url.Values{"MessageSid": {"SM1"}, "MessageStatus": {"delivered"}}, nil,
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "SM1", Status: "delivered"}}, http.StatusNoContent},
+		// A notification the store forgot is acknowledged to Twilio.
+		{"unknown notification", url.Values{"CallSid": {"CA1"}, "CallStatus": {"completed"}}, fmt.Errorf("notification 34: %w", engine.ErrNotFound),
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "CA1", Status: "completed"}}, http.StatusNoContent},
+		// A failure to record is a 500.
+		{"store failure", url.Values{"CallSid": {"CA1"}, "CallStatus": {"completed"}}, fmt.Errorf("disk full"),
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "CA1", Status: "completed"}}, http.StatusInternalServerError},
+		// Neither status is a bad request.
+		{"no status", url.Values{"CallSid": {"CA1"}}, nil, nil, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tw := newTwilio(t, config(""), nil)
+			r := newResponder()
+			r.err = tt.err
+			resp, body := serve(t, tw.Handler(r, nil), signed(statusURI, tt.form))
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if got := r.seen(); !slices.Equal(got, tt.want) {
+				t.Errorf("responder saw %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSMSCallback(t *testing.T) {
+	tests := []struct {
+		name  string
+		from  string
+		body  string
+		err   error
+		want  []call
+		reply string // the Message; "" an empty Response
+	}{
+		// A known person acknowledges, in lower case.
+		{"ack lower case", testTo, "ack 12", nil, []call{{Method: "Acknowledge", ID: 12, By: "alice"}}, "Incident 12 acknowledged."},
+		// Resolve, with spaces, a '#' and mixed case.
+		{"resolve", testTo, "  Resolve   #12 \n", nil, []call{{Method: "Resolve", ID: 12, By: "alice"}}, "Incident 12 resolved."},
+		// Anything else gets the usage.
+		{"chatter", testTo, "on my way", nil, nil, SMSUsage},
+		// An id too large for an incident.
+		{"huge id", testTo, "ACK 99999999999999999999999", nil, nil, SMSUsage},
+		// An unknown incident is said so.
+		{"not found", testTo, "ACK 99", fmt.Errorf("incident 99: %w", engine.ErrNotFound),
+			[]call{{Method: "Acknowledge", ID: 99, By: "alice"}}, "Incident 99 was not found."},
+		// So is one already resolved.
+		{"already resolved", testTo, "RESOLVE 12", fmt.Errorf("incident 12 is already resolved: %w", engine.ErrConflict),
+			[]call{{Method: "Resolve", ID: 12, By: "alice"}}, "Incident 12 is already resolved."},
+		// An internal failure is an apology.
+		{"store failure", testTo, "ACK 12", fmt.Errorf("disk full"),
+			[]call{{Method: "Acknowledge", ID: 12, By: "alice"}}, "Sorry, incident 12 could not be acknowledged. Try again or use the console."},
+		// An unknown number changes nothing and hears nothing.
+		{"unknown number", "+15550009876", "ACK 12", nil, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			tw := newTwilio(t, config(""), nil)
+			r := newResponder()
+			r.err = tt.err
+			resp, body := serve(t, tw.Handler(r, log), signed(PathSMS, smsForm(tt.from, tt.body)))
+			doc := twimlReply(t, resp, body)
+			if got := r.seen(); !slices.Equal(got, tt.want) {
+				t.Errorf("responder saw %+v, want %+v", got, tt.want)
+			}
+			switch {
+			case tt.reply == "" && (len(doc.Messages) != 0 || len(doc.Says) != 0 || len(doc.Gathers) != 0):
+				t.Errorf("reply %s, want an empty Response", body)
+			case tt.reply != "" && (len(doc.Messages) != 1 || doc.Messages[0] != tt.reply):
+				t.Errorf("reply %s, want %q", body, tt.reply)
+			}
+			if strings.Contains(logs.String(), tt.from) {
+				t.Errorf("the log holds the full number: %s", logs.String())
+			}
+		})
+	}
+}
+
+// TestHandlerRefuses: what is not a Twilio callback is refused before
+// anything changes.
+func TestHandlerRefuses(t *testing.T) {
+	big := url.Values{"From": {testTo}, "Body": {strings.Repeat("x", MaxCallback)}}
+	tests := []struct {
+		name string
+		cb   callback
+		want int
+	}{
+		// Twilio posts; a GET is refused, signed or not.
+		{"get", callback{method: http.MethodGet, uri: voiceURI, sig: sign(testToken, testExternal+voiceURI, nil)}, http.StatusMethodNotAllowed},
+		// A body over 64 KiB.
+		{"too large", signed(PathSMS, big), http.StatusRequestEntityTooLarge},
+		// A path the handler does not serve.
+		{"unknown path", signed("/api/v1/twilio/other", smsForm(testTo, "ACK 12")), http.StatusNotFound},
+		// A parameter given twice is not what Twilio signs.
+		{"repeated parameter", signed(PathSMS, url.Values{"From": {testTo}, "Body": {"ACK 12", "RESOLVE 12"}}), http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tw := newTwilio(t, config(""), nil)
+			r := newResponder()
+			resp, body := serve(t, tw.Handler(r, nil), tt.cb)
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.want, body)
+			}
+			if got := r.seen(); len(got) != 0 {
+				t.Errorf("responder saw %+v", got)
+			}
+		})
+	}
+}
