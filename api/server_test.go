@@ -307,6 +307,16 @@ func TestAPIBadInput(t *testing.T) {
 		{"reload method", "GET", "/-/reload", adminToken, "", 405, "use POST"},
 		// Unknown API path.
 		{"unknown path", "GET", "/api/v1/nothing", viewerToken, "", 404, "no such endpoint"},
+		// Notifications: unknown status, a bad incident id, no token.
+		{"notification status", "GET", "/api/v1/notifications?status=lost", viewerToken, "", 400, `status: "lost" is not a notification status`},
+		{"notification incident", "GET", "/api/v1/notifications?incident=x", viewerToken, "", 400, `incident: "x" is not an incident id`},
+		{"notification limit", "GET", "/api/v1/notifications?limit=9999", viewerToken, "", 400, "limit:"},
+		{"notifications no token", "GET", "/api/v1/notifications", "", "", 401, "missing or invalid bearer token"},
+		// Twilio's callbacks without Twilio configured, and by GET.
+		{"twilio unconfigured", "POST", "/api/v1/twilio/voice?incident=1", "", "Digits=1", 404, "twilio is not configured"},
+		{"twilio method", "GET", "/api/v1/twilio/sms", "", "", 405, "use POST"},
+		// No event stream configured.
+		{"no events", "GET", "/api/v1/events", viewerToken, "", 404, "no such endpoint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

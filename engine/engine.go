@@ -58,6 +58,7 @@ type Engine struct {
 	out         outbox
 	runs        sync.WaitGroup
 	actionsRun  *prometheus.CounterVec
+	notesOut    *prometheus.CounterVec
 	current     map[string]uint64 // incident key → its unresolved incident
 	timeline    map[uint64][]TimelineEvent
 	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
@@ -98,7 +99,11 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 			Name: "remediator_actions_total",
 			Help: "Remediation decisions by rule and outcome (succeeded, failed, cancelled, dry_run, refused, skipped:<safeguard>).",
 		}, []string{"rule", "outcome"})
-		for _, c := range []prometheus.Collector{incidentCollector{e}, e.actionsRun} {
+		e.notesOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "remediator_notifications_total",
+			Help: "Notification outcomes by channel: sent, delivered, retried, failed, cancelled.",
+		}, []string{"channel", "outcome"})
+		for _, c := range []prometheus.Collector{incidentCollector{e}, e.actionsRun, e.notesOut} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("engine: register metrics: %w", err)
 			}

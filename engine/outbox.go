@@ -330,6 +330,13 @@ func (e *Engine) queue(c *change, inc *Incident, event, extra string, p *Person,
 	return r
 }
 
+// countNote counts an outcome for the metrics. Callers hold mu.
+func (e *Engine) countNote(r *NotificationRecord, outcome string) {
+	if e.notesOut != nil {
+		e.notesOut.WithLabelValues(r.Channel, outcome).Inc()
+	}
+}
+
 // touchNote marks r changed in c. Callers hold mu.
 func (c *change) touchNote(r *NotificationRecord) {
 	r.Rev = c.rev
@@ -396,6 +403,7 @@ func (e *Engine) cancelPages(c *change, inc *Incident, why string, keep ...strin
 		r.Status, r.FinishedAt = NoteCancelled, c.now
 		r.log(c.now, "cancelled", why)
 		c.touchNote(r)
+		e.countNote(r, "cancelled")
 	}
 }
 
@@ -479,6 +487,7 @@ func (e *Engine) deliverDue(now time.Time) {
 			r.Status, r.FinishedAt = NoteCancelled, now
 			r.log(now, "cancelled", "the incident is "+string(inc.Status))
 			c.touchNote(r)
+			e.countNote(r, "cancelled")
 			continue
 		}
 		n := cfg.Notifiers[r.Notifier]
@@ -577,6 +586,7 @@ func (e *Engine) deliver(j noteJob) {
 		}
 		r.log(c.now, "sent", "")
 		c.touchNote(r)
+		e.countNote(r, "sent")
 		c.event(inc, EventNotificationSent, "remediator", "%s", describeNote(r))
 	case e.out.ctx.Err() != nil:
 		// Stopped by shutdown: sent again after the restart.
@@ -592,6 +602,7 @@ func (e *Engine) deliver(j noteJob) {
 		r.Status, r.DueAt, r.Error = NotePending, c.now.Add(wait), err.Error()
 		r.log(c.now, "retry", err.Error())
 		c.touchNote(r)
+		e.countNote(r, "retried")
 	default:
 		why := err.Error()
 		if retry {
@@ -647,6 +658,7 @@ func (e *Engine) failNote(c *change, r *NotificationRecord, inc *Incident, why s
 	r.Status, r.FinishedAt, r.Error = NoteFailed, c.now, why
 	r.log(c.now, "failed", why)
 	c.touchNote(r)
+	e.countNote(r, "failed")
 	next := e.failover(c, r, inc)
 	suffix := ""
 	if next != nil {
@@ -775,6 +787,7 @@ func (e *Engine) DeliveryStatus(ctx context.Context, id uint64, providerID, stat
 		switch status {
 		case "in-progress", "answered", "completed", "delivered", "read", "received":
 			r.Status, r.FinishedAt = NoteDelivered, c.now
+			e.countNote(r, "delivered")
 			if r.Channel == ChannelPhone {
 				c.event(inc, EventNotificationDelivered, "remediator", "%s: the call was answered", describeNote(r))
 			}

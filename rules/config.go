@@ -121,9 +121,30 @@ type LevelConfig struct {
 
 // Summary is the one line `remediator check` prints for a valid file.
 func (c *Config) Summary() string {
-	return fmt.Sprintf("ok: %s, %s, listen %s, store %s",
+	s := fmt.Sprintf("ok: %s, %s, listen %s, store %s",
 		count(len(c.Levels), "level"), count(len(c.Auth.Tokens), "API token"),
 		c.Server.Listen, c.Storage.Path)
+	var channels []string
+	if c.Notifiers.Twilio != nil {
+		channels = append(channels, "phone", "sms")
+	}
+	if c.Notifiers.Email != nil {
+		channels = append(channels, "email")
+	}
+	for _, im := range c.Notifiers.IM {
+		channels = append(channels, im.Name)
+	}
+	if len(c.People) > 0 || len(channels) > 0 {
+		people := fmt.Sprintf("%d people", len(c.People))
+		if len(c.People) == 1 {
+			people = "1 person"
+		}
+		s += ", " + people + " paged by app"
+		for _, ch := range channels {
+			s += ", " + ch
+		}
+	}
+	return s
 }
 
 // LevelNames returns the level names, most urgent first.

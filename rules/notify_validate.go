@@ -15,6 +15,8 @@ var (
 	e164RE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	// twilioSIDRE is an account SID: AC and 32 hex digits.
 	twilioSIDRE = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	// alnumRE is a Twilio auth token's alphabet.
+	alnumRE = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 	// personIDRE is what a person id may be.
 	personIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]*$`)
 )
@@ -251,6 +253,8 @@ func (c *Config) validateNotifiers(v *validator, path string) {
 		}
 		if t.AuthToken == "" {
 			v.addf(tp, "auth_token is required")
+		} else if !alnumRE.MatchString(t.AuthToken.Value()) {
+			v.addf(joinKey(tp, "auth_token"), "must be letters and digits only, as Twilio's are (the value is not shown)")
 		}
 		if !e164RE.MatchString(t.From) {
 			v.addf(joinKey(tp, "from"), "%q is not an E.164 number", t.From)

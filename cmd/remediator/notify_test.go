@@ -1,0 +1,518 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+const (
+	twilioSID   = "AC0123456789abcdef0123456789abcdef"
+	twilioToken = "twilioAuthTokenDoNotLog0123456789"
+	adminToken  = "admin-token-0123456789"
+)
+
+// fakeTwilio answers Twilio's REST API the way Twilio does, checking basic
+// auth, paths and form fields; down makes it fail with a 500 like an
+// outage.
+type fakeTwilio struct {
+	t        *testing.T
+	mu       sync.Mutex
+	down     bool
+	calls    []url.Values
+	messages []url.Values
+}
+
+func (f *fakeTwilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != twilioSID || pass != twilioToken {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":401}`)
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	prefix := "/2010-04-01/Accounts/" + twilioSID
+	var sid string
+	switch r.URL.Path {
+	case prefix + "/Calls.json":
+		if r.PostForm.Get("To") == "" || r.PostForm.Get("Twiml") == "" || r.PostForm.Get("StatusCallback") == "" {
+			f.t.Errorf("call without To, Twiml or StatusCallback: %v", r.PostForm)
+		}
+		f.calls = append(f.calls, r.PostForm)
+		sid = fmt.Sprintf("CA%032d", len(f.calls))
+	case prefix + "/Messages.json":
+		if r.PostForm.Get("To") == "" || r.PostForm.Get("Body") == "" {
+			f.t.Errorf("message without To or Body: %v", r.PostForm)
+		}
+		f.messages = append(f.messages, r.PostForm)
+		sid = fmt.Sprintf("SM%032d", len(f.messages))
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"code":20404,"message":"The requested resource was not found","status":404}`)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if f.down {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `{"code":20500,"message":"Internal Server Error","more_info":"https://www.twilio.com/docs/errors/20500","status":500}`)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]any{"sid": sid, "account_sid": twilioSID, "status": "queued", "to": r.PostForm.Get("To"), "from": r.PostForm.Get("From")})
+}
+
+func (f *fakeTwilio) counts() (calls, messages int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls), len(f.messages)
+}
+
+func (f *fakeTwilio) setDown(d bool) {
+	f.mu.Lock()
+	f.down = d
+	f.mu.Unlock()
+}
+
+// smtpSink is a real SMTP server (go-smtp) that keeps what it receives.
+type smtpSink struct {
+	mu   sync.Mutex
+	mail []string // "to\n\ndata"
+}
+
+func (s *smtpSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &smtpSession{sink: s}, nil }
+
+type smtpSession struct {
+	sink *smtpSink
+	to   []string
+}
+
+func (s *smtpSession) Reset()                                    { s.to = nil }
+func (s *smtpSession) Logout() error                             { return nil }
+func (s *smtpSession) Mail(string, *smtp.MailOptions) error      { return nil }
+func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = append(s.to, to); return nil }
+func (s *smtpSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.sink.mu.Lock()
+	s.sink.mail = append(s.sink.mail, strings.Join(s.to, ",")+"\n\n"+string(b))
+	s.sink.mu.Unlock()
+	return nil
+}
+
+func (s *smtpSink) received() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.mail...)
+}
+
+func startSMTP(t *testing.T) (*smtpSink, string) {
+	t.Helper()
+	sink := &smtpSink{}
+	srv := smtp.NewServer(sink)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return sink, l.Addr().String()
+}
+
+// notifyConfig is a config that pages zhangsan for critical incidents.
+func notifyConfig(port int, db, twilioURL, smtpAddr, via string) string {
+	return fmt.Sprintf(`
+server:
+  listen: 127.0.0.1:%[1]d
+  external_url: http://127.0.0.1:%[1]d
+storage: {path: %[2]s}
+auth:
+  tokens: [{name: admin, role: admin, token: %[6]s}]
+people:
+  - id: zhangsan
+    name: 张三
+    phone: "+8613800000001"
+    email: zhangsan@example.com
+notifiers:
+  retry: {max_attempts: 2, initial: 100ms, max: 200ms, timeout: 5s}
+  twilio:
+    account_sid: %[7]s
+    auth_token: %[8]s
+    from: "+15005550006"
+    api_url: %[3]s
+    voice: {language: zh-CN, voice: Polly.Zhiyu, attempts: 2, retry_after: 1s}
+  email:
+    smarthost: %[4]s
+    tls: none
+    from: remediator@example.com
+levels:
+  - name: critical
+    priority: P1
+    notify: {people: [zhangsan], via: [%[5]s]}
+  - name: info
+`, port, db, twilioURL, smtpAddr, via, adminToken, twilioSID, twilioToken)
+}
+
+type apiNote struct {
+	ID         uint64 `json:"id"`
+	Event      string `json:"event"`
+	Channel    string `json:"channel"`
+	Status     string `json:"status"`
+	Attempts   int    `json:"attempts"`
+	Error      string `json:"error"`
+	FailoverOf uint64 `json:"failover_of"`
+	ProviderID string `json:"provider_id"`
+	Recipient  struct {
+		Person string `json:"person"`
+	} `json:"recipient"`
+}
+
+func notesOf(t *testing.T, base string, incident int) []apiNote {
+	t.Helper()
+	status, body := request(t, "GET", fmt.Sprintf("%s/api/v1/notifications?incident=%d", base, incident), adminToken, nil)
+	if status != 200 {
+		t.Fatalf("notifications: %d %s", status, body)
+	}
+	var out struct {
+		Notifications []apiNote `json:"notifications"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(out.Notifications, func(i, j int) bool { return out.Notifications[i].ID < out.Notifications[j].ID })
+	return out.Notifications
+}
+
+func postCritical(t *testing.T, base, name string) {
+	t.Helper()
+	labels := map[string]string{"alertname": name, "severity": "critical"}
+	body, err := json.Marshal(map[string]any{
+		"version": "4", "status": "firing", "receiver": "r", "groupKey": fmt.Sprintf("{}:{alertname=%q}", name),
+		"groupLabels": map[string]string{"alertname": name}, "commonLabels": labels,
+		"alerts": []map[string]any{{"status": "firing", "labels": labels, "annotations": map[string]string{"summary": "游戏服务器宕机"},
+			"startsAt": "2026-11-27T02:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "fp-" + name}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, b := request(t, "POST", base+"/api/v1/webhook", "", bytes.NewReader(body)); status != 200 {
+		t.Fatalf("webhook: %d %s", status, b)
+	}
+}
+
+// A Twilio outage: the call and the SMS fail (retried, then final) and
+// the page fails over to email, which a real SMTP server receives. The
+// incident records every step; the Twilio token appears nowhere.
+func TestTwilioOutageFailsOverToEmail(t *testing.T) {
+	tw := &fakeTwilio{t: t, down: true}
+	twSrv := httptest.NewServer(tw)
+	t.Cleanup(twSrv.Close)
+	sink, smtpAddr := startSMTP(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := writeFile(t, dir, "r.yml", notifyConfig(port, filepath.Join(dir, "r.db"), twSrv.URL, smtpAddr, "phone"))
+	p, base := startRemediator(t, nil, "--config", cfg)
+
+	postCritical(t, base, "GameServerDown")
+	var notes []apiNote
+	waitFor(t, 30*time.Second, "the page to fail over to email", func() bool {
+		notes = notesOf(t, base, 1)
+		return len(notes) == 3 && notes[2].Status == "sent"
+	})
+	want := []string{"phone:failed", "sms:failed", "email:sent"}
+	for i, n := range notes {
+		if got := n.Channel + ":" + n.Status; got != want[i] {
+			t.Fatalf("notification %d = %s, want %s (%+v)", i, got, want[i], notes)
+		}
+	}
+	if notes[0].Attempts != 2 || notes[1].FailoverOf != notes[0].ID || notes[2].FailoverOf != notes[1].ID ||
+		!strings.Contains(notes[0].Error, "gave up after 2 attempts") {
+		t.Fatalf("failover chain = %+v", notes)
+	}
+	if calls, msgs := tw.counts(); calls != 2 || msgs != 2 {
+		t.Fatalf("twilio got %d calls and %d messages, want 2 and 2", calls, msgs)
+	}
+	mail := sink.received()
+	if len(mail) != 1 || !strings.HasPrefix(mail[0], "zhangsan@example.com\n") || !strings.Contains(mail[0], "Subject:") {
+		t.Fatalf("smtp received %q", mail)
+	}
+	status, body := request(t, "GET", base+"/api/v1/incidents/1", adminToken, nil)
+	if status != 200 {
+		t.Fatalf("incident: %d", status)
+	}
+	for _, want := range []string{"notification_failed", "failing over to sms", "failing over to email", "notification_sent"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("incident timeline lacks %q:\n%s", want, body)
+		}
+	}
+	_, notesBody := request(t, "GET", base+"/api/v1/notifications", adminToken, nil)
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	if all := p.out.String() + string(body) + string(notesBody); strings.Contains(all, twilioToken) {
+		t.Fatal("the Twilio auth token leaked into the log or the API")
+	}
+}
+
+// twilioSignature computes X-Twilio-Signature the way Twilio documents
+// it: HMAC-SHA1 keyed by the auth token over the URL followed by each
+// POST parameter's name and value, sorted by name; base64.
+func twilioSignature(fullURL string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(fullURL)
+	for _, k := range keys {
+		for _, v := range form[k] {
+			b.WriteString(k + v)
+		}
+	}
+	mac := hmac.New(sha1.New, []byte(twilioToken))
+	mac.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func postTwilio(t *testing.T, fullURL string, form url.Values, sig string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", fullURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if sig != "" {
+		req.Header.Set("X-Twilio-Signature", sig)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A keypress on the call, signed as Twilio signs it, acknowledges the
+// incident through the real HTTP server: the unanswered-call retry that
+// was pending is cancelled and nobody is called again. An unsigned or
+// forged keypress changes nothing.
+func TestSignedKeypressAcknowledgesAndStopsPaging(t *testing.T) {
+	tw := &fakeTwilio{t: t}
+	twSrv := httptest.NewServer(tw)
+	t.Cleanup(twSrv.Close)
+	_, smtpAddr := startSMTP(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := writeFile(t, dir, "r.yml", notifyConfig(port, filepath.Join(dir, "r.db"), twSrv.URL, smtpAddr, "phone"))
+	_, base := startRemediator(t, nil, "--config", cfg)
+	postCritical(t, base, "GameServerDown")
+	var call apiNote
+	waitFor(t, 20*time.Second, "the call", func() bool {
+		notes := notesOf(t, base, 1)
+		if len(notes) == 1 && notes[0].Status == "sent" {
+			call = notes[0]
+			return true
+		}
+		return false
+	})
+	tw.mu.Lock()
+	twiml := tw.calls[0].Get("Twiml")
+	tw.mu.Unlock()
+	action := fmt.Sprintf("%s/api/v1/twilio/voice?incident=1&notification=%d", base, call.ID)
+	if !strings.Contains(twiml, strings.ReplaceAll(action, "&", "&amp;")) || !strings.Contains(twiml, `language="zh-CN"`) {
+		t.Fatalf("TwiML = %s", twiml)
+	}
+	form := url.Values{"CallSid": {call.ProviderID}, "Digits": {"1"}, "From": {"+15005550006"}, "To": {"+8613800000001"}}
+	// Unsigned, and signed with another token: 403, nothing changes.
+	if status, _ := postTwilio(t, action, form, ""); status != http.StatusForbidden {
+		t.Fatalf("unsigned keypress: %d", status)
+	}
+	forged := url.Values{"Digits": {"2"}}
+	if status, _ := postTwilio(t, action, form, twilioSignature(action, forged)); status != http.StatusForbidden {
+		t.Fatalf("forged keypress: %d", status)
+	}
+	if list := listIncidents(t, base, adminToken); list[0].Status != "open" {
+		t.Fatalf("a refused keypress changed the incident: %+v", list[0])
+	}
+	// The call was not answered the first time: a second call is due in
+	// a second. The keypress (on that first call's menu) acknowledges.
+	statusURL := fmt.Sprintf("%s/api/v1/twilio/status?notification=%d", base, call.ID)
+	cb := url.Values{"CallSid": {call.ProviderID}, "CallStatus": {"no-answer"}}
+	if status, body := postTwilio(t, statusURL, cb, twilioSignature(statusURL, cb)); status >= 300 {
+		t.Fatalf("status callback: %d %s", status, body)
+	}
+	status, body := postTwilio(t, action, form, twilioSignature(action, form))
+	if status != 200 || !strings.Contains(body, "<Say") {
+		t.Fatalf("signed keypress: %d %s", status, body)
+	}
+	if list := listIncidents(t, base, adminToken); list[0].Status != "acknowledged" {
+		t.Fatalf("after the keypress: %+v", list[0])
+	}
+	// Nobody is called again: the notification is cancelled, and after
+	// its retry time has passed there is still only the first call.
+	waitFor(t, 10*time.Second, "the pending call to be cancelled", func() bool {
+		n := notesOf(t, base, 1)
+		return n[0].Status == "cancelled"
+	})
+	if calls, _ := tw.counts(); calls != 1 {
+		t.Fatalf("%d calls, want 1", calls)
+	}
+}
+
+// hangingHook is a generic webhook receiver whose first request never
+// gets an answer (the process is killed meanwhile); later ones are
+// accepted.
+type hangingHook struct {
+	mu      sync.Mutex
+	keys    []string
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *hangingHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	h.mu.Lock()
+	h.keys = append(h.keys, r.Header.Get("Idempotency-Key"))
+	first := len(h.keys) == 1
+	h.mu.Unlock()
+	if first {
+		close(h.entered)
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+		}
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *hangingHook) received() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.keys...)
+}
+
+// SIGKILL between "recorded as sending" and "sent": after the restart the
+// notification is sent once more (with the same idempotency key), and
+// only once.
+func TestNotificationInFlightAtSIGKILLIsSentOnceAfterRestart(t *testing.T) {
+	hook := &hangingHook{entered: make(chan struct{}), release: make(chan struct{})}
+	srv := httptest.NewServer(hook)
+	t.Cleanup(func() { close(hook.release); srv.Close() })
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := writeFile(t, dir, "r.yml", fmt.Sprintf(`
+server: {listen: 127.0.0.1:%d}
+storage: {path: %s}
+auth:
+  tokens: [{name: admin, role: admin, token: %s}]
+notifiers:
+  retry: {timeout: 1m}
+  im:
+    - {name: ops-hook, type: webhook, url: %q}
+levels:
+  - name: critical
+    notify: {rooms: [ops-hook]}
+  - name: info
+`, port, filepath.Join(dir, "r.db"), adminToken, srv.URL+"/hook"))
+	p, base := startRemediator(t, nil, "--config", cfg)
+	postCritical(t, base, "GameServerDown")
+	select {
+	case <-hook.entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the webhook notifier was never called")
+	}
+	p.kill() // SIGKILL while the notifier waits for its answer
+
+	p2, base := startRemediator(t, nil, "--config", cfg)
+	var notes []apiNote
+	waitFor(t, 20*time.Second, "the notification to be sent after the restart", func() bool {
+		notes = notesOf(t, base, 1)
+		return len(notes) == 1 && notes[0].Status == "sent"
+	})
+	got := hook.received()
+	if len(got) != 2 || got[0] == "" || got[0] != got[1] || notes[0].Attempts != 2 {
+		t.Fatalf("hook received keys %q, record %+v; want the same key twice, 2 attempts", got, notes[0])
+	}
+	p2.signal(syscall.SIGTERM)
+	if code := p2.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if got := hook.received(); len(got) != 2 {
+		t.Fatalf("sent again after it was sent: %q", got)
+	}
+}
+
+// The embedded default pops critical incidents up in the console: a
+// client of /api/v1/events sees the notification arrive live.
+func TestDefaultConfigStreamsCriticalNotificationToTheConsole(t *testing.T) {
+	dir := t.TempDir()
+	_, base := startRemediator(t, nil, "--listen", "127.0.0.1:0", "--db", filepath.Join(dir, "r.db"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/v1/events?kinds=notification", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	postCritical(t, base, "GameServerDown")
+	sc := bufio.NewScanner(resp.Body)
+	var event string
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "event: "); ok {
+			event = v
+		}
+		if v, ok := strings.CutPrefix(line, "data: "); ok && event == "notification" {
+			var n struct {
+				Incident uint64 `json:"incident"`
+				Event    string `json:"event"`
+				Critical bool   `json:"critical"`
+				Title    string `json:"title"`
+			}
+			if err := json.Unmarshal([]byte(v), &n); err != nil {
+				t.Fatalf("data %q: %v", v, err)
+			}
+			if n.Incident != 1 || n.Event != "firing" || !n.Critical || !strings.Contains(n.Title, "GameServerDown") {
+				t.Fatalf("notification = %+v", n)
+			}
+			return
+		}
+	}
+	t.Fatalf("the stream ended without a notification: %v", sc.Err())
+}
