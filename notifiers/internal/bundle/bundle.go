@@ -17,8 +17,9 @@ import (
 
 // Defaults of a Config's zero values.
 const (
-	DefaultWindow    = time.Minute
-	DefaultMaxBundle = 50
+	DefaultWindow      = time.Minute
+	DefaultBurstWindow = time.Second
+	DefaultMaxBundle   = 50
 )
 
 // Clock is the time a Limiter reads and waits on.
@@ -35,10 +36,16 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 
 // Config is a robot's rate limit.
 type Config struct {
-	// Max is how many sends a Window allows; 0 or less: unlimited.
+	// Max is how many sends a Window allows; 0 or less: unlimited (and
+	// Burst is ignored).
 	Max int
 	// Window is the sliding window Max counts in. Default 1m.
 	Window time.Duration
+	// Burst, above 0, also bounds the sends in any BurstWindow (default
+	// 1s, shorter than Window): Feishu takes 100 a minute, but only 5 a
+	// second.
+	Burst       int
+	BurstWindow time.Duration
 	// MaxBundle is the most notifications one send carries; the rest
 	// wait for the next slot. Default 50.
 	MaxBundle int
@@ -50,14 +57,16 @@ type Config struct {
 // and are bundled: the waiters queued when a slot opens go out as one
 // message. It is safe for concurrent use.
 type Limiter struct {
-	max       int
-	window    time.Duration
-	maxBundle int
-	clock     Clock
+	max         int
+	window      time.Duration
+	burst       int
+	burstWindow time.Duration
+	maxBundle   int
+	clock       Clock
 
 	mu sync.Mutex
 	// sent holds the times of the sends still inside the window, oldest
-	// first; never more than max.
+	// first.
 	sent    []time.Time
 	queue   []*waiter
 	running bool // a dispatcher is draining the queue
@@ -86,10 +95,14 @@ type batch struct {
 
 // New returns a Limiter for c.
 func New(c Config) *Limiter {
-	l := &Limiter{max: c.Max, window: c.Window, maxBundle: c.MaxBundle, clock: c.Clock}
+	l := &Limiter{max: c.Max, window: c.Window, burst: c.Burst, burstWindow: c.BurstWindow, maxBundle: c.MaxBundle, clock: c.Clock}
 	if l.window <= 0 {
 		l.window = DefaultWindow
 	}
+	if l.burstWindow <= 0 {
+		l.burstWindow = DefaultBurstWindow
+	}
+	l.burstWindow = min(l.burstWindow, l.window)
 	if l.maxBundle <= 0 {
 		l.maxBundle = DefaultMaxBundle
 	}
@@ -102,17 +115,17 @@ func New(c Config) *Limiter {
 // Send delivers n through send, alone if a slot is free, else bundled
 // with the others waiting when the next slot opens. Every waiter of one
 // bundle gets that bundle's result. Bundles go out one at a time, in
-// order; each is sent with its first
-// waiter's send, under a context that ends when every waiter's has.
-// A waiter whose ctx ends before its bundle is taken leaves the queue and
-// gets ctx's error with retry=true; once taken, it waits for the result.
+// order, each with its first waiter's send, under a context that ends
+// when every waiter's has. A waiter whose ctx ends before its bundle is
+// taken leaves the queue and gets ctx's error with retry=true; once
+// taken, it waits for the bundle's result.
 func (l *Limiter) Send(ctx context.Context, n *engine.Notification, send func(ctx context.Context, batch []*engine.Notification) (retry bool, err error)) (bool, error) {
 	if l.max <= 0 {
 		return send(ctx, []*engine.Notification{n})
 	}
 	l.mu.Lock()
-	if len(l.queue) == 0 && l.wait(l.clock.Now()) <= 0 {
-		l.sent = append(l.sent, l.clock.Now())
+	if now := l.clock.Now(); len(l.queue) == 0 && l.wait(now) <= 0 {
+		l.sent = append(l.sent, now)
 		l.mu.Unlock()
 		return send(ctx, []*engine.Notification{n})
 	}
@@ -156,10 +169,22 @@ func (l *Limiter) wait(now time.Time) time.Duration {
 	if i > 0 {
 		l.sent = slices.Delete(l.sent, 0, i)
 	}
-	if len(l.sent) < l.max {
+	d := l.waitFor(now, l.max, l.window)
+	if l.burst > 0 {
+		d = max(d, l.waitFor(now, l.burst, l.burstWindow))
+	}
+	return d
+}
+
+// waitFor is how long until fewer than most of the sends are inside the
+// window that ends at now. l.mu is held.
+func (l *Limiter) waitFor(now time.Time, most int, window time.Duration) time.Duration {
+	if len(l.sent) < most {
 		return 0
 	}
-	return l.sent[0].Add(l.window).Sub(now)
+	// The most-th latest send leaves the window last of those that keep
+	// it full.
+	return l.sent[len(l.sent)-most].Add(window).Sub(now)
 }
 
 // dispatch sends the queue, a bundle per slot, until it is empty.

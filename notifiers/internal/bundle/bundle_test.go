@@ -155,6 +155,53 @@ func TestLimiterWindowSlides(t *testing.T) {
 	}
 }
 
+func TestLimiterBurst(t *testing.T) {
+	clock := bundletest.NewClock(t0)
+	rec := &recorder{clock: clock}
+	l := New(Config{Max: 10, Window: time.Minute, Burst: 3, BurstWindow: time.Second, Clock: clock})
+	id := uint64(0)
+	direct := func(k int) {
+		t.Helper()
+		for range k {
+			id++
+			if _, err := l.Send(context.Background(), &engine.Notification{ID: id}, rec.send); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// waits sends one more and checks that it waits until after
+	// advancing by d.
+	waits := func(d time.Duration) {
+		t.Helper()
+		id++
+		before := rec.count()
+		out := sendAsync(context.Background(), l, id, rec.send)
+		eventually(t, "it waits", func() bool { return l.Waiting() == 1 && clock.Timers() == 1 })
+		clock.Advance(d - time.Millisecond)
+		if rec.count() != before {
+			t.Fatalf("send %d went before %s", id, d)
+		}
+		eventually(t, "the dispatcher sleeps on", func() bool { return clock.Timers() == 1 })
+		clock.Advance(time.Millisecond)
+		<-out
+	}
+
+	direct(3)          // 0s: the burst is full
+	waits(time.Second) // 1s: the 4th goes when the first leaves the second
+	direct(2)          // 1s: 3 in this second
+	clock.Advance(time.Second)
+	direct(3) // 2s
+	clock.Advance(time.Second)
+	direct(1)               // 3s: 10 in the minute
+	waits(57 * time.Second) // the minute binds: the 11th goes at 60s
+	if got := rec.count(); got != 11 {
+		t.Fatalf("%d sends, want 11", got)
+	}
+	if _, at := rec.batch(10); !at.Equal(t0.Add(time.Minute)) {
+		t.Errorf("11th went at %s, want %s", at, t0.Add(time.Minute))
+	}
+}
+
 func TestLimiterBoundsTheBundle(t *testing.T) {
 	clock := bundletest.NewClock(t0)
 	rec := &recorder{clock: clock}
