@@ -18,6 +18,7 @@ import (
 
 	"github.com/remediator/remediator/api"
 	"github.com/remediator/remediator/engine"
+	appnotify "github.com/remediator/remediator/notifiers/app"
 	"github.com/remediator/remediator/rules"
 	"github.com/remediator/remediator/store/bolt"
 )
@@ -46,6 +47,7 @@ type App struct {
 	http     *http.Server
 	listener net.Listener
 	registry *prometheus.Registry
+	hub      *appnotify.Hub // the in-app event stream
 	shutdown time.Duration
 	// storePath is the store's path, fixed at start (a reload may not move it).
 	storePath string
@@ -90,6 +92,9 @@ func LoadConfig(file, listen, dbPath string, lookupEnv func(string) (string, boo
 	// The action packages check what only they know (a CA file that does
 	// not read, a templated URL host); check reports that too.
 	if _, err := buildActions(cfg); err != nil {
+		return nil, err
+	}
+	if _, err := buildNotify(cfg, nil, nil); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -147,9 +152,15 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	b.install(a.engine)
+	a.hub = appnotify.NewHub(appnotify.HubOptions{})
+	notify, err := buildNotify(cfg, a.hub, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.engine.SetNotify(notify.cfg)
 	a.api, err = api.New(api.Options{
-		Engine: a.engine, Settings: apiSettings(cfg), Ready: a.ready, Reload: a.Reload,
-		Logger: a.log.With("component", "api"), Registerer: a.registry, Gatherer: a.registry,
+		Engine: a.engine, Settings: a.apiSettings(cfg, notify), Ready: a.ready, Reload: a.Reload,
+		Logger: a.log.With("component", "api"), Registerer: a.registry, Gatherer: a.registry, Events: a.hub,
 	})
 	if err != nil {
 		return nil, err
@@ -168,12 +179,16 @@ func New(ctx context.Context, o Options) (*App, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	// Event streams never end on their own: shutdown ends them, so the
+	// drain does not wait for them.
+	a.http.RegisterOnShutdown(a.hub.Close)
 	ok = true
 	return a, nil
 }
 
-func apiSettings(cfg *rules.Config) api.Settings {
-	s := api.Settings{WebhookToken: cfg.Server.WebhookToken.Value(), MaxBodyBytes: cfg.Server.MaxBodyBytes}
+func (a *App) apiSettings(cfg *rules.Config, n *notifications) api.Settings {
+	s := api.Settings{WebhookToken: cfg.Server.WebhookToken.Value(), MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Twilio: n.handler(a.engine, a.log)}
 	for _, t := range cfg.Auth.Tokens {
 		s.Tokens = append(s.Tokens, api.Token{Name: t.Name, Role: api.ParseRole(t.Role), Value: t.Token.Value()})
 	}
@@ -199,6 +214,7 @@ func (a *App) ready() error {
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("remediator listening", "addr", a.Addr(), "store", a.storePath)
 	a.engine.ResumeRemediation()
+	a.engine.ResumeNotifications()
 	ticking := make(chan struct{})
 	go func() { a.tick(ctx); close(ticking) }()
 	errc := make(chan error, 1)
@@ -267,8 +283,13 @@ func (a *App) Reload(_ context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
+	notify, err := buildNotify(cfg, a.hub, a.log)
+	if err != nil {
+		return fail(err)
+	}
 	b.install(a.engine)
-	a.api.Apply(apiSettings(cfg))
+	a.engine.SetNotify(notify.cfg)
+	a.api.Apply(a.apiSettings(cfg, notify))
 	a.cfg = cfg
 	a.reloadOK.Set(1)
 	a.reloadSuccess.SetToCurrentTime()
@@ -296,6 +317,9 @@ func (a *App) Close() error {
 				errs = append(errs, fmt.Errorf("flush unsynced changes: %w", err))
 			}
 			cancel()
+		}
+		if a.hub != nil {
+			a.hub.Close()
 		}
 		if a.store != nil {
 			errs = append(errs, a.store.Close())

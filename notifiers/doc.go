@@ -1,6 +1,9 @@
-// Package notifiers will hold remediator's notification channels, one
-// subpackage per integration (twilio, email, dingtalk, …), each
-// implementing the engine's Notifier interface. Nothing is implemented here
-// yet: until then incident transitions are only logged by the engine (see
-// README.md, "Status").
+// Package notifiers holds remediator's notification channels, one
+// subpackage per integration, each implementing engine.Notifier:
+// twilio (phone and SMS), email, dingtalk, wecom, feishu, slack, webhook
+// and app (the in-app event stream). message renders what they send;
+// internal/bundle is the rate limit that bundles instead of dropping, and
+// internal/notifyhttp the retry decision of the HTTP channels. The engine's
+// outbox (engine/outbox.go) decides who is notified when, records every
+// attempt, retries and fails over; app/notify.go wires config to channels.
 package notifiers

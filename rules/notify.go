@@ -9,7 +9,7 @@ type PersonConfig struct {
 	Phone string `yaml:"phone"` // E.164: +8613800000000
 	Email string `yaml:"email"`
 	// IM is the person's handle on one of the IM notifiers: their mobile
-	// for DingTalk and WeCom @-mentions, a user id for Feishu and Slack.
+	// for DingTalk @-mentions, a user id for WeCom, Feishu and Slack.
 	IM       *PersonIMConfig `yaml:"im"`
 	Role     string          `yaml:"role"`
 	Timezone string          `yaml:"timezone"`

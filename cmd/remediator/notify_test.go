@@ -91,12 +91,6 @@ func (f *fakeTwilio) counts() (calls, messages int) {
 	return len(f.calls), len(f.messages)
 }
 
-func (f *fakeTwilio) setDown(d bool) {
-	f.mu.Lock()
-	f.down = d
-	f.mu.Unlock()
-}
-
 // smtpSink is a real SMTP server (go-smtp) that keeps what it receives.
 type smtpSink struct {
 	mu   sync.Mutex

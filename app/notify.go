@@ -1,0 +1,174 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/remediator/remediator/engine"
+	appnotify "github.com/remediator/remediator/notifiers/app"
+	"github.com/remediator/remediator/notifiers/dingtalk"
+	"github.com/remediator/remediator/notifiers/email"
+	"github.com/remediator/remediator/notifiers/feishu"
+	"github.com/remediator/remediator/notifiers/slack"
+	"github.com/remediator/remediator/notifiers/twilio"
+	"github.com/remediator/remediator/notifiers/webhook"
+	"github.com/remediator/remediator/notifiers/wecom"
+	"github.com/remediator/remediator/rules"
+)
+
+// notifications is what the notification config turns into.
+type notifications struct {
+	cfg    *engine.NotifyConfig
+	twilio *twilio.Twilio // nil without notifiers.twilio
+	// byPhone maps a person's phone number to their id, for SMS replies.
+	byPhone map[string]string
+}
+
+// buildNotify constructs every notifier from the config, joining every
+// construction error, and the engine's routes. hub is the in-app event
+// stream, which outlives reloads.
+func buildNotify(cfg *rules.Config, hub *appnotify.Hub, log *slog.Logger) (*notifications, error) {
+	nc := &cfg.Notifiers
+	loc := cfg.NotifyLocation()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	out := &notifications{byPhone: map[string]string{}, cfg: &engine.NotifyConfig{
+		Notifiers: map[string]engine.Notifier{}, People: map[string]engine.Person{}, Routes: map[engine.Level]engine.Route{},
+		MaxAttempts: nc.Retry.MaxAttempts, Initial: nc.Retry.Initial.D(), Max: nc.Retry.Max.D(), Timeout: nc.Retry.Timeout.D(),
+		ConsoleURL: nc.ConsoleURL, ExternalURL: cfg.Server.ExternalURL,
+	}}
+	if out.cfg.ConsoleURL == "" {
+		out.cfg.ConsoleURL = cfg.Server.ExternalURL
+	}
+	if out.cfg.ConsoleURL == "" {
+		out.cfg.ConsoleURL = "http://" + cfg.Server.Listen
+	}
+	var errs []error
+	add := func(where, name string, n engine.Notifier, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notifiers.%s: %w", where, err))
+			return
+		}
+		out.cfg.Notifiers[name] = n
+	}
+	if hub != nil {
+		critical := engine.Level("")
+		if len(cfg.Levels) > 0 {
+			critical = engine.Level(cfg.Levels[0].Name)
+		}
+		n, err := appnotify.NewNotifier(hub, &nc.App, appnotify.Options{
+			Location: loc, IsCritical: func(l engine.Level) bool { return l == critical }, Logger: log.With("notifier", "app"),
+		})
+		add("app", engine.ChannelApp, n, err)
+	}
+	if t := nc.Twilio; t != nil {
+		tw, err := twilio.New(t, twilio.Options{Location: loc, ExternalURL: cfg.Server.ExternalURL, Logger: log.With("notifier", "twilio")})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notifiers.twilio: %w", err))
+		} else {
+			out.twilio = tw
+			out.cfg.Notifiers[engine.ChannelPhone] = tw.Voice()
+			out.cfg.Notifiers[engine.ChannelSMS] = tw.SMS()
+			out.cfg.CallAttempts, out.cfg.CallRetryAfter = t.Voice.Attempts, t.Voice.RetryAfter.D()
+		}
+	}
+	if e := nc.Email; e != nil {
+		n, err := email.New(e, email.Options{Location: loc, Logger: log.With("notifier", "email")})
+		add("email", engine.ChannelEmail, n, err)
+	}
+	for i := range nc.IM {
+		im := &nc.IM[i]
+		n, err := buildIM(im, loc, log.With("notifier", im.Name))
+		add(fmt.Sprintf("im[%d] (%s)", i, im.Name), im.Name, n, err)
+	}
+	for _, p := range cfg.People {
+		ep := engine.Person{ID: p.ID, Name: p.Name, Addresses: map[string]string{engine.ChannelApp: p.ID}}
+		if p.Phone != "" {
+			ep.Addresses[engine.ChannelPhone], ep.Addresses[engine.ChannelSMS] = p.Phone, p.Phone
+			out.byPhone[p.Phone] = p.ID
+		}
+		if p.Email != "" {
+			ep.Addresses[engine.ChannelEmail] = p.Email
+		}
+		if p.IM != nil {
+			ep.Addresses[engine.ChannelIM], ep.IMNotifier = p.IM.ID, p.IM.Notifier
+		}
+		out.cfg.People[p.ID] = ep
+	}
+	for _, l := range cfg.Levels {
+		if l.NotifyWithin.Report {
+			continue
+		}
+		out.cfg.Routes[engine.Level(l.Name)] = engine.Route{
+			People: l.Notify.People, Via: l.Notify.Via, Rooms: l.Notify.Rooms, Delay: l.NotifyWithin.Within,
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// buildIM constructs one IM notifier by its type.
+func buildIM(im *rules.IMConfig, loc *time.Location, log *slog.Logger) (engine.Notifier, error) {
+	switch im.Type {
+	case rules.IMDingTalk:
+		return dingtalk.New(im, dingtalk.Options{Location: loc, Logger: log})
+	case rules.IMWeCom:
+		return wecom.New(im, wecom.Options{Location: loc, Logger: log})
+	case rules.IMFeishu:
+		return feishu.New(im, feishu.Options{Location: loc, Logger: log})
+	case rules.IMSlack:
+		return slack.New(im, slack.Options{Location: loc, Logger: log})
+	case rules.IMWebhook:
+		return webhook.New(im, webhook.Options{Location: loc, Logger: log})
+	}
+	return nil, fmt.Errorf("unknown type %q", im.Type) // validation prevents it
+}
+
+// handler is Twilio's callback handler, or nil.
+func (n *notifications) handler(e *engine.Engine, log *slog.Logger) http.Handler {
+	if n.twilio == nil {
+		return nil
+	}
+	return n.twilio.Handler(&twilioResponder{e: e, byPhone: n.byPhone}, log.With("component", "twilio"))
+}
+
+// twilioResponder carries out what a person asked for by phone or SMS.
+type twilioResponder struct {
+	e       *engine.Engine
+	byPhone map[string]string
+}
+
+var _ twilio.Responder = (*twilioResponder)(nil)
+
+func (t *twilioResponder) Acknowledge(ctx context.Context, incident uint64, by string) error {
+	_, err := t.e.Acknowledge(ctx, incident, engine.Transition{By: by, Note: "by phone or SMS"})
+	return err
+}
+
+func (t *twilioResponder) Resolve(ctx context.Context, incident uint64, by string) error {
+	_, err := t.e.Resolve(ctx, incident, engine.Transition{By: by, Note: "by phone or SMS"})
+	return err
+}
+
+// Silence silences the incident's group (its common labels) for d and
+// acknowledges it.
+func (t *twilioResponder) Silence(ctx context.Context, incident uint64, by string, d time.Duration) error {
+	return t.e.SilenceIncident(ctx, incident, by, d)
+}
+
+func (t *twilioResponder) DeliveryStatus(ctx context.Context, id uint64, providerID, status, detail string) error {
+	return t.e.DeliveryStatus(ctx, id, providerID, status, detail)
+}
+
+func (t *twilioResponder) Recipient(id uint64) (string, uint64, bool) {
+	return t.e.NotificationRecipient(id)
+}
+
+func (t *twilioResponder) PersonByPhone(phone string) (string, bool) {
+	id, ok := t.byPhone[phone]
+	return id, ok
+}
