@@ -500,6 +500,11 @@ func (e *Engine) deliverDue(now time.Time) {
 		}
 		e.out.inFlight[r.Notifier]++
 		r.Status, r.Attempts = NoteSending, r.Attempts+1
+		if r.Channel == ChannelPhone {
+			// Counted now: Twilio may call back about the call before
+			// CreateCall returns.
+			r.Calls++
+		}
 		c.touchNote(r)
 		jobs = append(jobs, noteJob{rec: r, notifier: n, n: e.notification(r, inc), timeout: cfg.Timeout})
 	}
@@ -573,6 +578,9 @@ func (e *Engine) deliver(j noteJob) {
 	c := e.begin()
 	r := j.rec
 	inc := e.incidents.get(r.Incident)
+	if err != nil && r.Channel == ChannelPhone && r.Status == NoteSending {
+		r.Calls-- // no call was placed
+	}
 	switch {
 	case r.Status != NoteSending || inc == nil:
 		// Changed meanwhile (a callback arrived first): keep that.
@@ -580,9 +588,6 @@ func (e *Engine) deliver(j noteJob) {
 		r.Status, r.SentAt, r.Error = NoteSent, c.now, ""
 		if j.n.ProviderID != "" {
 			r.ProviderID = j.n.ProviderID
-		}
-		if r.Channel == ChannelPhone {
-			r.Calls++
 		}
 		r.log(c.now, "sent", "")
 		c.touchNote(r)

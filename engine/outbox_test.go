@@ -516,3 +516,63 @@ func TestLevelRaisedEscalatesToTheNewLevelsRoute(t *testing.T) {
 		t.Fatalf("outbox = %v\nwant %v", got, want)
 	}
 }
+
+func TestSilenceIncidentSilencesTheGroupAndAcknowledges(t *testing.T) {
+	h := newNotifyHarness(t)
+	ctx := context.Background()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	if err := h.e.SilenceIncident(ctx, id, "bob", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	d := h.incident(id)
+	if d.Incident.Status != engine.IncidentAcknowledged || d.Incident.AcknowledgedBy != "bob" {
+		t.Fatalf("incident = %+v", d.Incident)
+	}
+	sup, ok := h.e.Suppression(map[string]string{"alertname": "Down", "severity": "critical"})
+	if !ok || !sup.Until.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("suppression = %+v, %v", sup, ok)
+	}
+	if _, ok := h.e.Suppression(map[string]string{"alertname": "Other"}); ok {
+		t.Fatal("the silence matches another group")
+	}
+	// Unknown incident; an incident without common labels cannot be
+	// silenced (a silence matching everything is refused).
+	if err := h.e.SilenceIncident(ctx, 99, "bob", time.Hour); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+	w := group("h", critical("X"))
+	w.CommonLabels = nil
+	id2 := h.ingest(w).Incident
+	if err := h.e.SilenceIncident(ctx, id2, "bob", time.Hour); !errors.Is(err, engine.ErrInvalid) {
+		t.Fatalf("no labels: %v", err)
+	}
+}
+
+// Twilio may report a call busy before CreateCall has returned: the call
+// still counts, so "call until answered" ends.
+func TestCallbackBeforeTheCallReturnsStillCountsTheCall(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["critical"] = engine.Route{People: []string{"bob"}, Via: []string{"phone"}}
+	h.install()
+	h.n["phone"].result = func(n *engine.Notification) (bool, error) {
+		sid := fmt.Sprintf("CA%d", n.Attempt)
+		if err := h.e.DeliveryStatus(context.Background(), n.ID, sid, "busy", ""); err != nil {
+			t.Errorf("callback: %v", err)
+		}
+		n.ProviderID = sid
+		return false, nil
+	}
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	for i := 0; i < 5; i++ {
+		h.tick(time.Minute)
+	}
+	want := []string{"firing/phone/bob:failed", "firing/sms/bob:sent"}
+	if got := h.statuses(id); !slices.Equal(got, want) {
+		t.Fatalf("outbox = %v\nwant %v", got, want)
+	}
+	if got := len(h.n["phone"].got()); got != 2 {
+		t.Fatalf("%d calls, want 2 (voice attempts)", got)
+	}
+}
