@@ -50,6 +50,7 @@ type Engine struct {
 	byFP        map[string]*fpState
 	incidents   byID[Incident]
 	silences    byID[Silence]
+	live        liveCache // silences not yet expired
 	commits     *commitQueue
 	lastSilence uint64
 	suppressor  Suppressor

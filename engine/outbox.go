@@ -63,9 +63,16 @@ type NotificationRecord struct {
 	FinishedAt time.Time `json:"finished_at"`
 	Error      string    `json:"error,omitempty"`
 	// ProviderID and ProviderStatus are the provider's id of what was sent
-	// and its last status callback.
-	ProviderID     string `json:"provider_id,omitempty"`
-	ProviderStatus string `json:"provider_status,omitempty"`
+	// and its last status callback; OldProviderIDs are the earlier calls
+	// of a notification that called again, whose late callbacks count no
+	// more.
+	ProviderID     string   `json:"provider_id,omitempty"`
+	ProviderStatus string   `json:"provider_status,omitempty"`
+	OldProviderIDs []string `json:"old_provider_ids,omitempty"`
+	// Tries counts the attempts since the last one the provider accepted:
+	// retry.max_attempts bounds it (a call placed again after nobody
+	// answered starts from zero).
+	Tries int `json:"tries,omitempty"`
 	// FailoverOf is the notification whose final failure made this one.
 	FailoverOf uint64 `json:"failover_of,omitempty"`
 	By         string `json:"by,omitempty"`
@@ -133,6 +140,11 @@ type NotifyConfig struct {
 	// one is answered; CallRetryAfter the pause between them.
 	CallAttempts   int
 	CallRetryAfter time.Duration
+	// CallStatusWait is how long a placed call may go without a final
+	// status callback before it counts as unanswered (a callback lost to a
+	// restart or a wrong external URL must not end "call until answered").
+	// Default 10m.
+	CallStatusWait time.Duration
 	// ConsoleURL links notifications to incidents; ExternalURL is
 	// remediator's own, for callbacks.
 	ConsoleURL  string
@@ -156,6 +168,12 @@ type outbox struct {
 	byIncident map[uint64][]*NotificationRecord
 	due        map[uint64]*NotificationRecord // pending records
 	inFlight   map[string]int                 // notifier → deliveries running
+	// muted: open incidents whose alerts were all muted when they came,
+	// so nobody was paged; Tick pages them when that ends.
+	muted map[uint64]bool
+	// calls: phone notifications sent and waiting for their status
+	// callback.
+	calls map[uint64]*NotificationRecord
 	kick       bool                           // a change created due records
 	stopping   bool
 	// ctx ends deliveries in flight at shutdown: they are retried (after
@@ -167,7 +185,8 @@ type outbox struct {
 func newOutbox() outbox {
 	ctx, cancel := context.WithCancel(context.Background())
 	return outbox{ctx: ctx, cancel: cancel, byKey: map[string]*NotificationRecord{}, byIncident: map[uint64][]*NotificationRecord{},
-		due: map[uint64]*NotificationRecord{}, inFlight: map[string]int{}}
+		due: map[uint64]*NotificationRecord{}, inFlight: map[string]int{},
+		muted: map[uint64]bool{}, calls: map[uint64]*NotificationRecord{}}
 }
 
 func (o *outbox) index(r *NotificationRecord) {
@@ -177,6 +196,9 @@ func (o *outbox) index(r *NotificationRecord) {
 	o.byIncident[r.Incident] = append(o.byIncident[r.Incident], r)
 	if r.Status == NotePending {
 		o.due[r.ID] = r
+	}
+	if r.Status == NoteSent && r.Channel == ChannelPhone {
+		o.calls[r.ID] = r
 	}
 }
 
@@ -202,6 +224,9 @@ func (e *Engine) SetNotify(cfg *NotifyConfig) {
 		}
 		if c.CallRetryAfter <= 0 {
 			c.CallRetryAfter = time.Minute
+		}
+		if c.CallStatusWait <= 0 {
+			c.CallStatusWait = 10 * time.Minute
 		}
 		if c.MaxInFlight <= 0 {
 			c.MaxInFlight = 16
@@ -240,6 +265,7 @@ func (c *change) notePageable(inc *Incident, a *Alert) {
 		}
 	}
 	if _, muted := e.suppressed(a.Labels, c.now); muted {
+		e.out.muted[inc.ID] = true // paged once unmuted (Tick)
 		return
 	}
 	if c.pageable == nil {
@@ -249,8 +275,9 @@ func (c *change) notePageable(inc *Incident, a *Alert) {
 }
 
 // page queues the notifications an open incident's level calls for: the
-// first page (firing), or, once paged, an escalation to a more urgent
-// level's route. Callers hold mu.
+// first page (firing), or, once someone was paged, an escalation to a more
+// urgent level's route. Pages that have not gone out yet are replaced by
+// the new level's. Callers hold mu.
 func (e *Engine) page(c *change, inc *Incident) {
 	if inc.Status != IncidentOpen {
 		return
@@ -260,14 +287,12 @@ func (e *Engine) page(c *change, inc *Incident) {
 		return
 	}
 	paged, best := false, -1
-	for _, r := range e.out.byIncident[inc.ID] {
-		if r.Event == NotifyFiring || r.Event == NotifyEscalated {
-			rank := e.classifier.Rank(r.Level)
-			if !paged || rank < best {
-				best = rank
-			}
-			paged = true
+	for _, r := range e.paged(inc.ID) {
+		rank := e.classifier.Rank(r.Level)
+		if !paged || rank < best {
+			best = rank
 		}
+		paged = true
 	}
 	event, extra := NotifyFiring, ""
 	if paged {
@@ -276,11 +301,60 @@ func (e *Engine) page(c *change, inc *Incident) {
 		}
 		event, extra = NotifyEscalated, ":"+string(inc.Level)
 	}
+	for _, r := range e.out.byIncident[inc.ID] {
+		if r.Status == NotePending && (r.Event == NotifyFiring || r.Event == NotifyEscalated) && r.Level != inc.Level {
+			r.Status, r.FinishedAt = NoteCancelled, c.now
+			r.log(c.now, "cancelled", "replaced by the pages of level "+string(inc.Level))
+			c.touchNote(r)
+			e.countNote(r, "cancelled")
+		}
+	}
 	due := inc.CreatedAt.Add(route.Delay)
 	if due.Before(c.now) {
 		due = c.now
 	}
+	delete(e.out.muted, inc.ID)
 	e.fanOut(c, inc, route, event, extra, due, "", "")
+}
+
+// muteUntil reports whether every firing alert of inc is muted by a
+// silence or maintenance window at t, and until when the first of them
+// is. Callers hold mu.
+func (e *Engine) muteUntil(inc *Incident, t time.Time) (time.Time, bool) {
+	var until time.Time
+	firing := 0
+	for _, id := range inc.Alerts {
+		a := e.alerts.get(id)
+		if a == nil || a.Status != StatusFiring {
+			continue
+		}
+		firing++
+		sup, muted := e.suppressed(a.Labels, t)
+		if !muted {
+			return time.Time{}, false
+		}
+		if until.IsZero() || sup.Until.Before(until) {
+			until = sup.Until
+		}
+	}
+	return until, firing > 0
+}
+
+// unmute pages the open incidents that were muted when their alerts
+// arrived and are no longer (the silence or window ended). Callers hold
+// mu.
+func (e *Engine) unmute(c *change) {
+	for id := range e.out.muted {
+		inc := e.incidents.get(id)
+		if inc == nil || inc.Status == IncidentResolved {
+			delete(e.out.muted, id)
+			continue
+		}
+		if _, muted := e.muteUntil(inc, c.now); !muted {
+			e.page(c, inc)
+			delete(e.out.muted, id)
+		}
+	}
 }
 
 // fanOut queues event for every person and channel of route, and its
@@ -313,8 +387,8 @@ func (e *Engine) queue(c *change, inc *Incident, event, extra string, p *Person,
 		}
 	}
 	key := strconv.FormatUint(inc.ID, 10) + "/" + event + extra + "/" + who + "/" + channel
-	if _, dup := e.out.byKey[key]; dup {
-		return nil
+	if prev, dup := e.out.byKey[key]; dup && prev.Status != NoteCancelled {
+		return nil // the notification log has it (a cancelled one never went out)
 	}
 	e.out.last++
 	r := &NotificationRecord{
@@ -348,6 +422,11 @@ func (c *change) touchNote(r *NotificationRecord) {
 		}
 	} else {
 		delete(c.e.out.due, r.ID)
+	}
+	if r.Status == NoteSent && r.Channel == ChannelPhone {
+		c.e.out.calls[r.ID] = r
+	} else {
+		delete(c.e.out.calls, r.ID)
 	}
 }
 
@@ -462,12 +541,14 @@ type noteJob struct {
 func (e *Engine) deliverDue(now time.Time) {
 	e.mu.Lock()
 	e.out.kick = false
-	if e.out.cfg == nil || e.out.stopping || len(e.out.due) == 0 {
+	if e.out.cfg == nil || e.out.stopping || len(e.out.due)+len(e.out.muted)+len(e.out.calls) == 0 {
 		e.mu.Unlock()
 		return
 	}
 	c := e.begin()
 	c.now = now
+	e.unmute(c)
+	e.callWatchdog(c)
 	var jobs []noteJob
 	ids := make([]uint64, 0, len(e.out.due))
 	for id, r := range e.out.due {
@@ -490,6 +571,16 @@ func (e *Engine) deliverDue(now time.Time) {
 			e.countNote(r, "cancelled")
 			continue
 		}
+		if r.Event == NotifyFiring || r.Event == NotifyEscalated {
+			// A silence made while the page waited: it waits for the
+			// silence to end (and goes if the alerts still fire).
+			if until, muted := e.muteUntil(inc, now); muted {
+				r.DueAt = until
+				r.log(now, "muted", "postponed until "+until.UTC().Format(time.RFC3339))
+				c.touchNote(r)
+				continue
+			}
+		}
 		n := cfg.Notifiers[r.Notifier]
 		if n == nil {
 			e.failNote(c, r, inc, fmt.Sprintf("notifier %q is not configured", r.Notifier))
@@ -499,7 +590,7 @@ func (e *Engine) deliverDue(now time.Time) {
 			continue
 		}
 		e.out.inFlight[r.Notifier]++
-		r.Status, r.Attempts = NoteSending, r.Attempts+1
+		r.Status, r.Attempts, r.Tries = NoteSending, r.Attempts+1, r.Tries+1
 		if r.Channel == ChannelPhone {
 			// Counted now: Twilio may call back about the call before
 			// CreateCall returns.
@@ -520,7 +611,10 @@ func (e *Engine) deliverDue(now time.Time) {
 		for _, j := range jobs {
 			e.out.inFlight[j.rec.Notifier]--
 			if j.rec.Status == NoteSending {
-				j.rec.Status, j.rec.Attempts = NotePending, j.rec.Attempts-1
+				j.rec.Status, j.rec.Attempts, j.rec.Tries = NotePending, j.rec.Attempts-1, j.rec.Tries-1
+				if j.rec.Channel == ChannelPhone {
+					j.rec.Calls--
+				}
 				e.out.due[j.rec.ID] = j.rec
 			}
 			e.runs.Done()
@@ -585,7 +679,7 @@ func (e *Engine) deliver(j noteJob) {
 	case r.Status != NoteSending || inc == nil:
 		// Changed meanwhile (a callback arrived first): keep that.
 	case err == nil:
-		r.Status, r.SentAt, r.Error = NoteSent, c.now, ""
+		r.Status, r.SentAt, r.Error, r.Tries = NoteSent, c.now, "", 0
 		if j.n.ProviderID != "" {
 			r.ProviderID = j.n.ProviderID
 		}
@@ -598,11 +692,13 @@ func (e *Engine) deliver(j noteJob) {
 		r.Status, r.DueAt = NotePending, c.now
 		r.log(c.now, "interrupted", "remediator stopped while it was being sent")
 		c.touchNote(r)
-	case retry && r.Attempts < e.out.cfgOr().MaxAttempts:
-		wait := e.backoff(r.Attempts)
+	case retry && r.Tries < e.out.cfgOr().MaxAttempts:
+		wait := e.backoff(r.Tries)
 		var ra RetryAfterer
 		if errors.As(err, &ra) && ra.RetryAfter() > wait {
-			wait = ra.RetryAfter()
+			// As the peer asks, but no longer than retry.max: a page
+			// must not wait a day for a proxy's Retry-After.
+			wait = min(ra.RetryAfter(), max(wait, e.out.cfgOr().Max))
 		}
 		r.Status, r.DueAt, r.Error = NotePending, c.now.Add(wait), err.Error()
 		r.log(c.now, "retry", err.Error())
@@ -611,7 +707,7 @@ func (e *Engine) deliver(j noteJob) {
 	default:
 		why := err.Error()
 		if retry {
-			why = fmt.Sprintf("%s (gave up after %d attempts)", why, r.Attempts)
+			why = fmt.Sprintf("%s (gave up after %d attempts)", why, r.Tries)
 		}
 		e.failNote(c, r, inc, why)
 	}
@@ -723,13 +819,21 @@ func describeNote(r *NotificationRecord) string {
 	return fmt.Sprintf("%s notification %d by %s to %s", r.Event, r.ID, r.Channel, to)
 }
 
-// kickNotify delivers what the last changes made due, if any.
+// kickNotify delivers what the last changes made due, if any, in the
+// background: the caller's answer (a webhook's 200) never waits for it.
 func (e *Engine) kickNotify() {
 	e.mu.Lock()
-	kick := e.out.kick
+	kick := e.out.kick && !e.out.stopping
+	if kick {
+		e.out.kick = false
+		e.runs.Add(1)
+	}
 	e.mu.Unlock()
 	if kick {
-		e.deliverDue(e.clock.Now())
+		go func() {
+			defer e.runs.Done()
+			e.deliverDue(e.clock.Now())
+		}()
 	}
 }
 
@@ -775,7 +879,7 @@ func (e *Engine) DeliveryStatus(ctx context.Context, id uint64, providerID, stat
 		e.mu.Unlock()
 		return fmt.Errorf("notification %d: %w", id, ErrNotFound)
 	}
-	if providerID != "" && r.ProviderID != "" && providerID != r.ProviderID {
+	if providerID != "" && (slices.Contains(r.OldProviderIDs, providerID) || r.ProviderID != "" && providerID != r.ProviderID) {
 		e.mu.Unlock()
 		return fmt.Errorf("notification %d: callback for %s, a superseded attempt: %w", id, providerID, ErrConflict)
 	}
@@ -801,14 +905,9 @@ func (e *Engine) DeliveryStatus(ctx context.Context, id uint64, providerID, stat
 			if errText != "" {
 				why += " (" + errText + ")"
 			}
-			cfg := e.out.cfgOr()
-			if r.Channel == ChannelPhone && status != "failed" && r.Calls < cfg.CallAttempts && !e.stale(r, inc) {
-				r.Status, r.DueAt, r.Error, r.ProviderID = NotePending, c.now.Add(cfg.CallRetryAfter), why, ""
-				c.touchNote(r)
+			if r.Channel == ChannelPhone && status != "failed" {
+				e.unanswered(c, r, inc, status)
 			} else {
-				if r.Channel == ChannelPhone && status != "failed" {
-					why = fmt.Sprintf("not answered after %d calls (last: %s)", r.Calls, status)
-				}
 				e.failNote(c, r, inc, why)
 			}
 		}
@@ -820,6 +919,48 @@ func (e *Engine) DeliveryStatus(ctx context.Context, id uint64, providerID, stat
 	}
 	e.kickNotify()
 	return nil
+}
+
+// unanswered handles a call nobody answered: it is made again after
+// voice.retry_after, up to voice.attempts calls, while the incident is
+// open; then the person's next channel is tried. A call that ends after
+// the incident was acknowledged or resolved needs nothing more. Callers
+// hold mu.
+func (e *Engine) unanswered(c *change, r *NotificationRecord, inc *Incident, status string) {
+	cfg := e.out.cfgOr()
+	switch {
+	case e.stale(r, inc):
+		r.Status, r.FinishedAt = NoteCancelled, c.now
+		r.log(c.now, "cancelled", "the incident is "+string(inc.Status))
+		c.touchNote(r)
+		e.countNote(r, "cancelled")
+	case r.Calls < cfg.CallAttempts:
+		if r.ProviderID != "" {
+			r.OldProviderIDs = append(r.OldProviderIDs, r.ProviderID)
+		}
+		r.Status, r.DueAt, r.Error, r.ProviderID = NotePending, c.now.Add(cfg.CallRetryAfter), "phone "+status, ""
+		c.touchNote(r)
+	default:
+		e.failNote(c, r, inc, fmt.Sprintf("not answered after %d calls (last: %s)", r.Calls, status))
+	}
+}
+
+// callWatchdog counts a call as unanswered when no final status callback
+// came within CallStatusWait of placing it. Callers hold mu.
+func (e *Engine) callWatchdog(c *change) {
+	wait := e.out.cfgOr().CallStatusWait
+	for _, r := range e.out.calls {
+		if wait <= 0 || r.Status != NoteSent || c.now.Before(r.SentAt.Add(wait)) {
+			continue
+		}
+		inc := e.incidents.get(r.Incident)
+		if inc == nil || e.stale(r, inc) {
+			delete(e.out.calls, r.ID) // nothing more to do for it: it stays sent
+			continue
+		}
+		r.log(c.now, "no status callback", fmt.Sprintf("no final status within %s of the call", wait))
+		e.unanswered(c, r, inc, "no status callback")
+	}
 }
 
 // NotificationRecipient returns the person and incident of notification

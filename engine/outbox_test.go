@@ -576,3 +576,115 @@ func TestCallbackBeforeTheCallReturnsStillCountsTheCall(t *testing.T) {
 		t.Fatalf("%d calls, want 2 (voice attempts)", got)
 	}
 }
+
+// An incident whose alerts were all silenced when they came pages once
+// the silence ends and they still fire; a silence made while a delayed
+// page waits postpones it.
+func TestMutedIncidentPagesWhenTheSilenceEnds(t *testing.T) {
+	h := newNotifyHarness(t)
+	ctx := context.Background()
+	if _, err := h.e.CreateSilence(ctx, engine.NewSilence{
+		Matchers: []engine.Matcher{{Name: "alertname", Value: "Down"}}, EndsAt: t0.Add(10 * time.Minute), CreatedBy: "ops",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.tick(9 * time.Minute)
+	if got := h.statuses(id); len(got) != 0 {
+		t.Fatalf("paged while silenced: %v", got)
+	}
+	h.tick(time.Minute) // the silence ends; nothing was redelivered
+	if got := len(h.statuses(id)); got != 5 {
+		t.Fatalf("after the silence: %v", h.statuses(id))
+	}
+
+	// A warning waits an hour; a silence made meanwhile, ending at +2h,
+	// postpones its page to then.
+	w := alert("Load", engine.StatusFiring, h.clock.Now(), "severity", "warning")
+	id2 := h.ingest(group("w", w)).Incident
+	if _, err := h.e.CreateSilence(ctx, engine.NewSilence{
+		Matchers: []engine.Matcher{{Name: "alertname", Value: "Load"}}, EndsAt: h.clock.Now().Add(2 * time.Hour), CreatedBy: "ops",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.tick(time.Hour)
+	if got := h.statuses(id2); !slices.Equal(got, []string{"firing/email/alice:pending"}) {
+		t.Fatalf("during the silence: %v", got)
+	}
+	h.tick(time.Hour)
+	if got := h.statuses(id2); !slices.Equal(got, []string{"firing/email/alice:sent"}) {
+		t.Fatalf("after the silence: %v", got)
+	}
+}
+
+// A warning's delayed page is replaced, not sent later, when the incident
+// becomes critical before it went out.
+func TestEscalationReplacesAPageNotYetSent(t *testing.T) {
+	h := newNotifyHarness(t)
+	id := h.ingest(group("g", alert("Load", engine.StatusFiring, t0, "severity", "warning"))).Incident
+	h.tick(time.Minute)
+	h.ingest(group("g", alert("Load", engine.StatusFiring, t0, "severity", "warning"), critical("Down")))
+	h.tick(2 * time.Hour)
+	want := []string{
+		"firing/email/alice:cancelled",
+		// Nobody was paged yet: the critical pages are the first ones.
+		"firing/phone/alice:sent", "firing/email/alice:sent", "firing/phone/bob:sent",
+		"firing/email/bob:sent", "firing/im-ops/room:sent",
+	}
+	if got := h.statuses(id); !slices.Equal(got, want) {
+		t.Fatalf("outbox = %v\nwant %v", got, want)
+	}
+}
+
+// A call whose status callback never comes (a restart, a wrong external
+// URL) counts as unanswered after CallStatusWait; a late callback of an
+// earlier call counts no more.
+func TestCallWithoutCallbackIsCalledAgain(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["critical"] = engine.Route{People: []string{"bob"}, Via: []string{"phone"}}
+	h.cfg.CallStatusWait = 5 * time.Minute
+	h.install()
+	ctx := context.Background()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	first := h.notes(id)[0]
+	h.tick(5 * time.Minute) // no callback: unanswered, called again a minute later
+	if r := h.notes(id)[0]; r.Status != engine.NotePending || r.Error != "phone no status callback" {
+		t.Fatalf("after the wait: %+v", r)
+	}
+	h.tick(time.Minute)
+	if got := len(h.n["phone"].got()); got != 2 {
+		t.Fatalf("%d calls, want 2", got)
+	}
+	// The first call's "completed" arrives late: refused, the second
+	// call's notification stays as it is.
+	if err := h.e.DeliveryStatus(ctx, first.ID, first.ProviderID, "completed", ""); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("late callback of the first call: %v", err)
+	}
+	if r := h.notes(id)[0]; r.Status != engine.NoteSent || r.Calls != 2 {
+		t.Fatalf("second call: %+v", r)
+	}
+}
+
+func TestRetryAfterIsCappedAtRetryMax(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["critical"] = engine.Route{Rooms: []string{"im-ops"}}
+	h.install()
+	calls := 0
+	h.n["im-ops"].result = func(*engine.Notification) (bool, error) {
+		calls++
+		if calls == 1 {
+			return true, retryAfterErr{24 * time.Hour}
+		}
+		return false, nil
+	}
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	if r := h.notes(id)[0]; !r.DueAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("due %v, want retry.max (1m) after the 429", r.DueAt)
+	}
+	h.tick(time.Minute)
+	if r := h.notes(id)[0]; r.Status != engine.NoteSent {
+		t.Fatalf("after a minute: %+v", r)
+	}
+}

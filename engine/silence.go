@@ -147,6 +147,7 @@ func (e *Engine) CreateSilence(ctx context.Context, n NewSilence) (Silence, erro
 	e.lastSilence++
 	s.ID, s.Rev = e.lastSilence, c.rev
 	e.silences.put(s.ID, s)
+	e.live.valid = false
 	c.silences = append(c.silences, s)
 	out := *s
 	out.CurrentState = s.State(c.now)
@@ -178,6 +179,7 @@ func (e *Engine) ExpireSilence(ctx context.Context, id uint64, by string) (Silen
 		cp.StartsAt = c.now
 	}
 	e.silences.put(id, &cp)
+	e.live.valid = false
 	c.silences = append(c.silences, &cp)
 	out := cp
 	out.CurrentState = SilenceExpired
@@ -249,14 +251,13 @@ func (e *Engine) SetSuppressor(s Suppressor) {
 // t. Callers hold mu.
 func (e *Engine) suppressed(ls map[string]string, t time.Time) (Suppression, bool) {
 	var found *Suppression
-	e.silences.newestFirst(0, func(s *Silence) bool {
+	for _, s := range e.liveSilences(t) {
 		if s.State(t) == SilenceActive && s.Matches(ls) {
 			if found == nil || s.EndsAt.After(found.Until) {
 				found = &Suppression{By: fmt.Sprintf("silence %d", s.ID), Until: s.EndsAt}
 			}
 		}
-		return true
-	})
+	}
 	if e.suppressor != nil {
 		if w, ok := e.suppressor.Suppressed(ls, t); ok && (found == nil || w.Until.After(found.Until)) {
 			found = &w
@@ -266,6 +267,36 @@ func (e *Engine) suppressed(ls map[string]string, t time.Time) (Suppression, boo
 		return *found, true
 	}
 	return Suppression{}, false
+}
+
+// liveSilences returns the silences not expired at t, newest first: the
+// ones a check has to look at. The list is cached until a silence is
+// created or expired, or the earliest of them ends. Callers hold mu.
+func (e *Engine) liveSilences(t time.Time) []*Silence {
+	if e.live.valid && t.Before(e.live.until) && !t.Before(e.live.from) {
+		return e.live.list
+	}
+	e.live.list, e.live.until, e.live.from, e.live.valid = e.live.list[:0], time.Time{}, t, true
+	e.silences.newestFirst(0, func(s *Silence) bool {
+		if t.Before(s.EndsAt) {
+			e.live.list = append(e.live.list, s)
+			if e.live.until.IsZero() || s.EndsAt.Before(e.live.until) {
+				e.live.until = s.EndsAt
+			}
+		}
+		return true
+	})
+	if e.live.until.IsZero() {
+		e.live.until = t.Add(time.Hour) // none: look again in a while (or at the next change)
+	}
+	return e.live.list
+}
+
+// liveCache is liveSilences' cache.
+type liveCache struct {
+	list        []*Silence
+	from, until time.Time
+	valid       bool
 }
 
 // Suppression reports whether a silence or a maintenance window mutes ls

@@ -40,8 +40,9 @@ type NotifiersConfig struct {
 	Timezone string `yaml:"timezone"`
 	// Retry is how a failed delivery is retried.
 	Retry NotifyRetryConfig `yaml:"retry"`
-	// ConsoleURL is where a notification links to: an incident's page is
-	// ConsoleURL/incidents/ID. Default: server.external_url.
+	// ConsoleURL is where a notification links to: an incident is
+	// ConsoleURL/api/v1/incidents/ID (the console's page once it exists).
+	// Default: server.external_url, else http://server.listen.
 	ConsoleURL string        `yaml:"console_url"`
 	Twilio     *TwilioConfig `yaml:"twilio"`
 	Email      *EmailConfig  `yaml:"email"`

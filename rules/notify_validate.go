@@ -104,6 +104,7 @@ func (c *Config) validateNotify(v *validator) {
 	n := &c.Notifiers
 	c.validateNotifiers(v, "notifiers")
 	people := map[string]*PersonConfig{}
+	phones := map[string]string{}
 	for i := range c.People {
 		pp := joinIndex("people", i)
 		p := &c.People[i]
@@ -119,6 +120,13 @@ func (c *Config) validateNotify(v *validator) {
 		}
 		if p.Phone != "" && !e164RE.MatchString(p.Phone) {
 			v.addf(joinKey(pp, "phone"), "%q is not an E.164 number (+ country code and number, digits only)", p.Phone)
+		} else if p.Phone != "" {
+			// An SMS reply is attributed by its number: one number, one person.
+			if other, dup := phones[p.Phone]; dup {
+				v.addf(joinKey(pp, "phone"), "%q is also %s's number; SMS replies must name one person", p.Phone, other)
+			} else {
+				phones[p.Phone] = p.ID
+			}
 		}
 		if p.Email != "" {
 			if err := checkAddress(p.Email); err != nil {

@@ -173,15 +173,35 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "CallStatus or MessageStatus is required", http.StatusBadRequest)
 		return
 	}
-	if err := h.r.DeliveryStatus(r.Context(), nid, sid, status, f.Get("ErrorCode")); err != nil {
-		if !errors.Is(err, engine.ErrNotFound) {
+	detail := f.Get("ErrorCode")
+	if answeredByMachine(status, f.Get("AnsweredBy")) {
+		// Voicemail picked up: nobody heard the page. The call counts as
+		// unanswered, so it is made again (machine detection is on).
+		status, detail = "no-answer", "answered by "+f.Get("AnsweredBy")
+	}
+	if err := h.r.DeliveryStatus(r.Context(), nid, sid, status, detail); err != nil {
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			h.log.Warn("twilio status callback of an unknown notification", "notification", nid, "status", status)
+		case errors.Is(err, engine.ErrConflict):
+			h.log.Info("twilio status callback of a superseded call ignored", "notification", nid, "status", status)
+		default:
 			h.log.Error("twilio status callback not recorded", "notification", nid, "status", status, "err", err)
 			http.Error(w, "not recorded", http.StatusInternalServerError)
 			return
 		}
-		h.log.Warn("twilio status callback of an unknown notification", "notification", nid, "status", status)
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// answeredByMachine reports whether a call's status says an answering
+// machine or a fax took it (Twilio's AnsweredBy, with machine detection).
+func answeredByMachine(status, answeredBy string) bool {
+	switch status {
+	case "in-progress", "answered", "completed":
+		return strings.HasPrefix(answeredBy, "machine") || answeredBy == "fax"
+	}
+	return false
 }
 
 // smsCommandRE is a reply: ACK or RESOLVE and an incident id.

@@ -376,6 +376,16 @@ func TestStatusCallback(t *testing.T) {
 			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "CA1", Status: "completed"}}, http.StatusInternalServerError},
 		// Neither status is a bad request.
 		{"no status", url.Values{"CallSid": {"CA1"}}, nil, nil, http.StatusBadRequest},
+		// Voicemail took the call: it counts as not answered.
+		{"answering machine", url.Values{"CallSid": {"CA1"}, "CallStatus": {"completed"}, "AnsweredBy": {"machine_end_beep"}}, nil,
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "CA1", Status: "no-answer", Detail: "answered by machine_end_beep"}}, http.StatusNoContent},
+		// A person did: answered.
+		{"human", url.Values{"CallSid": {"CA1"}, "CallStatus": {"in-progress"}, "AnsweredBy": {"human"}}, nil,
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "CA1", Status: "in-progress"}}, http.StatusNoContent},
+		// A late callback of a superseded call is acknowledged to Twilio,
+		// not a 500 it would report as an error.
+		{"superseded call", url.Values{"CallSid": {"CA0"}, "CallStatus": {"completed"}}, fmt.Errorf("superseded: %w", engine.ErrConflict),
+			[]call{{Method: "DeliveryStatus", ID: 34, Provider: "CA0", Status: "completed"}}, http.StatusNoContent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

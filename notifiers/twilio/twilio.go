@@ -133,7 +133,10 @@ func (v *voice) Notify(ctx context.Context, n *engine.Notification) (bool, error
 		SetTo(n.Recipient.Address).SetFrom(t.from).SetTwiml(doc).
 		SetStatusCallback(statusURL(base, n.ID)).
 		SetStatusCallbackEvent(callEvents).
-		SetStatusCallbackMethod(http.MethodPost)
+		SetStatusCallbackMethod(http.MethodPost).
+		// A voicemail is not an answer: with detection on, the status
+		// callback's AnsweredBy tells (see answeredByMachine).
+		SetMachineDetection("Enable")
 
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()

@@ -349,6 +349,9 @@ func TestVoiceWire(t *testing.T) {
 	if got := form["StatusCallbackEvent"]; !slices.Equal(got, []string{"initiated", "ringing", "answered", "completed"}) {
 		t.Errorf("StatusCallbackEvent %q", got)
 	}
+	if form.Get("MachineDetection") != "Enable" {
+		t.Errorf("MachineDetection %q: a voicemail must not count as an answer", form.Get("MachineDetection"))
+	}
 	if form.Get("StatusCallbackMethod") != "POST" {
 		t.Errorf("StatusCallbackMethod %q", form.Get("StatusCallbackMethod"))
 	}
