@@ -134,6 +134,7 @@ func (e *Engine) failAfter(batch []*ticket, err error) {
 		e.unsynced.Silences = append(e.unsynced.Silences, t.ch.Silences...)
 		e.unsynced.Actions = append(e.unsynced.Actions, t.ch.Actions...)
 		e.unsynced.Notifications = append(e.unsynced.Notifications, t.ch.Notifications...)
+		e.unsynced.Escalations = append(e.unsynced.Escalations, t.ch.Escalations...)
 	}
 	e.unsyncedCnt += len(failed)
 	q.cond.Broadcast()
@@ -153,6 +154,7 @@ func merge(batch []*ticket) *Changes {
 		out.Silences = append(out.Silences, t.ch.Silences...)
 		out.Actions = append(out.Actions, t.ch.Actions...)
 		out.Notifications = append(out.Notifications, t.ch.Notifications...)
+		out.Escalations = append(out.Escalations, t.ch.Escalations...)
 	}
 	return out
 }

@@ -60,6 +60,8 @@ type Engine struct {
 	runs        sync.WaitGroup
 	actionsRun  *prometheus.CounterVec
 	notesOut    *prometheus.CounterVec
+	breaches    *prometheus.CounterVec
+	esc         map[uint64]*Escalation // escalation records of unresolved incidents
 	current     map[string]uint64 // incident key → its unresolved incident
 	timeline    map[uint64][]TimelineEvent
 	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
@@ -85,6 +87,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		commits:    newCommitQueue(o.MaxBatch),
 		rem:        newRemediation(o.MaxConcurrentActions),
 		out:        newOutbox(),
+		esc:        map[uint64]*Escalation{},
 		byFP:       map[string]*fpState{},
 		current:    map[string]uint64{},
 		timeline:   map[uint64][]TimelineEvent{},
@@ -104,7 +107,11 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 			Name: "remediator_notifications_total",
 			Help: "Notification outcomes by channel: sent, delivered, retried, failed, cancelled.",
 		}, []string{"channel", "outcome"})
-		for _, c := range []prometheus.Collector{incidentCollector{e}, e.actionsRun, e.notesOut} {
+		e.breaches = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "remediator_sla_breaches_total",
+			Help: "Incidents not acknowledged (respond) or not resolved (resolve) within their level's SLA clock.",
+		}, []string{"level", "kind"})
+		for _, c := range []prometheus.Collector{incidentCollector{e}, e.actionsRun, e.notesOut, e.breaches} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("engine: register metrics: %w", err)
 			}
@@ -163,6 +170,7 @@ func (e *Engine) restore(s *Snapshot) {
 	}
 	e.rem.reindex()
 	e.restoreNotifications(s.Notifications)
+	e.restoreEscalations(s.Escalations)
 	for _, sil := range s.Silences {
 		e.lastSilence = max(e.lastSilence, sil.ID)
 		e.rev = max(e.rev, sil.Rev)
@@ -234,6 +242,7 @@ type change struct {
 	// pageable: incidents that gained an unsuppressed firing alert.
 	notifications []*NotificationRecord
 	pageable      map[uint64]bool
+	escalations   []*Escalation
 }
 
 // delivery collects what one webhook did to one incident, so the timeline
@@ -342,6 +351,7 @@ func (c *change) changes() *Changes {
 		ch.Silences = append(ch.Silences, e.unsynced.Silences...)
 		ch.Actions = append(ch.Actions, e.unsynced.Actions...)
 		ch.Notifications = append(ch.Notifications, e.unsynced.Notifications...)
+		ch.Escalations = append(ch.Escalations, e.unsynced.Escalations...)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
 	}
 	// A record changed twice in one change keeps its last version (both
@@ -359,6 +369,16 @@ func (c *change) changes() *Changes {
 	for _, s := range c.silences {
 		cp := *s
 		ch.Silences = append(ch.Silences, &cp)
+	}
+	if len(c.escalations) > 0 {
+		seen := make(map[uint64]bool, len(c.escalations))
+		for i := len(c.escalations) - 1; i >= 0; i-- { // the last version of each
+			if es := c.escalations[i]; !seen[es.Incident] {
+				seen[es.Incident] = true
+				cp := *es
+				ch.Escalations = append(ch.Escalations, &cp)
+			}
+		}
 	}
 	if len(c.notifications) > 0 {
 		seen := make(map[uint64]bool, len(c.notifications))

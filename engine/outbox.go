@@ -153,6 +153,11 @@ type NotifyConfig struct {
 	MaxInFlight int
 	// Jitter returns a factor in [0.8, 1.2) for backoff (nil: random).
 	Jitter func() float64
+	// Chains are the escalation chains by level; Resolve turns a step
+	// target (schedule:NAME, schedule-next:NAME, person:ID, team:NAME)
+	// into the people it means at t.
+	Chains  map[Level]Chain
+	Resolve func(target string, t time.Time) []string
 }
 
 // failoverOrder is the order a person's channels are tried in when one
@@ -251,6 +256,14 @@ func (e *Engine) routeFor(l Level) (Route, bool) {
 	return r, ok && (len(r.People) > 0 && len(r.Via) > 0 || len(r.Rooms) > 0)
 }
 
+// pages reports whether a level pages anyone: a notify route or an
+// escalation chain. Callers hold mu.
+func (e *Engine) pages(l Level) bool {
+	_, route := e.routeFor(l)
+	_, chain := e.chainFor(l)
+	return route || chain
+}
+
 // notePageable records, on attaching a firing alert, whether it may page:
 // its level routes somewhere and no silence or maintenance window mutes
 // it. Callers hold mu.
@@ -259,10 +272,8 @@ func (c *change) notePageable(inc *Incident, a *Alert) {
 	if e.out.cfg == nil || c.pageable[inc.ID] {
 		return
 	}
-	if _, ok := e.routeFor(inc.Level); !ok {
-		if _, ok := e.routeFor(a.Level); !ok {
-			return
-		}
+	if !e.pages(inc.Level) && !e.pages(a.Level) {
+		return
 	}
 	if _, muted := e.suppressed(a.Labels, c.now); muted {
 		e.out.muted[inc.ID] = true // paged once unmuted (Tick)
@@ -279,13 +290,10 @@ func (c *change) notePageable(inc *Incident, a *Alert) {
 // urgent level's route. Pages that have not gone out yet are replaced by
 // the new level's. Callers hold mu.
 func (e *Engine) page(c *change, inc *Incident) {
-	if inc.Status != IncidentOpen {
+	if inc.Status != IncidentOpen || !e.pages(inc.Level) {
 		return
 	}
-	route, ok := e.routeFor(inc.Level)
-	if !ok {
-		return
-	}
+	route, _ := e.routeFor(inc.Level)
 	paged, best := false, -1
 	for _, r := range e.paged(inc.ID) {
 		rank := e.classifier.Rank(r.Level)
@@ -315,6 +323,10 @@ func (e *Engine) page(c *change, inc *Incident) {
 	}
 	delete(e.out.muted, inc.ID)
 	e.fanOut(c, inc, route, event, extra, due, "", "")
+	if event == NotifyEscalated {
+		due = c.now // a more urgent level's chain starts at once
+	}
+	e.startChain(c, inc, due)
 }
 
 // muteUntil reports whether every firing alert of inc is muted by a
@@ -492,6 +504,7 @@ func (e *Engine) onAcknowledged(c *change, inc *Incident, by string) {
 	if e.out.cfg == nil && len(e.out.byIncident[inc.ID]) == 0 {
 		return
 	}
+	e.stopChain(c, inc, true, by)
 	e.cancelPages(c, inc, "acknowledged by "+by, NotifyAcknowledged, NotifyResolved)
 	if e.out.cfg != nil {
 		e.followUp(c, inc, NotifyAcknowledged, "", by, "", by)
@@ -501,6 +514,7 @@ func (e *Engine) onAcknowledged(c *change, inc *Incident, by string) {
 // onResolved stops everything for an incident and tells those paged.
 // Callers hold mu.
 func (e *Engine) onResolved(c *change, inc *Incident, by string) {
+	e.stopChain(c, inc, false, by)
 	if len(e.out.byIncident[inc.ID]) == 0 {
 		return
 	}
@@ -525,6 +539,7 @@ func (e *Engine) onRemediationFailed(c *change, inc *Incident, action uint64, de
 		}
 	}
 	e.followUp(c, inc, NotifyRemediationFailed, ":"+strconv.FormatUint(action, 10), "remediator", detail, "")
+	e.jumpChain(c, inc)
 }
 
 // delivery is one notification handed to its notifier.

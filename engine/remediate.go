@@ -986,11 +986,12 @@ func (e *Engine) Tick(now time.Time) {
 			}
 		}
 	}
+	e.escalationTick(c)
 	t := c.commit()
 	work := len(retry) > 0 && e.startWork()
 	e.mu.Unlock()
 	if err := e.wait(context.Background(), t); err != nil {
-		e.log.Error("verification result not stored", "err", err)
+		e.log.Error("verification result and escalation steps not stored", "err", err)
 	}
 	e.deliverDue(now)
 	if work {

@@ -155,11 +155,15 @@ type Changes struct {
 	// Notifications is the outbox: a notification is recorded before it
 	// is sent and updated after.
 	Notifications []*NotificationRecord
+	// Escalations are incidents' places in their chains (the pending
+	// step and its due time) and SLA breach marks.
+	Escalations []*Escalation
 }
 
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool {
-	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0 && len(c.Actions) == 0 && len(c.Notifications) == 0
+	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0 &&
+		len(c.Actions) == 0 && len(c.Notifications) == 0 && len(c.Escalations) == 0
 }
 
 // Snapshot is everything the engine keeps in memory, as loaded at start.
@@ -171,6 +175,7 @@ type Snapshot struct {
 	Actions   []*ActionRecord
 	// Notifications in ID order.
 	Notifications []*NotificationRecord
+	Escalations   []*Escalation
 }
 
 // Store persists engine state. Apply returns only once the changes are

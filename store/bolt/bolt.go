@@ -50,6 +50,7 @@ var (
 	bucketSilences  = []byte("silences")
 	bucketActions   = []byte("actions")
 	bucketNotes     = []byte("notifications")
+	bucketEsc       = []byte("escalations")
 	keySchema       = []byte("schema_version")
 )
 
@@ -125,7 +126,7 @@ func initSchema(tx *bbolt.Tx) error {
 			}
 		}
 	}
-	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions, bucketNotes} {
+	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions, bucketNotes, bucketEsc} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -137,7 +138,7 @@ func initSchema(tx *bbolt.Tx) error {
 type record struct{ key, val []byte }
 
 // writes is a Changes encoded outside the transaction.
-type writes struct{ alerts, incidents, events, silences, actions, notes []record }
+type writes struct{ alerts, incidents, events, silences, actions, notes, escs []record }
 
 // Apply writes c durably in one transaction: it returns nil only after the
 // commit is fsynced. Alerts, incidents and silences are written only if
@@ -226,6 +227,13 @@ func encode(c *engine.Changes) (*writes, error) {
 		}
 		w.notes = append(w.notes, rec)
 	}
+	for _, es := range c.Escalations {
+		rec, err := jsonRecord(es.Incident, es.Rev, es)
+		if err != nil {
+			return nil, fmt.Errorf("encode escalation of incident %d: %w", es.Incident, err)
+		}
+		w.escs = append(w.escs, rec)
+	}
 	return w, nil
 }
 
@@ -254,6 +262,9 @@ func (w *writes) write(tx *bbolt.Tx) error {
 		return err
 	}
 	if err := put(tx, bucketNotes, w.notes, true, appendFill); err != nil {
+		return err
+	}
+	if err := put(tx, bucketEsc, w.escs, true, appendFill); err != nil {
 		return err
 	}
 	return put(tx, bucketEvents, w.events, false, bbolt.DefaultFillPercent)
@@ -296,7 +307,7 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	var alerts, incidents, events, silences, actions, notes []record
+	var alerts, incidents, events, silences, actions, notes, escs []record
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		alerts = dump(tx.Bucket(bucketAlerts))
 		incidents = dump(tx.Bucket(bucketIncidents))
@@ -304,6 +315,7 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		silences = dump(tx.Bucket(bucketSilences))
 		actions = dump(tx.Bucket(bucketActions))
 		notes = dump(tx.Bucket(bucketNotes))
+		escs = dump(tx.Bucket(bucketEsc))
 		return nil
 	})
 	if err != nil {
@@ -347,6 +359,13 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	}
 	for i := range ns {
 		snap.Notifications = append(snap.Notifications, &ns[i])
+	}
+	es, err := decode(bucketEsc, escs, 8, decodeJSONRecord[engine.Escalation]("escalation of incident", func(e *engine.Escalation) (uint64, *uint64) { return e.Incident, &e.Rev }))
+	if err != nil {
+		return nil, fmt.Errorf("store: load: %w", err)
+	}
+	for i := range es {
+		snap.Escalations = append(snap.Escalations, &es[i])
 	}
 	return snap, nil
 }

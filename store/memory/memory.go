@@ -21,13 +21,14 @@ type Store struct {
 	silences  map[uint64]engine.Silence
 	actions   map[uint64]engine.ActionRecord
 	notes     map[uint64]engine.NotificationRecord
+	escs      map[uint64]engine.Escalation
 }
 
 var _ engine.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}, notes: map[uint64]engine.NotificationRecord{}}
+	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}, notes: map[uint64]engine.NotificationRecord{}, escs: map[uint64]engine.Escalation{}}
 }
 
 // Apply keeps c: a record only if newer than the one kept, an event once.
@@ -72,6 +73,11 @@ func (s *Store) Apply(ctx context.Context, c *engine.Changes) error {
 			s.notes[n.ID] = cp
 		}
 	}
+	for _, es := range c.Escalations {
+		if old, ok := s.escs[es.Incident]; !ok || old.Rev < es.Rev {
+			s.escs[es.Incident] = *es
+		}
+	}
 	return nil
 }
 
@@ -113,6 +119,11 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		snap.Notifications = append(snap.Notifications, &cp)
 	}
 	slices.SortFunc(snap.Notifications, func(a, b *engine.NotificationRecord) int { return cmpU(a.ID, b.ID) })
+	for _, es := range s.escs {
+		cp := es
+		snap.Escalations = append(snap.Escalations, &cp)
+	}
+	slices.SortFunc(snap.Escalations, func(a, b *engine.Escalation) int { return cmpU(a.Incident, b.Incident) })
 	slices.SortFunc(snap.Events, func(a, b engine.TimelineEvent) int {
 		if c := cmpU(a.Incident, b.Incident); c != 0 {
 			return c

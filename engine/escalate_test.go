@@ -1,0 +1,261 @@
+package engine_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/remediator/remediator/engine"
+)
+
+// escalationHarness: critical climbs first-line (alice, by phone) → bob
+// (phone and SMS) → everyone paged so far (SMS), 15 minutes apart.
+// onCall answers schedule:first-line; empty means a gap.
+type escalationHarness struct {
+	*notifyHarness
+	onCall []string
+}
+
+func newEscalationHarness(t *testing.T) *escalationHarness {
+	t.Helper()
+	h := &escalationHarness{notifyHarness: newNotifyHarness(t), onCall: []string{"alice"}}
+	h.cfg.Routes = map[engine.Level]engine.Route{"critical": {Rooms: []string{"im-ops"}}}
+	h.cfg.Chains = map[engine.Level]engine.Chain{"critical": {Name: "p1", Steps: []engine.ChainStep{
+		{Targets: []string{"schedule:first-line"}, Via: []string{"phone"}, Wait: 15 * time.Minute},
+		{Targets: []string{"person:bob"}, Via: []string{"phone", "sms"}, Wait: 15 * time.Minute},
+		{Targets: []string{engine.TargetPaged}, Via: []string{"sms"}, Wait: 15 * time.Minute},
+	}}}
+	h.cfg.CallStatusWait = 24 * time.Hour // no Twilio callbacks here: calls stay "sent"
+	h.cfg.Resolve = func(target string, _ time.Time) []string {
+		switch target {
+		case "schedule:first-line":
+			return h.onCall
+		case "person:bob":
+			return []string{"bob"}
+		}
+		return nil
+	}
+	h.install()
+	return h
+}
+
+// pages lists the person pages sent so far as "channel:person", in order.
+func (h *escalationHarness) pages(incident uint64) []string {
+	var out []string
+	for _, r := range h.notes(incident) {
+		if r.Recipient.Person != "" && (r.Event == engine.NotifyFiring || r.Event == engine.NotifyEscalated) && r.Status != engine.NoteCancelled {
+			out = append(out, r.Channel+":"+r.Recipient.Person)
+		}
+	}
+	return out
+}
+
+func (h *escalationHarness) timeline(incident uint64, typ string) []string {
+	var out []string
+	for _, ev := range h.incident(incident).Timeline {
+		if ev.Type == typ {
+			out = append(out, ev.Detail)
+		}
+	}
+	return out
+}
+
+func TestChainClimbsUntilAcknowledged(t *testing.T) {
+	h := newEscalationHarness(t)
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	if got := h.pages(id); !slices.Equal(got, []string{"phone:alice"}) {
+		t.Fatalf("at once: %v", got)
+	}
+	h.tick(14 * time.Minute)
+	if got := h.pages(id); len(got) != 1 {
+		t.Fatalf("before the wait ended: %v", got)
+	}
+	h.tick(time.Minute)
+	if got := h.pages(id); !slices.Equal(got, []string{"phone:alice", "phone:bob", "sms:bob"}) {
+		t.Fatalf("after 15 minutes: %v", got)
+	}
+	if _, err := h.e.Acknowledge(context.Background(), id, engine.Transition{By: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	h.e.WaitActions()
+	h.tick(time.Hour)
+	if got := h.pages(id); len(got) != 3 {
+		t.Fatalf("paged after the acknowledgement: %v", got)
+	}
+	// alice, who was paged, hears who acknowledged (by SMS: she was called).
+	var acks []string
+	for _, r := range h.notes(id) {
+		if r.Event == engine.NotifyAcknowledged {
+			acks = append(acks, r.Channel+":"+orRoom(r.Recipient.Person)+":"+r.By)
+		}
+	}
+	slices.Sort(acks)
+	if !slices.Equal(acks, []string{"im-ops:room:bob", "sms:alice:bob"}) {
+		t.Fatalf("acknowledged follow-ups: %v", acks)
+	}
+	steps := h.timeline(id, engine.EventEscalation)
+	if len(steps) != 3 || !strings.Contains(steps[0], "p1 step 1: paging alice by phone") || !strings.Contains(steps[2], "p1 stopped: acknowledged by bob") {
+		t.Fatalf("escalation timeline: %q", steps)
+	}
+}
+
+func TestChainWithoutAcknowledgementRunsEveryStepOnce(t *testing.T) {
+	h := newEscalationHarness(t)
+	id := h.ingest(group("g", critical("Down"))).Incident
+	for i := 0; i < 8; i++ {
+		h.tick(15 * time.Minute)
+	}
+	// Step 3 pages everyone paged so far, by SMS: alice, and bob (whose
+	// SMS of step 2 has another key).
+	want := []string{"phone:alice", "phone:bob", "sms:bob", "sms:alice", "sms:bob"}
+	if got := h.pages(id); !slices.Equal(got, want) {
+		t.Fatalf("pages = %v\nwant %v", got, want)
+	}
+	if steps := h.timeline(id, engine.EventEscalation); !strings.Contains(steps[len(steps)-1], "every step has paged") {
+		t.Fatalf("timeline: %q", steps)
+	}
+}
+
+// A schedule with nobody on call falls through to the next step at once
+// instead of paging nobody.
+func TestGapFallsThroughToTheNextStep(t *testing.T) {
+	h := newEscalationHarness(t)
+	h.onCall = nil
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	if got := h.pages(id); !slices.Equal(got, []string{"phone:bob", "sms:bob"}) {
+		t.Fatalf("pages = %v", got)
+	}
+	if steps := h.timeline(id, engine.EventEscalation); !strings.Contains(steps[0], "p1 step 1 pages nobody (schedule:first-line has nobody)") {
+		t.Fatalf("timeline: %q", steps)
+	}
+}
+
+// A restart between steps fires the next step on time, once; a restart
+// after it was due fires it at the first tick, once.
+func TestRestartBetweenStepsFiresTheNextStepOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		downFor time.Duration // how long after the first page the restart happens
+	}{
+		{"restart before the step is due", 10 * time.Minute},
+		{"restart after the step was due", 20 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newEscalationHarness(t)
+			id := h.ingest(group("g", critical("Down"))).Incident
+			h.e.WaitActions()
+			h.clock.Advance(tc.downFor)
+			h.restart()
+			h.e.ResumeNotifications()
+			h.e.WaitActions()
+			if tc.downFor < 15*time.Minute {
+				h.tick(15*time.Minute - tc.downFor - time.Second)
+				if got := len(h.pages(id)); got != 1 {
+					t.Fatalf("step 2 fired early: %v", h.pages(id))
+				}
+				h.tick(time.Second)
+			} else {
+				h.tick(time.Second)
+			}
+			h.tick(time.Second)
+			h.tick(time.Minute)
+			if got := h.pages(id); !slices.Equal(got, []string{"phone:alice", "phone:bob", "sms:bob"}) {
+				t.Fatalf("pages = %v", got)
+			}
+			if n := len(h.timeline(id, engine.EventEscalation)); n != 2 {
+				t.Fatalf("%d escalation events, want 2 (steps 1 and 2)", n)
+			}
+		})
+	}
+}
+
+func TestAcknowledgementExpires(t *testing.T) {
+	h := newEscalationHarness(t)
+	ch := h.cfg.Chains["critical"]
+	ch.AckTimeout = 30 * time.Minute
+	h.cfg.Chains["critical"] = ch
+	h.install()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	h.tick(5 * time.Minute)
+	if _, err := h.e.Acknowledge(context.Background(), id, engine.Transition{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	h.tick(29 * time.Minute)
+	if got := h.incident(id).Incident.Status; got != engine.IncidentAcknowledged {
+		t.Fatalf("status %s before the ack expired", got)
+	}
+	h.tick(time.Minute)
+	if got := h.incident(id).Incident.Status; got != engine.IncidentOpen {
+		t.Fatalf("status %s after the ack expired", got)
+	}
+	// The chain starts over: alice is called again.
+	if got := h.pages(id); !slices.Equal(got, []string{"phone:alice", "phone:alice"}) {
+		t.Fatalf("pages = %v", got)
+	}
+	if exp := h.timeline(id, engine.EventAckExpired); len(exp) != 1 || !strings.Contains(exp[0], "by alice expired after 30m") {
+		t.Fatalf("timeline: %q", exp)
+	}
+}
+
+func TestSLABreachesAreRecordedOnce(t *testing.T) {
+	h := newEscalationHarness(t)
+	id := h.ingest(group("g", critical("Down"))).Incident // P1: respond 15m, resolve 4h
+	h.tick(14 * time.Minute)
+	if got := h.timeline(id, engine.EventSLABreach); len(got) != 0 {
+		t.Fatalf("breach before the deadline: %q", got)
+	}
+	h.tick(time.Minute)
+	h.tick(time.Minute)
+	got := h.timeline(id, engine.EventSLABreach)
+	if len(got) != 1 || !strings.Contains(got[0], "P1 critical not acknowledged by 2026-11-25T10:15:00Z") {
+		t.Fatalf("respond breach: %q", got)
+	}
+	if _, err := h.e.Acknowledge(context.Background(), id, engine.Transition{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	h.tick(4 * time.Hour)
+	h.restart() // the marks are stored: no second breach after a restart
+	h.tick(time.Minute)
+	got = h.timeline(id, engine.EventSLABreach)
+	if len(got) != 2 || !strings.Contains(got[1], "not resolved by 2026-11-25T14:00:00Z") {
+		t.Fatalf("breaches: %q", got)
+	}
+}
+
+func TestPlanEscalationIsTheEnginesWalk(t *testing.T) {
+	h := newEscalationHarness(t)
+	plan := h.e.PlanEscalation("critical", t0)
+	if len(plan) != 3 {
+		t.Fatalf("plan = %+v", plan)
+	}
+	want := []struct {
+		at     time.Time
+		people []string
+	}{{t0, []string{"alice"}}, {t0.Add(15 * time.Minute), []string{"bob"}}, {t0.Add(30 * time.Minute), []string{"alice", "bob"}}}
+	for i, w := range want {
+		if !plan[i].At.Equal(w.at) || !slices.Equal(plan[i].People, w.people) || plan[i].Step != i+1 {
+			t.Errorf("step %d = %+v, want at %v people %v", i+1, plan[i], w.at, w.people)
+		}
+	}
+	// The engine, run in simulated time without an acknowledgement, pages
+	// the same people at the same times.
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	for i := 0; i < 3; i++ {
+		h.tick(15 * time.Minute)
+	}
+	var at []time.Time
+	for _, r := range h.notes(id) {
+		if r.Recipient.Person != "" && (r.Event == engine.NotifyFiring || r.Event == engine.NotifyEscalated) {
+			at = append(at, r.CreatedAt)
+		}
+	}
+	if len(at) != 5 || !at[0].Equal(plan[0].At) || !at[1].Equal(plan[1].At) || !at[3].Equal(plan[2].At) {
+		t.Fatalf("engine paged at %v, plan %+v", at, plan)
+	}
+}
