@@ -62,7 +62,7 @@ type Engine struct {
 	notesOut    *prometheus.CounterVec
 	breaches    *prometheus.CounterVec
 	esc         map[uint64]*Escalation // escalation records of unresolved incidents
-	current     map[string]uint64 // incident key → its unresolved incident
+	current     map[string]uint64      // incident key → its unresolved incident
 	timeline    map[uint64][]TimelineEvent
 	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
 	unsyncedCnt int

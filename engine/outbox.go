@@ -178,9 +178,9 @@ type outbox struct {
 	muted map[uint64]bool
 	// calls: phone notifications sent and waiting for their status
 	// callback.
-	calls map[uint64]*NotificationRecord
-	kick       bool                           // a change created due records
-	stopping   bool
+	calls    map[uint64]*NotificationRecord
+	kick     bool // a change created due records
+	stopping bool
 	// ctx ends deliveries in flight at shutdown: they are retried (after
 	// a restart) rather than waited for.
 	ctx    context.Context
