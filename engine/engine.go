@@ -62,6 +62,7 @@ type Engine struct {
 	notesOut    *prometheus.CounterVec
 	breaches    *prometheus.CounterVec
 	esc         map[uint64]*Escalation // escalation records of unresolved incidents
+	escDone     map[uint64]*Escalation // and of resolved ones
 	current     map[string]uint64      // incident key → its unresolved incident
 	timeline    map[uint64][]TimelineEvent
 	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
@@ -88,6 +89,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		rem:        newRemediation(o.MaxConcurrentActions),
 		out:        newOutbox(),
 		esc:        map[uint64]*Escalation{},
+		escDone:    map[uint64]*Escalation{},
 		byFP:       map[string]*fpState{},
 		current:    map[string]uint64{},
 		timeline:   map[uint64][]TimelineEvent{},

@@ -235,6 +235,7 @@ func (e *Engine) escalationTick(c *change) {
 		inc := e.incidents.get(id)
 		if inc == nil || inc.Status == IncidentResolved {
 			delete(e.esc, id)
+			e.escDone[id] = es // still read by reports (the first acknowledgement)
 			continue
 		}
 		if inc.Status == IncidentAcknowledged && !es.AckExpiresAt.IsZero() && !c.now.Before(es.AckExpiresAt) {
@@ -356,6 +357,8 @@ func (e *Engine) restoreEscalations(rs []*Escalation) {
 		e.rev = max(e.rev, es.Rev)
 		if inc := e.incidents.get(es.Incident); inc != nil && inc.Status != IncidentResolved {
 			e.esc[es.Incident] = es
+		} else {
+			e.escDone[es.Incident] = es
 		}
 	}
 }

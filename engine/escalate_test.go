@@ -259,3 +259,41 @@ func TestPlanEscalationIsTheEnginesWalk(t *testing.T) {
 		t.Fatalf("engine paged at %v, plan %+v", at, plan)
 	}
 }
+
+func TestSLAEntriesAndDigest(t *testing.T) {
+	h := newEscalationHarness(t)
+	ctx := context.Background()
+	late := h.ingest(group("late", critical("Down"))).Incident
+	h.tick(20 * time.Minute)
+	if _, err := h.e.Acknowledge(ctx, late, engine.Transition{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	fast := h.ingest(group("fast", critical("Blip"))).Incident
+	h.tick(5 * time.Minute)
+	h.ingest(group("fast", alert("Blip", engine.StatusResolved, h.clock.Now(), "severity", "critical")))
+	h.tick(5 * time.Hour)
+	if _, err := h.e.Resolve(ctx, late, engine.Transition{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	h.ingest(group("info", alert("Note", engine.StatusFiring, h.clock.Now(), "severity", "info")))
+	entries := h.e.SLAEntries(t0, t0.Add(24*time.Hour))
+	if len(entries) != 3 {
+		t.Fatalf("entries = %+v", entries)
+	}
+	l, f := entries[0], entries[1]
+	if l.Incident != late || !l.AckAt.Equal(t0.Add(20*time.Minute)) || l.AckBy != "alice" || !l.RespondBreached || !l.ResolveBreached {
+		t.Errorf("late = %+v", l)
+	}
+	// Resolved by Alertmanager within its respond time, unacknowledged:
+	// no breach.
+	if f.Incident != fast || !f.AckAt.IsZero() || f.RespondBreached || f.ResolveBreached || f.ResolvedBy != "alertmanager" {
+		t.Errorf("fast = %+v", f)
+	}
+	if got := h.e.SLAEntries(t0.Add(time.Hour), t0.Add(2*time.Hour)); len(got) != 0 {
+		t.Errorf("outside the period: %+v", got)
+	}
+	d := h.e.DigestOf(t0, t0.Add(24*time.Hour), []engine.Level{"info"})
+	if len(d.Alerts) != 1 || d.Alerts[0].Labels["alertname"] != "Note" || len(d.Incidents) != 1 {
+		t.Fatalf("digest = %+v", d)
+	}
+}
