@@ -135,6 +135,7 @@ func (e *Engine) failAfter(batch []*ticket, err error) {
 		e.unsynced.Actions = append(e.unsynced.Actions, t.ch.Actions...)
 		e.unsynced.Notifications = append(e.unsynced.Notifications, t.ch.Notifications...)
 		e.unsynced.Escalations = append(e.unsynced.Escalations, t.ch.Escalations...)
+		e.unsynced.Overrides = append(e.unsynced.Overrides, t.ch.Overrides...)
 	}
 	e.unsyncedCnt += len(failed)
 	q.cond.Broadcast()
@@ -155,6 +156,7 @@ func merge(batch []*ticket) *Changes {
 		out.Actions = append(out.Actions, t.ch.Actions...)
 		out.Notifications = append(out.Notifications, t.ch.Notifications...)
 		out.Escalations = append(out.Escalations, t.ch.Escalations...)
+		out.Overrides = append(out.Overrides, t.ch.Overrides...)
 	}
 	return out
 }

@@ -41,32 +41,34 @@ type Engine struct {
 	clock Clock
 	log   *slog.Logger
 
-	mu          sync.Mutex
-	classifier  Classifier
-	rev         uint64
-	lastAlert   uint64
-	lastInc     uint64
-	alerts      byID[Alert]
-	byFP        map[string]*fpState
-	incidents   byID[Incident]
-	silences    byID[Silence]
-	live        liveCache // silences not yet expired
-	commits     *commitQueue
-	lastSilence uint64
-	suppressor  Suppressor
-	planner     Planner
-	rem         remediation
-	out         outbox
-	runs        sync.WaitGroup
-	actionsRun  *prometheus.CounterVec
-	notesOut    *prometheus.CounterVec
-	breaches    *prometheus.CounterVec
-	esc         map[uint64]*Escalation // escalation records of unresolved incidents
-	escDone     map[uint64]*Escalation // and of resolved ones
-	current     map[string]uint64      // incident key → its unresolved incident
-	timeline    map[uint64][]TimelineEvent
-	unsynced    Changes // written in memory, not yet durable: retried with the next Apply
-	unsyncedCnt int
+	mu           sync.Mutex
+	classifier   Classifier
+	rev          uint64
+	lastAlert    uint64
+	lastInc      uint64
+	alerts       byID[Alert]
+	byFP         map[string]*fpState
+	incidents    byID[Incident]
+	silences     byID[Silence]
+	live         liveCache // silences not yet expired
+	commits      *commitQueue
+	lastSilence  uint64
+	suppressor   Suppressor
+	planner      Planner
+	rem          remediation
+	out          outbox
+	runs         sync.WaitGroup
+	actionsRun   *prometheus.CounterVec
+	notesOut     *prometheus.CounterVec
+	breaches     *prometheus.CounterVec
+	esc          map[uint64]*Escalation // escalation records of unresolved incidents
+	escDone      map[uint64]*Escalation // and of resolved ones
+	overrides    []*ScheduleOverride
+	lastOverride uint64
+	current      map[string]uint64 // incident key → its unresolved incident
+	timeline     map[uint64][]TimelineEvent
+	unsynced     Changes // written in memory, not yet durable: retried with the next Apply
+	unsyncedCnt  int
 }
 
 // New builds an engine and rebuilds its state from the store.
@@ -173,6 +175,7 @@ func (e *Engine) restore(s *Snapshot) {
 	e.rem.reindex()
 	e.restoreNotifications(s.Notifications)
 	e.restoreEscalations(s.Escalations)
+	e.restoreOverrides(s.Overrides)
 	for _, sil := range s.Silences {
 		e.lastSilence = max(e.lastSilence, sil.ID)
 		e.rev = max(e.rev, sil.Rev)
@@ -245,6 +248,7 @@ type change struct {
 	notifications []*NotificationRecord
 	pageable      map[uint64]bool
 	escalations   []*Escalation
+	overrides     []*ScheduleOverride
 }
 
 // delivery collects what one webhook did to one incident, so the timeline
@@ -354,6 +358,7 @@ func (c *change) changes() *Changes {
 		ch.Actions = append(ch.Actions, e.unsynced.Actions...)
 		ch.Notifications = append(ch.Notifications, e.unsynced.Notifications...)
 		ch.Escalations = append(ch.Escalations, e.unsynced.Escalations...)
+		ch.Overrides = append(ch.Overrides, e.unsynced.Overrides...)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
 	}
 	// A record changed twice in one change keeps its last version (both
@@ -372,6 +377,7 @@ func (c *change) changes() *Changes {
 		cp := *s
 		ch.Silences = append(ch.Silences, &cp)
 	}
+	ch.Overrides = append(ch.Overrides, c.overrides...) // never changed after creation
 	if len(c.escalations) > 0 {
 		seen := make(map[uint64]bool, len(c.escalations))
 		for i := len(c.escalations) - 1; i >= 0; i-- { // the last version of each

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -295,5 +296,41 @@ func TestSLAEntriesAndDigest(t *testing.T) {
 	d := h.e.DigestOf(t0, t0.Add(24*time.Hour), []engine.Level{"info"})
 	if len(d.Alerts) != 1 || d.Alerts[0].Labels["alertname"] != "Note" || len(d.Incidents) != 1 {
 		t.Fatalf("digest = %+v", d)
+	}
+}
+
+func TestScheduleOverridesAreStored(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	ok := engine.ScheduleOverride{Schedule: "first-line", Person: "bob", From: t0, To: t0.Add(2 * time.Hour), CreatedBy: "alice"}
+	for _, tc := range []struct {
+		name string
+		mod  func(o *engine.ScheduleOverride)
+		want string
+	}{
+		{"end before start", func(o *engine.ScheduleOverride) { o.To = o.From.Add(-time.Minute) }, "must be after from"},
+		{"no schedule", func(o *engine.ScheduleOverride) { o.Schedule = "" }, "schedule: required"},
+		{"no person", func(o *engine.ScheduleOverride) { o.Person = "" }, "person: required"},
+		{"no author", func(o *engine.ScheduleOverride) { o.CreatedBy = " " }, "created_by: required"},
+		{"in the past", func(o *engine.ScheduleOverride) { o.From, o.To = t0.Add(-2*time.Hour), t0.Add(-time.Hour) }, "in the past"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := ok
+			tc.mod(&o)
+			if _, err := h.e.CreateOverride(ctx, o); !errors.Is(err, engine.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	got, err := h.e.CreateOverride(ctx, ok)
+	if err != nil || got.ID != 1 || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("create: %+v, %v", got, err)
+	}
+	h.restart()
+	if list := h.e.Overrides(t0); len(list) != 1 || list[0].Person != "bob" {
+		t.Fatalf("after restart: %+v", list)
+	}
+	if list := h.e.Overrides(t0.Add(2 * time.Hour)); len(list) != 0 {
+		t.Fatalf("an ended override is listed: %+v", list)
 	}
 }

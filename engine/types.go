@@ -158,12 +158,13 @@ type Changes struct {
 	// Escalations are incidents' places in their chains (the pending
 	// step and its due time) and SLA breach marks.
 	Escalations []*Escalation
+	Overrides   []*ScheduleOverride
 }
 
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool {
 	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0 &&
-		len(c.Actions) == 0 && len(c.Notifications) == 0 && len(c.Escalations) == 0
+		len(c.Actions) == 0 && len(c.Notifications) == 0 && len(c.Escalations) == 0 && len(c.Overrides) == 0
 }
 
 // Snapshot is everything the engine keeps in memory, as loaded at start.
@@ -176,6 +177,7 @@ type Snapshot struct {
 	// Notifications in ID order.
 	Notifications []*NotificationRecord
 	Escalations   []*Escalation
+	Overrides     []*ScheduleOverride
 }
 
 // Store persists engine state. Apply returns only once the changes are

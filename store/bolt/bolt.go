@@ -51,6 +51,7 @@ var (
 	bucketActions   = []byte("actions")
 	bucketNotes     = []byte("notifications")
 	bucketEsc       = []byte("escalations")
+	bucketOverrides = []byte("overrides")
 	keySchema       = []byte("schema_version")
 )
 
@@ -126,7 +127,7 @@ func initSchema(tx *bbolt.Tx) error {
 			}
 		}
 	}
-	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions, bucketNotes, bucketEsc} {
+	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions, bucketNotes, bucketEsc, bucketOverrides} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -138,7 +139,7 @@ func initSchema(tx *bbolt.Tx) error {
 type record struct{ key, val []byte }
 
 // writes is a Changes encoded outside the transaction.
-type writes struct{ alerts, incidents, events, silences, actions, notes, escs []record }
+type writes struct{ alerts, incidents, events, silences, actions, notes, escs, overrides []record }
 
 // Apply writes c durably in one transaction: it returns nil only after the
 // commit is fsynced. Alerts, incidents and silences are written only if
@@ -234,6 +235,13 @@ func encode(c *engine.Changes) (*writes, error) {
 		}
 		w.escs = append(w.escs, rec)
 	}
+	for _, o := range c.Overrides {
+		rec, err := jsonRecord(o.ID, o.Rev, o)
+		if err != nil {
+			return nil, fmt.Errorf("encode override %d: %w", o.ID, err)
+		}
+		w.overrides = append(w.overrides, rec)
+	}
 	return w, nil
 }
 
@@ -265,6 +273,9 @@ func (w *writes) write(tx *bbolt.Tx) error {
 		return err
 	}
 	if err := put(tx, bucketEsc, w.escs, true, appendFill); err != nil {
+		return err
+	}
+	if err := put(tx, bucketOverrides, w.overrides, true, appendFill); err != nil {
 		return err
 	}
 	return put(tx, bucketEvents, w.events, false, bbolt.DefaultFillPercent)
@@ -307,7 +318,7 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	var alerts, incidents, events, silences, actions, notes, escs []record
+	var alerts, incidents, events, silences, actions, notes, escs, overrides []record
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		alerts = dump(tx.Bucket(bucketAlerts))
 		incidents = dump(tx.Bucket(bucketIncidents))
@@ -316,6 +327,7 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		actions = dump(tx.Bucket(bucketActions))
 		notes = dump(tx.Bucket(bucketNotes))
 		escs = dump(tx.Bucket(bucketEsc))
+		overrides = dump(tx.Bucket(bucketOverrides))
 		return nil
 	})
 	if err != nil {
@@ -366,6 +378,13 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	}
 	for i := range es {
 		snap.Escalations = append(snap.Escalations, &es[i])
+	}
+	ovs, err := decode(bucketOverrides, overrides, 8, decodeJSONRecord[engine.ScheduleOverride]("override", func(o *engine.ScheduleOverride) (uint64, *uint64) { return o.ID, &o.Rev }))
+	if err != nil {
+		return nil, fmt.Errorf("store: load: %w", err)
+	}
+	for i := range ovs {
+		snap.Overrides = append(snap.Overrides, &ovs[i])
 	}
 	return snap, nil
 }

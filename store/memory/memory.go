@@ -22,13 +22,14 @@ type Store struct {
 	actions   map[uint64]engine.ActionRecord
 	notes     map[uint64]engine.NotificationRecord
 	escs      map[uint64]engine.Escalation
+	overrides map[uint64]engine.ScheduleOverride
 }
 
 var _ engine.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}, notes: map[uint64]engine.NotificationRecord{}, escs: map[uint64]engine.Escalation{}}
+	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}, notes: map[uint64]engine.NotificationRecord{}, escs: map[uint64]engine.Escalation{}, overrides: map[uint64]engine.ScheduleOverride{}}
 }
 
 // Apply keeps c: a record only if newer than the one kept, an event once.
@@ -78,6 +79,11 @@ func (s *Store) Apply(ctx context.Context, c *engine.Changes) error {
 			s.escs[es.Incident] = *es
 		}
 	}
+	for _, o := range c.Overrides {
+		if old, ok := s.overrides[o.ID]; !ok || old.Rev < o.Rev {
+			s.overrides[o.ID] = *o
+		}
+	}
 	return nil
 }
 
@@ -124,6 +130,11 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		snap.Escalations = append(snap.Escalations, &cp)
 	}
 	slices.SortFunc(snap.Escalations, func(a, b *engine.Escalation) int { return cmpU(a.Incident, b.Incident) })
+	for _, o := range s.overrides {
+		cp := o
+		snap.Overrides = append(snap.Overrides, &cp)
+	}
+	slices.SortFunc(snap.Overrides, func(a, b *engine.ScheduleOverride) int { return cmpU(a.ID, b.ID) })
 	slices.SortFunc(snap.Events, func(a, b engine.TimelineEvent) int {
 		if c := cmpU(a.Incident, b.Incident); c != 0 {
 			return c
