@@ -2,10 +2,9 @@ package dingtalk
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"time"
 
+	"github.com/remediator/remediator/notifiers/internal/robot"
 	"github.com/remediator/remediator/notifiers/message"
 	"github.com/remediator/remediator/rules"
 )
@@ -18,12 +17,9 @@ const (
 
 // config is an IMConfig checked and defaulted.
 type config struct {
-	name         string
-	url          *url.URL
-	secret       string
-	maxPerMinute int
-	timeout      time.Duration
-	templates    *message.Set
+	url    string
+	secret string
+	robot.Settings
 }
 
 // parseConfig checks what only the notifier can check, applies the
@@ -33,39 +29,8 @@ func parseConfig(cfg *rules.IMConfig) (*config, error) {
 	if cfg == nil {
 		return nil, errors.New("dingtalk: no configuration")
 	}
-	c := &config{name: cfg.Name, secret: cfg.Secret.Value(), maxPerMinute: cfg.MaxPerMinute, timeout: cfg.Timeout.D()}
-	var errs []error
-	fail := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("dingtalk %q: "+format, append([]any{cfg.Name}, args...)...))
-	}
-	u, err := url.Parse(cfg.URL.Value())
-	switch {
-	case cfg.URL.Value() == "":
-		fail("url is required")
-	case err != nil, u.Scheme != "https" && u.Scheme != "http", u.Host == "":
-		// The URL holds the access token: say what is wrong, never show it.
-		fail("url is not an http(s) URL")
-	default:
-		c.url = u
-	}
-	switch {
-	case c.maxPerMinute == 0:
-		c.maxPerMinute = DefaultMaxPerMinute
-	case c.maxPerMinute < 0:
-		fail("max_per_minute %d is negative", c.maxPerMinute)
-	}
-	switch {
-	case c.timeout == 0:
-		c.timeout = DefaultTimeout
-	case c.timeout < 0:
-		fail("timeout %s is negative", cfg.Timeout)
-	}
-	overrides := make(map[string]message.Template, len(cfg.Templates))
-	for ev, t := range cfg.Templates {
-		overrides[ev] = message.Template{Title: t.Title, Body: t.Body, HTML: t.HTML}
-	}
-	if c.templates, err = message.Compile(message.KindMarkdown, overrides); err != nil {
-		fail("%w", err)
-	}
-	return c, errors.Join(errs...)
+	check := robot.NewCheck("dingtalk", cfg.Name)
+	c := &config{url: check.URL(cfg.URL), secret: cfg.Secret.Value()}
+	c.Settings = check.Settings(cfg, DefaultMaxPerMinute, DefaultTimeout, message.KindMarkdown)
+	return c, check.Err()
 }

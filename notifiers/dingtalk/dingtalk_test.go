@@ -1,28 +1,25 @@
 package dingtalk
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/notifiers/internal/bundle/bundletest"
+	"github.com/remediator/remediator/notifiers/internal/robot"
+	"github.com/remediator/remediator/notifiers/internal/robot/robottest"
 	"github.com/remediator/remediator/rules"
 )
 
@@ -55,94 +52,48 @@ type wireMessage struct {
 	} `json:"at"`
 }
 
-// reply is a scripted answer.
-type reply struct {
-	status int
-	header http.Header
-	body   string
-	stall  bool // hold the request until the test ends
-}
+type reply = robottest.Reply
 
-// robot is a fake DingTalk custom robot on 127.0.0.1. It checks what the
+// fake is a fake DingTalk custom robot on 127.0.0.1. It checks what the
 // real one checks (the access token, the signature and its age, the JSON,
 // the text's length, 20 messages a minute) and answers as it does: HTTP
 // 200 with an errcode.
-type robot struct {
-	*httptest.Server
-	secret  string // "": the robot does not sign
-	clock   *bundletest.Clock
-	stall   chan struct{}
-	release func() // lets stalled requests go; idempotent
-
-	mu      sync.Mutex
-	got     []got
-	sentAt  []time.Time // accepted messages, for the rate limit
-	replies []reply
+type fake struct {
+	*robottest.Server
+	secret string // "": the robot does not sign
 }
 
-func newRobot(t *testing.T, secret string, clock *bundletest.Clock) *robot {
+func newFake(t *testing.T, secret string, clock *bundletest.Clock) *fake {
 	t.Helper()
-	r := &robot{secret: secret, clock: clock, stall: make(chan struct{})}
-	r.release = sync.OnceFunc(func() { close(r.stall) })
-	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
-	// Release stalled requests before closing the server, which waits
-	// for them.
-	t.Cleanup(r.Close)
-	t.Cleanup(r.release)
-	return r
+	f := &fake{secret: secret}
+	f.Server = robottest.NewServer(t, clock, f.serve)
+	return f
 }
 
-// script queues answers for the next requests, before the robot's own.
-func (r *robot) script(rs ...reply) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.replies = append(r.replies, rs...)
-}
-
-func (r *robot) requests() []got {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]got(nil), r.got...)
+func (f *fake) requests() []got {
+	var gs []got
+	for _, r := range f.Requests() {
+		g := got{Query: r.Query}
+		_ = robottest.Decode(r.Body, &g.Msg)
+		gs = append(gs, g)
+	}
+	return gs
 }
 
 // webhook is the robot's URL, with the access token.
-func (r *robot) webhook() string { return r.URL + "/robot/send?access_token=" + token }
+func (f *fake) webhook() string { return f.URL + "/robot/send?access_token=" + token }
 
 func respond(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	fmt.Fprintf(w, `{"errcode":%d,"errmsg":%q}`, code, msg)
 }
 
-func (r *robot) serve(w http.ResponseWriter, req *http.Request) {
+func (f *fake) serve(w http.ResponseWriter, req *http.Request, body []byte) {
 	var m wireMessage
-	dec := json.NewDecoder(req.Body)
-	dec.DisallowUnknownFields()
-	decodeErr := dec.Decode(&m)
-
-	r.mu.Lock()
-	r.got = append(r.got, got{Query: req.URL.Query(), Msg: m})
-	var scripted *reply
-	if len(r.replies) > 0 {
-		scripted = &r.replies[0]
-		r.replies = r.replies[1:]
-	}
-	r.mu.Unlock()
-	if scripted != nil {
-		if scripted.stall {
-			<-r.stall
-			return
-		}
-		for k, v := range scripted.header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(scripted.status)
-		fmt.Fprint(w, scripted.body)
-		return
-	}
-
+	decodeErr := robottest.Decode(body, &m)
 	q := req.URL.Query()
 	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
-	now := r.clock.Now()
+	now := f.Clock.Now()
 	switch {
 	case req.Method != http.MethodPost || req.URL.Path != "/robot/send":
 		http.NotFound(w, req)
@@ -150,13 +101,13 @@ func (r *robot) serve(w http.ResponseWriter, req *http.Request) {
 		respond(w, 300001, "token is not exist")
 	case mt != "application/json":
 		respond(w, 43004, "无效的HTTP HEADER Content-Type")
-	case r.secret != "" && !r.signed(q, now):
+	case f.secret != "" && !f.signed(q, now):
 		respond(w, 310000, "sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]")
 	case decodeErr != nil || m.MsgType != "markdown" || m.Markdown == nil || m.Markdown.Title == "" || m.Markdown.Text == "":
 		respond(w, 40035, "缺少参数 json")
 	case len(m.Markdown.Text) > MaxText:
 		respond(w, 460101, "message too long, exceed 20000 bytes")
-	case !r.allow(now):
+	case f.Allow(now, robottest.Limit{N: 20, Window: time.Minute}) >= 0: // DingTalk's 20 a minute
 		respond(w, 130101, "send too fast, exceed 20 times per minute")
 	default:
 		respond(w, 0, "ok")
@@ -165,7 +116,7 @@ func (r *robot) serve(w http.ResponseWriter, req *http.Request) {
 
 // signed checks timestamp (milliseconds, within an hour) and sign,
 // computed here from the secret as DingTalk documents it.
-func (r *robot) signed(q url.Values, now time.Time) bool {
+func (f *fake) signed(q url.Values, now time.Time) bool {
 	ts, err := strconv.ParseInt(q.Get("timestamp"), 10, 64)
 	if err != nil {
 		return false
@@ -173,76 +124,28 @@ func (r *robot) signed(q url.Values, now time.Time) bool {
 	if d := now.Sub(time.UnixMilli(ts)); d > time.Hour || d < -time.Hour {
 		return false
 	}
-	mac := hmac.New(sha256.New, []byte(r.secret))
-	mac.Write([]byte(q.Get("timestamp") + "\n" + r.secret))
+	mac := hmac.New(sha256.New, []byte(f.secret))
+	mac.Write([]byte(q.Get("timestamp") + "\n" + f.secret))
 	return hmac.Equal([]byte(q.Get("sign")), []byte(base64.StdEncoding.EncodeToString(mac.Sum(nil))))
-}
-
-// allow applies DingTalk's 20 messages a minute.
-func (r *robot) allow(now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	in := 0
-	for _, at := range r.sentAt {
-		if now.Sub(at) < time.Minute {
-			in++
-		}
-	}
-	if in >= 20 {
-		return false
-	}
-	r.sentAt = append(r.sentAt, now)
-	return true
-}
-
-// syncBuffer is a log destination for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // setup starts a fake robot and a Notifier posting to it, logging at
 // debug level into the returned buffer.
-func setup(t *testing.T, robotSecret, notifierSecret string) (*robot, *Notifier, *bundletest.Clock, *syncBuffer) {
+func setup(t *testing.T, robotSecret, notifierSecret string) (*fake, *Notifier, *bundletest.Clock, *robottest.Logs) {
 	t.Helper()
 	clock := bundletest.NewClock(t0)
-	r := newRobot(t, robotSecret, clock)
-	logs := &syncBuffer{}
+	f := newFake(t, robotSecret, clock)
+	logs := &robottest.Logs{}
 	n, err := New(&rules.IMConfig{
-		Name: "ops", Type: rules.IMDingTalk, URL: rules.Secret(r.webhook()), Secret: rules.Secret(notifierSecret),
-	}, Options{Clock: clock, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Name: "ops", Type: rules.IMDingTalk, URL: rules.Secret(f.webhook()), Secret: rules.Secret(notifierSecret),
+	}, Options{Clock: clock, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, n, clock, logs
+	return f, n, clock, logs
 }
 
-// notification is incident id firing, for the IM handle to ("" : the
-// room).
-func notification(id uint64, to string) *engine.Notification {
-	return &engine.Notification{
-		ID: id, Event: engine.NotifyFiring, Channel: "ops",
-		Recipient: engine.Recipient{Person: "alice", Name: "Alice", Address: to},
-		Incident:  engine.Incident{ID: id, Title: "Disk full on db-1", Level: "critical", Priority: "P1", Status: engine.IncidentOpen},
-		Alerts: []engine.Alert{{
-			Status: engine.StatusFiring, Labels: map[string]string{"alertname": "DiskFull"},
-			Annotations: map[string]string{"summary": "/var is 99% full"},
-		}},
-		URL: fmt.Sprintf("https://remediator.example/incidents/%d", id),
-	}
-}
+var notification = robottest.Notification
 
 func TestNotifyWire(t *testing.T) {
 	tests := []struct {
@@ -339,7 +242,9 @@ func TestTruncation(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var a answer
+		var a struct {
+			ErrCode *int `json:"errcode"`
+		}
 		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || a.ErrCode == nil || *a.ErrCode != 460101 {
 			t.Fatalf("fake answered %+v, %v; want errcode 460101", a, err)
 		}
@@ -378,19 +283,10 @@ func TestRateLimitBundles(t *testing.T) {
 			errs <- err
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(r.requests()) < 20 || n.limiter.Waiting() != total-20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests and %d waiting, want 20 and %d", len(r.requests()), n.limiter.Waiting(), total-20)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	for clock.Timers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the limiter never waits for the window")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	robottest.WaitFor(t, "20 sent and 5 waiting", func() bool {
+		return len(r.requests()) >= 20 && n.robot.Limiter.Waiting() == total-20
+	})
+	robottest.WaitFor(t, "the limiter waits for the window", func() bool { return clock.Timers() > 0 })
 	if got := len(r.requests()); got != 20 {
 		t.Fatalf("%d requests in the first minute, want 20", got)
 	}
@@ -408,7 +304,7 @@ func TestRateLimitBundles(t *testing.T) {
 	if got := strings.Count(last.Markdown.Text, "[Incident #"); got != total-20 {
 		t.Errorf("bundle carries %d incidents, want %d:\n%s", got, total-20, last.Markdown.Text)
 	}
-	if got := strings.Count(last.Markdown.Text, separator); got != total-21 {
+	if got := strings.Count(last.Markdown.Text, robot.Separator); got != total-21 {
 		t.Errorf("bundle has %d rules between its notifications, want %d", got, total-21)
 	}
 	if !strings.HasSuffix(last.Markdown.Title, "(+4 more)") {
@@ -421,79 +317,28 @@ func TestRateLimitBundles(t *testing.T) {
 }
 
 func TestFailures(t *testing.T) {
-	tests := []struct {
-		name      string
-		reply     reply
-		wantRetry bool
-		wantWait  time.Duration // a RetryAfterer's wait; 0: none
-		wantErr   string
-	}{
-		// A 5xx is worth retrying.
-		{"500 retries", reply{status: 500, body: "oops"}, true, 0, "status 500"},
-		// A 429 retries after its Retry-After.
-		{"429 waits for retry-after", reply{status: 429, header: http.Header{"Retry-After": {"7"}}, body: "slow down"}, true, 7 * time.Second, "status 429"},
+	robottest.Failures(t, append(robottest.HTTPFailures(), []robottest.Failure{
 		// "send too fast" retries after the minute its limit counts in.
-		{"130101 send too fast waits a minute", reply{status: 200, body: `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`}, true, time.Minute, "errcode 130101"},
+		{Name: "130101 send too fast waits a minute", Reply: reply{Status: 200, Body: `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`}, Retry: true, Wait: time.Minute, Err: "errcode 130101"},
 		// "system busy" is worth retrying.
-		{"-1 busy retries", reply{status: 200, body: `{"errcode":-1,"errmsg":"系统繁忙"}`}, true, 0, "errcode -1"},
+		{Name: "-1 busy retries", Reply: reply{Status: 200, Body: `{"errcode":-1,"errmsg":"系统繁忙"}`}, Retry: true, Err: "errcode -1"},
 		// A keyword, IP or signature check that failed will fail again.
-		{"310000 is final", reply{status: 200, body: `{"errcode":310000,"errmsg":"keywords not in content"}`}, false, 0, "errcode 310000"},
+		{Name: "310000 is final", Reply: reply{Status: 200, Body: `{"errcode":310000,"errmsg":"keywords not in content"}`}, Err: "errcode 310000"},
 		// A token that does not exist will not start to.
-		{"300001 bad token is final", reply{status: 200, body: `{"errcode":300001,"errmsg":"token is not exist"}`}, false, 0, "errcode 300001"},
+		{Name: "300001 bad token is final", Reply: reply{Status: 200, Body: `{"errcode":300001,"errmsg":"token is not exist"}`}, Err: "errcode 300001"},
 		// Another 4xx is final.
-		{"400 is final", reply{status: 400, body: "bad"}, false, 0, "status 400"},
-		// A 200 that is not DingTalk's JSON is final.
-		{"unreadable answer is final", reply{status: 200, body: "<html>portal</html>"}, false, 0, "unexpected answer"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, n, _, _ := setup(t, secret, secret)
-			r.script(tt.reply)
-			retry, err := n.Notify(context.Background(), notification(1, mobile))
-			if retry != tt.wantRetry || err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("got (%v, %v), want (%v, error with %q)", retry, err, tt.wantRetry, tt.wantErr)
-			}
-			var ra engine.RetryAfterer
-			switch {
-			case tt.wantWait == 0 && errors.As(err, &ra):
-				t.Errorf("error asks to wait %s, want no wait", ra.RetryAfter())
-			case tt.wantWait != 0 && (!errors.As(err, &ra) || ra.RetryAfter() != tt.wantWait):
-				t.Errorf("error %v does not ask to wait %s", err, tt.wantWait)
-			}
-		})
-	}
-
-	t.Run("a stalled robot times out and retries", func(t *testing.T) {
+		{Name: "400 is final", Reply: reply{Status: 400, Body: "bad"}, Err: "status 400"},
+	}...), func(t *testing.T, rep reply) (bool, error) {
 		r, n, _, _ := setup(t, secret, secret)
-		r.script(reply{stall: true})
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		retry, err := n.Notify(ctx, notification(1, ""))
-		if !retry || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("got (%v, %v), want a retry of the deadline", retry, err)
-		}
+		r.Script(rep)
+		return n.Notify(context.Background(), notification(1, mobile))
 	})
-	t.Run("the configured timeout bounds a stalled request", func(t *testing.T) {
-		r := newRobot(t, "", bundletest.NewClock(t0))
-		r.script(reply{stall: true})
-		n, err := New(&rules.IMConfig{Name: "ops", URL: rules.Secret(r.webhook()), Timeout: rules.Duration(50 * time.Millisecond)}, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		retry, err := n.Notify(context.Background(), notification(1, ""))
-		if !retry || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("got (%v, %v), want a retry of the timeout", retry, err)
-		}
-	})
-	t.Run("a closed server retries", func(t *testing.T) {
-		r, n, _, _ := setup(t, secret, secret)
-		r.Close()
-		if retry, err := n.Notify(context.Background(), notification(1, "")); !retry || err == nil {
-			t.Fatalf("got (%v, %v), want a retried transport error", retry, err)
-		}
-	})
+	robottest.Unreachable(t, func(t *testing.T) (*robottest.Server, string) {
+		f := newFake(t, "", bundletest.NewClock(t0))
+		return f.Server, f.webhook()
+	}, func(cfg *rules.IMConfig) (engine.Notifier, error) { return New(cfg, Options{}) })
 	t.Run("a template that fails is final", func(t *testing.T) {
-		r := newRobot(t, "", bundletest.NewClock(t0))
+		r := newFake(t, "", bundletest.NewClock(t0))
 		n, err := New(&rules.IMConfig{Name: "ops", URL: rules.Secret(r.webhook()), Templates: map[string]rules.TemplateConfig{
 			engine.NotifyFiring: {Body: `{{index .Alerts 5}}`},
 		}}, Options{})
@@ -529,12 +374,7 @@ func TestNewRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(&tt.cfg, Options{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("New: %v, want %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), token) {
-				t.Errorf("error shows the token: %v", err)
-			}
+			robottest.Rejected(t, err, tt.want, token)
 		})
 	}
 	t.Run("defaults", func(t *testing.T) {
@@ -542,63 +382,27 @@ func TestNewRejects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n.timeout != DefaultTimeout || n.limiter == nil {
-			t.Errorf("timeout %s, want %s", n.timeout, DefaultTimeout)
+		if n.robot.Timeout != DefaultTimeout || n.robot.Limiter == nil {
+			t.Errorf("timeout %s, want %s", n.robot.Timeout, DefaultTimeout)
 		}
 	})
 }
 
 func TestNoSecretLeaks(t *testing.T) {
 	r, n, _, logs := setup(t, secret, secret)
-	var errs []error
-	notify := func() {
-		t.Helper()
-		if _, err := n.Notify(context.Background(), notification(1, mobile)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	notify() // success
-	for _, rep := range []reply{
-		{status: 500, body: "internal"},
-		{status: 429, body: "slow"},
-		{status: 200, body: `{"errcode":310000,"errmsg":"sign not match"}`},
-		{status: 200, body: `{"errcode":130101,"errmsg":"send too fast"}`},
-	} {
-		r.script(rep)
-		notify()
-	}
-	r.script(reply{stall: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	if _, err := n.Notify(ctx, notification(1, "")); err != nil {
-		errs = append(errs, err)
-	}
-	cancel()
-	r.release()
-	r.Close()
-	notify() // transport error to the URL with the token
+	errs := robottest.CollectErrors(r.Server, []reply{
+		{Status: 500, Body: "internal"},
+		{Status: 429, Body: "slow"},
+		{Status: 200, Body: `{"errcode":310000,"errmsg":"sign not match"}`},
+		{Status: 200, Body: `{"errcode":130101,"errmsg":"send too fast"}`},
+	}, func(ctx context.Context) error {
+		_, err := n.Notify(ctx, notification(1, mobile))
+		return err
+	})
 	_, err := New(&rules.IMConfig{URL: rules.Secret("https://bad host/?access_token=" + token), Secret: secret}, Options{})
 	errs = append(errs, err)
-
 	if len(errs) != 7 {
 		t.Fatalf("%d errors, want 7 failures", len(errs))
 	}
-	for _, err := range errs {
-		for _, s := range []string{token, secret} {
-			if err != nil && strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), s) {
-				t.Errorf("error shows a secret: %v", err)
-			}
-		}
-	}
-	out := logs.String()
-	if out == "" {
-		t.Fatal("nothing logged at debug level")
-	}
-	for _, s := range []string{token, secret} {
-		if strings.Contains(out, s) {
-			t.Errorf("log shows a secret:\n%s", out)
-		}
-	}
-	if s := fmt.Sprintf("%v %+v %#v", n, n, n); strings.Contains(s, token) || strings.Contains(s, secret) {
-		t.Errorf("the notifier prints a secret: %s", s)
-	}
+	robottest.NoSecrets(t, errs, logs.String(), n, token, secret)
 }

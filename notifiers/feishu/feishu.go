@@ -6,7 +6,6 @@
 package feishu
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/hmac"
@@ -15,9 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +21,7 @@ import (
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/notifiers/internal/bundle"
 	"github.com/remediator/remediator/notifiers/internal/notifyhttp"
+	"github.com/remediator/remediator/notifiers/internal/robot"
 	"github.com/remediator/remediator/notifiers/message"
 	"github.com/remediator/remediator/rules"
 )
@@ -48,37 +45,14 @@ const (
 	// found: final, like every other code.
 )
 
-// separator goes between the notifications of a bundle: a divider in
-// the card's markdown, a line in text.
-const separator = "\n\n---\n\n"
-
 // Options are what a Notifier takes from its surroundings.
-type Options struct {
-	// Location is the time zone of times in messages; nil: UTC.
-	Location *time.Location
-	// HTTPClient sends the requests; nil: notifyhttp.Client().
-	HTTPClient *http.Client
-	// Now is the time requests are signed with; nil: Clock's, else the
-	// wall clock.
-	Now func() time.Time
-	// Clock runs the rate limit; nil: the wall clock.
-	Clock bundle.Clock
-	// Logger gets a debug line per message; nil: discarded.
-	Logger *slog.Logger
-}
+type Options = robot.Options
 
 // Notifier posts to one Feishu custom bot. It is safe for concurrent use.
 type Notifier struct {
-	name      string
-	keys      *keys // behind a pointer, so fmt prints an address, not the token
-	card      bool
-	templates *message.Set
-	timeout   time.Duration
-	limiter   *bundle.Limiter
-	client    *http.Client
-	loc       *time.Location
-	now       func() time.Time
-	log       *slog.Logger
+	robot *robot.Robot
+	keys  *keys // behind a pointer, so fmt prints an address, not the token
+	card  bool
 }
 
 // keys are the bot's secrets: the webhook URL with its token, and the
@@ -96,58 +70,18 @@ func New(cfg *rules.IMConfig, o Options) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Notifier{
-		name:      c.name,
-		keys:      &keys{url: c.url.String(), secret: c.secret},
-		card:      c.card,
-		templates: c.templates,
-		timeout:   c.timeout,
-		limiter: bundle.New(bundle.Config{
-			Max: c.maxPerMinute, Window: time.Minute,
-			Burst: MaxPerSecond, BurstWindow: time.Second,
-			Clock: o.Clock,
-		}),
-		client: o.HTTPClient,
-		loc:    o.Location,
-		now:    o.Now,
-		log:    o.Logger,
-	}
-	if n.client == nil {
-		n.client = notifyhttp.Client()
-	}
-	if n.now == nil {
-		n.now = time.Now
-		if o.Clock != nil {
-			n.now = o.Clock.Now
-		}
-	}
-	if n.log == nil {
-		n.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
+	n := &Notifier{keys: &keys{url: c.url, secret: c.secret}, card: c.card}
+	n.robot = robot.New("feishu", c.Settings, bundle.Config{
+		Max: c.MaxPerMinute, Window: time.Minute,
+		Burst: MaxPerSecond, BurstWindow: time.Second,
+	}, o, n.send)
 	return n, nil
 }
 
 // Notify posts nt to the bot's group, at once when the rate limits
 // allow, else in one message with the others waiting for the next slot.
 func (n *Notifier) Notify(ctx context.Context, nt *engine.Notification) (bool, error) {
-	// A template that fails fails this notification alone, before it
-	// joins a bundle.
-	if _, err := n.render(nt); err != nil {
-		return false, fmt.Errorf("feishu: %w", err)
-	}
-	retry, err := n.limiter.Send(ctx, nt, n.send)
-	if err != nil {
-		return retry, fmt.Errorf("feishu: %w", err)
-	}
-	return false, nil
-}
-
-func (n *Notifier) render(nt *engine.Notification) (bundle.Part, error) {
-	r, err := n.templates.Render(message.NewData(nt, "", n.loc))
-	if err != nil {
-		return bundle.Part{}, err
-	}
-	return bundle.Part{Title: r.Title, Body: r.Body, URL: nt.URL}, nil
+	return n.robot.Notify(ctx, nt)
 }
 
 // request is a custom bot's message: a card or text, with timestamp and
@@ -190,33 +124,24 @@ type answer struct {
 }
 
 // send posts batch as one message.
-func (n *Notifier) send(ctx context.Context, batch []*engine.Notification) (bool, error) {
-	now := n.now()
-	body, err := n.compose(batch, now)
+func (n *Notifier) send(ctx context.Context, batch []*engine.Notification, parts []bundle.Part) (bool, error) {
+	body, err := n.compose(batch, parts, n.robot.Now())
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.timeout)
-	defer cancel()
-	resp, err := notifyhttp.Post(ctx, n.client, n.keys.url, http.Header{"Content-Type": {"application/json"}}, body)
+	reply, retry, err := n.robot.Post(ctx, n.keys.url, body, len(batch))
 	if err != nil {
-		n.log.Debug("feishu post failed", "notifier", n.name, "notifications", len(batch), "err", err)
-		return true, err
-	}
-	if resp.Status != http.StatusOK {
-		retry, err := notifyhttp.StatusError(resp, now)
-		n.log.Debug("feishu answered", "notifier", n.name, "notifications", len(batch), "status", resp.Status)
 		return retry, err
 	}
 	var a answer
-	if err := json.Unmarshal(resp.Body, &a); err != nil || (a.Code == nil && a.StatusCode == nil) {
-		return false, fmt.Errorf("unexpected answer: %s", notifyhttp.Snippet(resp.Body))
+	if err := json.Unmarshal(reply, &a); err != nil || (a.Code == nil && a.StatusCode == nil) {
+		return false, robot.Unexpected(reply)
 	}
 	code, msg := a.Code, a.Msg
 	if code == nil {
 		code, msg = a.StatusCode, a.StatusMessage
 	}
-	n.log.Debug("feishu answered", "notifier", n.name, "notifications", len(batch), "code", *code, "msg", msg)
+	n.robot.LogAnswer(len(batch), "code", *code, "msg", msg)
 	err = fmt.Errorf("code %d: %s", *code, msg)
 	switch {
 	case *code == codeOK:
@@ -238,34 +163,14 @@ func throttled(msg string) bool {
 // compose writes batch as one request body of at most MaxBody bytes:
 // each notification's text, cut with a link to the incident, then a
 // mention of each person it is for.
-func (n *Notifier) compose(batch []*engine.Notification, now time.Time) ([]byte, error) {
-	parts := make([]bundle.Part, 0, len(batch))
-	for _, nt := range batch {
-		p, err := n.render(nt)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, p)
-	}
-	var mentions strings.Builder
-	seen := map[string]bool{}
-	for _, nt := range batch {
+func (n *Notifier) compose(batch []*engine.Notification, parts []bundle.Part, now time.Time) ([]byte, error) {
+	mentions := robot.Mentions(batch, func(nt *engine.Notification) string {
 		h := nt.Recipient.Address
-		if h == "" || seen[h] {
-			continue
-		}
-		seen[h] = true
-		if mentions.Len() == 0 {
-			mentions.WriteString("\n\n")
-		} else {
-			mentions.WriteString(" ")
-		}
 		if n.card {
-			mentions.WriteString("<at id=" + h + "></at>")
-		} else {
-			mentions.WriteString(`<at user_id="` + h + `">` + cmp.Or(nt.Recipient.Name, h) + "</at>")
+			return "<at id=" + h + "></at>"
 		}
-	}
+		return `<at user_id="` + h + `">` + cmp.Or(nt.Recipient.Name, h) + "</at>"
+	})
 
 	req := request{MsgType: "text"}
 	if n.keys.secret != "" {
@@ -288,20 +193,20 @@ func (n *Notifier) compose(batch []*engine.Notification, now time.Time) ([]byte,
 	// The JSON escapes some bytes of the text: cut, encode, and cut
 	// shorter by what is still over.
 	setContent("")
-	empty, err := marshal(req)
+	empty, err := robot.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	room := MaxBody - len(empty) - mentions.Len()
+	room := MaxBody - len(empty) - len(mentions)
 	for room > 0 {
-		text := bundle.Join(parts, separator, room, fullIncident)
+		text := bundle.Join(parts, robot.Separator, room, robot.FullIncident)
 		if n.card {
 			text = boldHeadings(text)
 		} else {
 			text = plainHeadings(text)
 		}
-		setContent(text + mentions.String())
-		b, err := marshal(req)
+		setContent(text + mentions)
+		b, err := robot.Marshal(req)
 		if err != nil {
 			return nil, err
 		}
@@ -357,19 +262,4 @@ func rewriteHeadings(s string, f func(string) string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-// fullIncident ends a cut text with a link to the whole incident.
-func fullIncident(page string) string { return "…\n\n[Full incident](" + page + ")" }
-
-// marshal encodes v as JSON without escaping <, > and & (a mention is
-// "<at ...>"), so the body is as short as Feishu reads it.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, errors.New("encode message: " + err.Error())
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

@@ -1,28 +1,23 @@
 package feishu
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"mime"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/notifiers/internal/bundle/bundletest"
+	"github.com/remediator/remediator/notifiers/internal/robot/robottest"
 	"github.com/remediator/remediator/rules"
 )
 
@@ -69,55 +64,25 @@ func (m wireMessage) text() string {
 	return ""
 }
 
-// reply is a scripted answer.
-type reply struct {
-	status int
-	header http.Header
-	body   string
-	stall  bool // hold the request until released
-}
+type reply = robottest.Reply
 
 // bot is a fake Feishu custom bot on 127.0.0.1. It checks what the real
 // one checks (the hook token, the signature and its age, 20 KB, the
 // message's JSON, 5 messages a second and 100 a minute) and answers as it
 // does: HTTP 200 with a code.
 type bot struct {
-	*httptest.Server
-	secret  string // "": the bot does not sign
-	clock   *bundletest.Clock
-	stall   chan struct{}
-	release func() // lets stalled requests go; idempotent
-
-	mu      sync.Mutex
-	got     []wireMessage
-	sizes   []int
-	sentAt  []time.Time
-	replies []reply
+	*robottest.Server
+	secret string // "": the bot does not sign
 }
 
 func newBot(t *testing.T, secret string, clock *bundletest.Clock) *bot {
 	t.Helper()
-	b := &bot{secret: secret, clock: clock, stall: make(chan struct{})}
-	b.release = sync.OnceFunc(func() { close(b.stall) })
-	b.Server = httptest.NewServer(http.HandlerFunc(b.serve))
-	// Release stalled requests before closing the server, which waits
-	// for them.
-	t.Cleanup(b.Close)
-	t.Cleanup(b.release)
+	b := &bot{secret: secret}
+	b.Server = robottest.NewServer(t, clock, b.serve)
 	return b
 }
 
-func (b *bot) script(rs ...reply) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.replies = append(b.replies, rs...)
-}
-
-func (b *bot) requests() []wireMessage {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]wireMessage(nil), b.got...)
-}
+func (b *bot) requests() []wireMessage { return robottest.Messages[wireMessage](b.Server) }
 
 // webhook is the bot's URL, with its token.
 func (b *bot) webhook() string { return b.URL + "/open-apis/bot/v2/hook/" + hook }
@@ -127,37 +92,11 @@ func respond(w http.ResponseWriter, code int, msg string) {
 	fmt.Fprintf(w, `{"code":%d,"data":{},"msg":%q}`, code, msg)
 }
 
-func (b *bot) serve(w http.ResponseWriter, req *http.Request) {
-	raw, _ := io.ReadAll(req.Body)
+func (b *bot) serve(w http.ResponseWriter, req *http.Request, raw []byte) {
 	var m wireMessage
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	decodeErr := dec.Decode(&m)
-
-	b.mu.Lock()
-	b.got = append(b.got, m)
-	b.sizes = append(b.sizes, len(raw))
-	var scripted *reply
-	if len(b.replies) > 0 {
-		scripted = &b.replies[0]
-		b.replies = b.replies[1:]
-	}
-	b.mu.Unlock()
-	if scripted != nil {
-		if scripted.stall {
-			<-b.stall
-			return
-		}
-		for k, v := range scripted.header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(scripted.status)
-		fmt.Fprint(w, scripted.body)
-		return
-	}
-
+	decodeErr := robottest.Decode(raw, &m)
 	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
-	now := b.clock.Now()
+	now := b.Clock.Now()
 	switch {
 	case req.Method != http.MethodPost || !strings.HasPrefix(req.URL.Path, "/open-apis/bot/v2/hook/"):
 		http.NotFound(w, req)
@@ -168,8 +107,13 @@ func (b *bot) serve(w http.ResponseWriter, req *http.Request) {
 	case b.secret != "" && !b.signed(m, now):
 		respond(w, 19021, "sign match fail or timestamp is not within one hour from current time")
 	default:
-		if code, msg := b.allow(now); code != 0 {
-			respond(w, code, msg)
+		// Feishu's 5 messages a second and 100 a minute.
+		switch b.Allow(now, robottest.Limit{N: 5, Window: time.Second}, robottest.Limit{N: 100, Window: time.Minute}) {
+		case 0:
+			respond(w, 9499, "too many request")
+			return
+		case 1:
+			respond(w, 11232, "frequency limited")
 			return
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -210,56 +154,15 @@ func (b *bot) signed(m wireMessage, now time.Time) bool {
 	return hmac.Equal([]byte(m.Sign), []byte(base64.StdEncoding.EncodeToString(mac.Sum(nil))))
 }
 
-// allow applies Feishu's 5 messages a second and 100 a minute.
-func (b *bot) allow(now time.Time) (int, string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	second, minute := 0, 0
-	for _, at := range b.sentAt {
-		if now.Sub(at) < time.Second {
-			second++
-		}
-		if now.Sub(at) < time.Minute {
-			minute++
-		}
-	}
-	switch {
-	case second >= 5:
-		return 9499, "too many request"
-	case minute >= 100:
-		return 11232, "frequency limited"
-	}
-	b.sentAt = append(b.sentAt, now)
-	return 0, ""
-}
-
-// syncBuffer is a log destination for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // setup starts a fake bot and a Notifier posting to it, logging at debug
 // level into the returned buffer.
-func setup(t *testing.T, botSecret string, cfg rules.IMConfig) (*bot, *Notifier, *bundletest.Clock, *syncBuffer) {
+func setup(t *testing.T, botSecret string, cfg rules.IMConfig) (*bot, *Notifier, *bundletest.Clock, *robottest.Logs) {
 	t.Helper()
 	clock := bundletest.NewClock(t0)
 	b := newBot(t, botSecret, clock)
-	logs := &syncBuffer{}
+	logs := &robottest.Logs{}
 	cfg.Name, cfg.Type, cfg.URL = "ops", rules.IMFeishu, rules.Secret(b.webhook())
-	n, err := New(&cfg, Options{Clock: clock, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	n, err := New(&cfg, Options{Clock: clock, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,20 +172,7 @@ func setup(t *testing.T, botSecret string, cfg rules.IMConfig) (*bot, *Notifier,
 // signedCard is the default configuration, with the signing secret.
 var signedCard = rules.IMConfig{Secret: secret}
 
-// notification is incident id's event, for the IM handle to ("" : the
-// room).
-func notification(id uint64, to string) *engine.Notification {
-	return &engine.Notification{
-		ID: id, Event: engine.NotifyFiring, Channel: "ops",
-		Recipient: engine.Recipient{Person: "alice", Name: "Alice", Address: to},
-		Incident:  engine.Incident{ID: id, Title: "Disk full on db-1", Level: "critical", Priority: "P1", Status: engine.IncidentOpen},
-		Alerts: []engine.Alert{{
-			Status: engine.StatusFiring, Labels: map[string]string{"alertname": "DiskFull"},
-			Annotations: map[string]string{"summary": "/var is 99% full"},
-		}},
-		URL: fmt.Sprintf("https://remediator.example/incidents/%d", id),
-	}
-}
+var notification = robottest.Notification
 
 func TestNotifyWire(t *testing.T) {
 	off := false
@@ -436,9 +326,7 @@ func TestTruncation(t *testing.T) {
 			if _, err := n.Notify(context.Background(), nt); err != nil {
 				t.Fatal(err)
 			}
-			b.mu.Lock()
-			size := b.sizes[0]
-			b.mu.Unlock()
+			size := len(b.Requests()[0].Body)
 			if size > MaxBody || size < MaxBody-200 {
 				t.Errorf("body is %d bytes, want just under %d", size, MaxBody)
 			}
@@ -453,19 +341,6 @@ func TestTruncation(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing after a deadline far beyond
-// any healthy wait.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestRateLimitBundles(t *testing.T) {
 	t.Run("past 5 a second, the rest go as one message a second later", func(t *testing.T) {
 		b, n, clock, _ := setup(t, secret, signedCard)
@@ -477,8 +352,8 @@ func TestRateLimitBundles(t *testing.T) {
 				errs <- err
 			}()
 		}
-		waitFor(t, "5 sent and 20 waiting", func() bool {
-			return len(b.requests()) == 5 && n.limiter.Waiting() == total-5 && clock.Timers() == 1
+		robottest.WaitFor(t, "5 sent and 20 waiting", func() bool {
+			return len(b.requests()) == 5 && n.robot.Limiter.Waiting() == total-5 && clock.Timers() == 1
 		})
 		clock.Advance(time.Second)
 		for range total {
@@ -519,12 +394,12 @@ func TestRateLimitBundles(t *testing.T) {
 				errs <- err
 			}()
 		}
-		waitFor(t, "5 waiting", func() bool { return n.limiter.Waiting() == 5 && clock.Timers() == 1 })
+		robottest.WaitFor(t, "5 waiting", func() bool { return n.robot.Limiter.Waiting() == 5 && clock.Timers() == 1 })
 		clock.Advance(39 * time.Second) // 59s
 		if got := len(b.requests()); got != 100 {
 			t.Fatalf("%d requests within the minute, want 100", got)
 		}
-		waitFor(t, "the limiter sleeps on", func() bool { return clock.Timers() == 1 })
+		robottest.WaitFor(t, "the limiter sleeps on", func() bool { return clock.Timers() == 1 })
 		clock.Advance(time.Second)
 		for range 5 {
 			if err := <-errs; err != nil {
@@ -539,62 +414,34 @@ func TestRateLimitBundles(t *testing.T) {
 }
 
 func TestFailures(t *testing.T) {
-	tests := []struct {
-		name      string
-		reply     reply
-		wantRetry bool
-		wantWait  time.Duration // a RetryAfterer's wait; 0: none
-		wantErr   string        // "": success
-	}{
-		// A 5xx is worth retrying.
-		{"500 retries", reply{status: 500, body: "oops"}, true, 0, "status 500"},
-		// A 429 retries after its Retry-After.
-		{"429 waits for retry-after", reply{status: 429, header: http.Header{"Retry-After": {"7"}}, body: "slow down"}, true, 7 * time.Second, "status 429"},
+	robottest.Failures(t, append(robottest.HTTPFailures(), []robottest.Failure{
 		// "frequency limited" retries after a minute.
-		{"11232 frequency limited waits", reply{status: 200, body: `{"code":11232,"msg":"frequency limited psm[lark.oapi.app_platform_runtime]"}`}, true, time.Minute, "code 11232"},
+		{Name: "11232 frequency limited waits", Reply: reply{Status: 200, Body: `{"code":11232,"msg":"frequency limited psm[lark.oapi.app_platform_runtime]"}`}, Retry: true, Wait: time.Minute, Err: "code 11232"},
 		// 9499 "too many request" is a rate limit too.
-		{"9499 too many request waits", reply{status: 200, body: `{"code":9499,"msg":"too many request","data":{}}`}, true, time.Minute, "code 9499"},
+		{Name: "9499 too many request waits", Reply: reply{Status: 200, Body: `{"code":9499,"msg":"too many request","data":{}}`}, Retry: true, Wait: time.Minute, Err: "code 9499"},
 		// 9499 "Bad Request" (malformed, over 20 KB) is final.
-		{"9499 bad request is final", reply{status: 200, body: `{"code":9499,"msg":"Bad Request","data":{}}`}, false, 0, "code 9499"},
+		{Name: "9499 bad request is final", Reply: reply{Status: 200, Body: `{"code":9499,"msg":"Bad Request","data":{}}`}, Err: "code 9499"},
 		// A signature that did not match will not.
-		{"19021 sign match fail is final", reply{status: 200, body: `{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}`}, false, 0, "code 19021"},
+		{Name: "19021 sign match fail is final", Reply: reply{Status: 200, Body: `{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}`}, Err: "code 19021"},
 		// An address outside the allow-list stays outside.
-		{"19022 ip not allowed is final", reply{status: 200, body: `{"code":19022,"msg":"Ip Not Allowed"}`}, false, 0, "code 19022"},
+		{Name: "19022 ip not allowed is final", Reply: reply{Status: 200, Body: `{"code":19022,"msg":"Ip Not Allowed"}`}, Err: "code 19022"},
 		// The keyword check fails again on a retry.
-		{"19024 key words not found is final", reply{status: 200, body: `{"code":19024,"msg":"Key Words Not Found"}`}, false, 0, "code 19024"},
+		{Name: "19024 key words not found is final", Reply: reply{Status: 200, Body: `{"code":19024,"msg":"Key Words Not Found"}`}, Err: "code 19024"},
 		// Older deployments answer with StatusCode alone.
-		{"StatusCode 0 alone is success", reply{status: 200, body: `{"Extra":null,"StatusCode":0,"StatusMessage":"success"}`}, false, 0, ""},
+		{Name: "StatusCode 0 alone is success", Reply: reply{Status: 200, Body: `{"Extra":null,"StatusCode":0,"StatusMessage":"success"}`}},
 		// And fail with it too.
-		{"StatusCode alone carries the error", reply{status: 200, body: `{"StatusCode":19021,"StatusMessage":"sign match fail"}`}, false, 0, "code 19021"},
+		{Name: "StatusCode alone carries the error", Reply: reply{Status: 200, Body: `{"StatusCode":19021,"StatusMessage":"sign match fail"}`}, Err: "code 19021"},
 		// Another 4xx is final.
-		{"400 is final", reply{status: 400, body: `{"code":9499,"msg":"Bad Request"}`}, false, 0, "status 400"},
-		// A 200 that is not Feishu's JSON is final.
-		{"unreadable answer is final", reply{status: 200, body: "<html>portal</html>"}, false, 0, "unexpected answer"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b, n, _, _ := setup(t, secret, signedCard)
-			b.script(tt.reply)
-			retry, err := n.Notify(context.Background(), notification(1, openID))
-			if tt.wantErr == "" {
-				if err != nil || retry {
-					t.Fatalf("got (%v, %v), want success", retry, err)
-				}
-				return
-			}
-			if retry != tt.wantRetry || err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("got (%v, %v), want (%v, error with %q)", retry, err, tt.wantRetry, tt.wantErr)
-			}
-			var ra engine.RetryAfterer
-			switch {
-			case tt.wantWait == 0 && errors.As(err, &ra):
-				t.Errorf("error asks to wait %s, want no wait", ra.RetryAfter())
-			case tt.wantWait != 0 && (!errors.As(err, &ra) || ra.RetryAfter() != tt.wantWait):
-				t.Errorf("error %v does not ask to wait %s", err, tt.wantWait)
-			}
-		})
-	}
-
+		{Name: "400 is final", Reply: reply{Status: 400, Body: `{"code":9499,"msg":"Bad Request"}`}, Err: "status 400"},
+	}...), func(t *testing.T, rep reply) (bool, error) {
+		b, n, _, _ := setup(t, secret, signedCard)
+		b.Script(rep)
+		return n.Notify(context.Background(), notification(1, openID))
+	})
+	robottest.Unreachable(t, func(t *testing.T) (*robottest.Server, string) {
+		b := newBot(t, "", bundletest.NewClock(t0))
+		return b.Server, b.webhook()
+	}, func(cfg *rules.IMConfig) (engine.Notifier, error) { return New(cfg, Options{}) })
 	t.Run("a wrong hook token is final", func(t *testing.T) {
 		b := newBot(t, "", bundletest.NewClock(t0))
 		n, err := New(&rules.IMConfig{URL: rules.Secret(b.URL + "/open-apis/bot/v2/hook/wrong")}, Options{})
@@ -603,35 +450,6 @@ func TestFailures(t *testing.T) {
 		}
 		if retry, err := n.Notify(context.Background(), notification(1, "")); retry || err == nil || !strings.Contains(err.Error(), "code 19001") {
 			t.Fatalf("got (%v, %v), want a final 19001", retry, err)
-		}
-	})
-	t.Run("a stalled bot times out and retries", func(t *testing.T) {
-		b, n, _, _ := setup(t, secret, signedCard)
-		b.script(reply{stall: true})
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		retry, err := n.Notify(ctx, notification(1, ""))
-		if !retry || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("got (%v, %v), want a retry of the deadline", retry, err)
-		}
-	})
-	t.Run("the configured timeout bounds a stalled request", func(t *testing.T) {
-		r := newBot(t, "", bundletest.NewClock(t0))
-		r.script(reply{stall: true})
-		n, err := New(&rules.IMConfig{Name: "ops", URL: rules.Secret(r.webhook()), Timeout: rules.Duration(50 * time.Millisecond)}, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		retry, err := n.Notify(context.Background(), notification(1, ""))
-		if !retry || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("got (%v, %v), want a retry of the timeout", retry, err)
-		}
-	})
-	t.Run("a closed server retries", func(t *testing.T) {
-		b, n, _, _ := setup(t, secret, signedCard)
-		b.Close()
-		if retry, err := n.Notify(context.Background(), notification(1, "")); !retry || err == nil {
-			t.Fatalf("got (%v, %v), want a retried transport error", retry, err)
 		}
 	})
 }
@@ -657,12 +475,7 @@ func TestNewRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(&tt.cfg, Options{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("New: %v, want %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), hook) {
-				t.Errorf("error shows the token: %v", err)
-			}
+			robottest.Rejected(t, err, tt.want, hook)
 		})
 	}
 	t.Run("defaults", func(t *testing.T) {
@@ -670,65 +483,28 @@ func TestNewRejects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !n.card || n.timeout != DefaultTimeout {
-			t.Errorf("card %v, timeout %s; want a card and %s", n.card, n.timeout, DefaultTimeout)
+		if !n.card || n.robot.Timeout != DefaultTimeout {
+			t.Errorf("card %v, timeout %s; want a card and %s", n.card, n.robot.Timeout, DefaultTimeout)
 		}
 	})
 }
 
 func TestNoSecretLeaks(t *testing.T) {
 	b, n, clock, logs := setup(t, secret, signedCard)
-	var errs []error
-	notify := func() {
-		t.Helper()
+	errs := robottest.CollectErrors(b.Server, []reply{
+		{Status: 500, Body: "internal"},
+		{Status: 429, Body: "slow"},
+		{Status: 200, Body: `{"code":19021,"msg":"sign match fail"}`},
+		{Status: 200, Body: `{"code":11232,"msg":"frequency limited"}`},
+	}, func(ctx context.Context) error {
 		clock.Advance(time.Second) // within 5 a second
-		if _, err := n.Notify(context.Background(), notification(1, openID)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	notify() // success
-	for _, rep := range []reply{
-		{status: 500, body: "internal"},
-		{status: 429, body: "slow"},
-		{status: 200, body: `{"code":19021,"msg":"sign match fail"}`},
-		{status: 200, body: `{"code":11232,"msg":"frequency limited"}`},
-	} {
-		b.script(rep)
-		notify()
-	}
-	b.script(reply{stall: true})
-	clock.Advance(time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	if _, err := n.Notify(ctx, notification(1, "")); err != nil {
-		errs = append(errs, err)
-	}
-	cancel()
-	b.release()
-	b.Close()
-	notify() // transport error to the URL with the token
+		_, err := n.Notify(ctx, notification(1, openID))
+		return err
+	})
 	_, err := New(&rules.IMConfig{URL: rules.Secret("https://bad host/open-apis/bot/v2/hook/" + hook), Secret: secret}, Options{})
 	errs = append(errs, err)
-
 	if len(errs) != 7 {
 		t.Fatalf("%d errors, want 7 failures", len(errs))
 	}
-	for _, err := range errs {
-		for _, s := range []string{hook, secret} {
-			if err != nil && strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), s) {
-				t.Errorf("error shows a secret: %v", err)
-			}
-		}
-	}
-	out := logs.String()
-	if out == "" {
-		t.Fatal("nothing logged at debug level")
-	}
-	for _, s := range []string{hook, secret} {
-		if strings.Contains(out, s) {
-			t.Errorf("log shows a secret:\n%s", out)
-		}
-	}
-	if s := fmt.Sprintf("%v %+v %#v", n, n, n); strings.Contains(s, hook) || strings.Contains(s, secret) {
-		t.Errorf("the notifier prints a secret: %s", s)
-	}
+	robottest.NoSecrets(t, errs, logs.String(), n, hook, secret)
 }

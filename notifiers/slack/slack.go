@@ -28,6 +28,7 @@ import (
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/notifiers/internal/bundle"
 	"github.com/remediator/remediator/notifiers/internal/notifyhttp"
+	"github.com/remediator/remediator/notifiers/internal/robot"
 	"github.com/remediator/remediator/notifiers/message"
 	"github.com/remediator/remediator/rules"
 )
@@ -49,26 +50,12 @@ const (
 var userID = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 
 // Options configure a Notifier.
-type Options struct {
-	// Location is the time zone times are written in. Default UTC.
-	Location *time.Location
-	// HTTPClient sends the requests. Default notifyhttp.Client() (no
-	// redirects).
-	HTTPClient *http.Client
-	// Now reads the time, for Retry-After. Default Clock.Now, else
-	// time.Now.
-	Now func() time.Time
-	// Clock drives the rate limit. Default the wall clock.
-	Clock  bundle.Clock
-	Logger *slog.Logger
-}
+type Options = robot.Options
 
 // Notifier is one Slack incoming webhook. It is safe for concurrent use.
 type Notifier struct {
 	cfg     *config
-	loc     *time.Location
-	client  *http.Client
-	now     func() time.Time
+	o       Options // with its defaults
 	log     *slog.Logger
 	limiter *bundle.Limiter
 
@@ -86,25 +73,12 @@ func New(cfg *rules.IMConfig, o Options) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Notifier{cfg: c, loc: o.Location, client: o.HTTPClient, now: o.Now, log: o.Logger, rendered: map[*engine.Notification]*part{}}
-	if n.loc == nil {
-		n.loc = time.UTC
-	}
-	if n.client == nil {
-		n.client = notifyhttp.Client()
-	}
-	if n.now == nil {
-		n.now = time.Now
-		if o.Clock != nil {
-			n.now = o.Clock.Now
-		}
-	}
-	if n.log == nil {
-		n.log = slog.New(slog.DiscardHandler)
-	}
-	n.log = n.log.With("notifier", c.name)
-	n.limiter = bundle.New(bundle.Config{Max: c.maxPerMinute, Window: time.Minute, MaxBundle: maxBundle, Clock: o.Clock})
-	return n, nil
+	o = robot.WithDefaults(o)
+	return &Notifier{
+		cfg: c, o: o, log: o.Logger.With("notifier", c.Name),
+		limiter:  bundle.New(bundle.Config{Max: c.MaxPerMinute, Window: time.Minute, MaxBundle: maxBundle, Clock: o.Clock}),
+		rendered: map[*engine.Notification]*part{},
+	}, nil
 }
 
 // part is one notification rendered for Slack.
@@ -121,7 +95,7 @@ type part struct {
 func (n *Notifier) Notify(ctx context.Context, nt *engine.Notification) (bool, error) {
 	p, err := n.render(nt)
 	if err != nil {
-		return false, fmt.Errorf("slack %q: %w", n.cfg.name, err)
+		return false, fmt.Errorf("slack %q: %w", n.cfg.Name, err)
 	}
 	n.mu.Lock()
 	n.rendered[nt] = p
@@ -144,12 +118,12 @@ func (n *Notifier) render(nt *engine.Notification) (*part, error) {
 		}
 		mention = "<@" + a + "> "
 	}
-	plain, err := n.cfg.tmpl.Render(message.NewData(nt, "", n.loc))
+	plain, err := n.cfg.Templates.Render(message.NewData(nt, "", n.o.Location))
 	if err != nil {
 		return nil, err
 	}
 	esc := escapeNotification(nt)
-	r, err := n.cfg.tmpl.Render(message.NewData(esc, "", n.loc))
+	r, err := n.cfg.Templates.Render(message.NewData(esc, "", n.o.Location))
 	if err != nil {
 		return nil, err
 	}
@@ -236,28 +210,28 @@ func (n *Notifier) send(ctx context.Context, batch []*engine.Notification) (bool
 	n.mu.Unlock()
 	for _, p := range ps {
 		if p == nil { // a Send outside Notify: never
-			return false, fmt.Errorf("slack %q: a notification was not rendered", n.cfg.name)
+			return false, fmt.Errorf("slack %q: a notification was not rendered", n.cfg.Name)
 		}
 	}
 	body, err := json.Marshal(compose(ps))
 	if err != nil {
-		return false, fmt.Errorf("slack %q: encode: %w", n.cfg.name, err)
+		return false, fmt.Errorf("slack %q: encode: %w", n.cfg.Name, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
-	resp, err := notifyhttp.Post(ctx, n.client, n.cfg.url.Value(), http.Header{"Content-Type": {"application/json; charset=utf-8"}}, body)
+	resp, err := notifyhttp.Post(ctx, n.o.HTTPClient, n.cfg.url.Value(), http.Header{"Content-Type": {"application/json; charset=utf-8"}}, body)
 	if err != nil {
 		n.log.Debug("slack: post failed", "notifications", len(batch), "err", err)
-		return true, fmt.Errorf("slack %q: post: %w", n.cfg.name, err)
+		return true, fmt.Errorf("slack %q: post: %w", n.cfg.Name, err)
 	}
 	if resp.Status < 200 || resp.Status > 299 {
-		retry, err := notifyhttp.StatusError(resp, n.now())
+		retry, err := notifyhttp.StatusError(resp, n.o.Now())
 		n.log.Debug("slack: refused", "notifications", len(batch), "status", resp.Status, "retry", retry, "err", err)
-		return retry, fmt.Errorf("slack %q: %w", n.cfg.name, err)
+		return retry, fmt.Errorf("slack %q: %w", n.cfg.Name, err)
 	}
 	// An incoming webhook answers "ok"; anything else is not a delivery.
 	if got := bytes.TrimSpace(resp.Body); string(got) != "ok" {
-		return false, fmt.Errorf("slack %q: status %d: unexpected answer %q", n.cfg.name, resp.Status, notifyhttp.Snippet(got))
+		return false, fmt.Errorf("slack %q: status %d: unexpected answer %q", n.cfg.Name, resp.Status, notifyhttp.Snippet(got))
 	}
 	n.log.Debug("slack: sent", "notifications", len(batch), "status", resp.Status)
 	return false, nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/notifiers/internal/bundle/bundletest"
+	"github.com/remediator/remediator/notifiers/internal/robot/robottest"
 	"github.com/remediator/remediator/rules"
 )
 
@@ -492,7 +493,7 @@ func TestRateLimitBundles(t *testing.T) {
 			_, err := n.Notify(context.Background(), nt)
 			errs <- err
 		}()
-		waitFor(t, "queued", func() bool { return n.limiter.Waiting() == i+1 })
+		robottest.WaitFor(t, "queued", func() bool { return n.limiter.Waiting() == i+1 })
 	}
 	if got := len(f.messages()); got != 2 {
 		t.Fatalf("%d messages inside the limit, want 2", got)
@@ -663,20 +664,6 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not before the deadline", what)
-		}
-		<-tick.C
-	}
 }
 
 func TestFakeEnforcesLimits(t *testing.T) {

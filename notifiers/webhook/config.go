@@ -2,12 +2,11 @@ package webhook
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
+	"github.com/remediator/remediator/notifiers/internal/robot"
 	"github.com/remediator/remediator/notifiers/message"
 	"github.com/remediator/remediator/rules"
 )
@@ -23,13 +22,10 @@ const TimestampHeader = "X-Remediator-Timestamp"
 
 // config is an IMConfig checked, with its defaults.
 type config struct {
-	name            string
 	url             rules.Secret // may hold a token
 	secret          rules.Secret // "": unsigned
 	signatureHeader string
-	maxPerMinute    int // 0: unlimited
-	timeout         time.Duration
-	tmpl            *message.Set
+	robot.Settings  // MaxPerMinute 0: unlimited
 }
 
 // parseConfig checks what only the notifier can (the URL, the header
@@ -39,48 +35,24 @@ func parseConfig(cfg *rules.IMConfig) (*config, error) {
 	if cfg == nil {
 		return nil, errors.New("webhook: no configuration")
 	}
-	c := &config{
-		name: cfg.Name, url: cfg.URL, secret: cfg.Secret, signatureHeader: cfg.SignatureHeader,
-		maxPerMinute: cfg.MaxPerMinute, timeout: cfg.Timeout.D(),
+	check := robot.NewCheck("webhook", cfg.Name)
+	check.Type(cfg.Type, rules.IMWebhook)
+	if _, err := robot.ParseURL(cfg.URL.Value()); err != nil {
+		check.Fail("url: %w", err)
 	}
-	var errs []error
-	fail := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("webhook %q: "+format, append([]any{cfg.Name}, args...)...))
-	}
-	if cfg.Type != "" && cfg.Type != rules.IMWebhook {
-		fail("type %q is not %s", cfg.Type, rules.IMWebhook)
-	}
-	if err := checkURL(cfg.URL.Value()); err != nil {
-		fail("url: %w", err)
-	}
+	c := &config{url: cfg.URL, secret: cfg.Secret, signatureHeader: cfg.SignatureHeader}
 	if c.signatureHeader == "" {
 		c.signatureHeader = DefaultSignatureHeader
 	} else if !validHeaderName(c.signatureHeader) {
-		fail("signature_header %q is not a header name", c.signatureHeader)
+		check.Fail("signature_header %q is not a header name", c.signatureHeader)
 	} else if h := http.CanonicalHeaderKey(c.signatureHeader); reserved[h] {
-		fail("signature_header %q is a header the webhook sets itself", c.signatureHeader)
+		check.Fail("signature_header %q is a header the webhook sets itself", c.signatureHeader)
 	}
 	c.signatureHeader = http.CanonicalHeaderKey(c.signatureHeader)
-	if c.maxPerMinute < 0 {
-		fail("max_per_minute %d is negative", cfg.MaxPerMinute)
-	}
-	switch {
-	case c.timeout == 0:
-		c.timeout = DefaultTimeout
-	case c.timeout < 0:
-		fail("timeout %s is negative", cfg.Timeout)
-	}
-	overrides := make(map[string]message.Template, len(cfg.Templates))
-	for ev, t := range cfg.Templates {
-		overrides[ev] = message.Template{Title: t.Title, Body: t.Body, HTML: t.HTML}
-	}
-	tmpl, err := message.Compile(message.KindText, overrides)
-	if err != nil {
-		fail("%w", err)
-	}
-	c.tmpl = tmpl
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	// A zero max_per_minute stays 0: unlimited.
+	c.Settings = check.Settings(cfg, 0, DefaultTimeout, message.KindText)
+	if err := check.Err(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -100,22 +72,4 @@ func validHeaderName(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// checkURL accepts an absolute http(s) URL. Its errors never quote the
-// URL nor url.Parse's error (which does).
-func checkURL(raw string) error {
-	if raw == "" {
-		return errors.New("missing")
-	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return errors.New("not a valid URL")
-	case u.Scheme != "https" && u.Scheme != "http":
-		return errors.New("not an http or https URL")
-	case u.Host == "":
-		return errors.New("no host")
-	}
-	return nil
 }

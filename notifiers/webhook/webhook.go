@@ -68,6 +68,7 @@ import (
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/notifiers/internal/bundle"
 	"github.com/remediator/remediator/notifiers/internal/notifyhttp"
+	"github.com/remediator/remediator/notifiers/internal/robot"
 	"github.com/remediator/remediator/notifiers/message"
 	"github.com/remediator/remediator/rules"
 )
@@ -102,26 +103,12 @@ type Notification struct {
 }
 
 // Options configure a Notifier.
-type Options struct {
-	// Location is the time zone times are written in. Default UTC.
-	Location *time.Location
-	// HTTPClient sends the requests. Default notifyhttp.Client() (no
-	// redirects).
-	HTTPClient *http.Client
-	// Now reads the time: the signature's timestamp, Retry-After.
-	// Default Clock.Now, else time.Now.
-	Now func() time.Time
-	// Clock drives the rate limit. Default the wall clock.
-	Clock  bundle.Clock
-	Logger *slog.Logger
-}
+type Options = robot.Options
 
 // Notifier is one webhook. It is safe for concurrent use.
 type Notifier struct {
 	cfg     *config
-	loc     *time.Location
-	client  *http.Client
-	now     func() time.Time
+	o       Options // with its defaults
 	log     *slog.Logger
 	limiter *bundle.Limiter
 }
@@ -134,38 +121,24 @@ func New(cfg *rules.IMConfig, o Options) (*Notifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Notifier{cfg: c, loc: o.Location, client: o.HTTPClient, now: o.Now, log: o.Logger}
-	if n.loc == nil {
-		n.loc = time.UTC
-	}
-	if n.client == nil {
-		n.client = notifyhttp.Client()
-	}
-	if n.now == nil {
-		n.now = time.Now
-		if o.Clock != nil {
-			n.now = o.Clock.Now
-		}
-	}
-	if n.log == nil {
-		n.log = slog.New(slog.DiscardHandler)
-	}
-	n.log = n.log.With("notifier", c.name)
-	// MaxBundle 1: the limiter paces, it never bundles.
-	n.limiter = bundle.New(bundle.Config{Max: c.maxPerMinute, Window: time.Minute, MaxBundle: 1, Clock: o.Clock})
-	return n, nil
+	o = robot.WithDefaults(o)
+	return &Notifier{
+		cfg: c, o: o, log: o.Logger.With("notifier", c.Name),
+		// MaxBundle 1: the limiter paces, it never bundles.
+		limiter: bundle.New(bundle.Config{Max: c.MaxPerMinute, Window: time.Minute, MaxBundle: 1, Clock: o.Clock}),
+	}, nil
 }
 
 // Notify renders nt and posts it, once the rate limit (if any) allows.
 func (n *Notifier) Notify(ctx context.Context, nt *engine.Notification) (bool, error) {
 	body, err := n.encode(nt)
 	if err != nil {
-		return false, fmt.Errorf("webhook %q: %w", n.cfg.name, err)
+		return false, fmt.Errorf("webhook %q: %w", n.cfg.Name, err)
 	}
 	// With MaxBundle 1 the limiter calls this Send's func with nt alone.
 	return n.limiter.Send(ctx, nt, func(ctx context.Context, batch []*engine.Notification) (bool, error) {
 		if len(batch) != 1 || batch[0] != nt {
-			return false, fmt.Errorf("webhook %q: the rate limit bundled %d notifications", n.cfg.name, len(batch))
+			return false, fmt.Errorf("webhook %q: the rate limit bundled %d notifications", n.cfg.Name, len(batch))
 		}
 		return n.post(ctx, nt, body)
 	})
@@ -173,7 +146,7 @@ func (n *Notifier) Notify(ctx context.Context, nt *engine.Notification) (bool, e
 
 // encode renders nt's text and builds the body.
 func (n *Notifier) encode(nt *engine.Notification) ([]byte, error) {
-	r, err := n.cfg.tmpl.Render(message.NewData(nt, "", n.loc))
+	r, err := n.cfg.Templates.Render(message.NewData(nt, "", n.o.Location))
 	if err != nil {
 		return nil, err
 	}
@@ -215,21 +188,21 @@ func (n *Notifier) post(ctx context.Context, nt *engine.Notification, body []byt
 		h.Set("Idempotency-Key", nt.MessageID)
 	}
 	if s := n.cfg.secret.Value(); s != "" {
-		ts := strconv.FormatInt(n.now().Unix(), 10)
+		ts := strconv.FormatInt(n.o.Now().Unix(), 10)
 		h.Set(TimestampHeader, ts)
 		h.Set(n.cfg.signatureHeader, Sign([]byte(s), ts, body))
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.timeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.Timeout)
 	defer cancel()
-	resp, err := notifyhttp.Post(ctx, n.client, n.cfg.url.Value(), h, body)
+	resp, err := notifyhttp.Post(ctx, n.o.HTTPClient, n.cfg.url.Value(), h, body)
 	if err != nil {
 		n.log.Debug("webhook: post failed", "notification", nt.ID, "err", err)
-		return true, fmt.Errorf("webhook %q: post: %w", n.cfg.name, err)
+		return true, fmt.Errorf("webhook %q: post: %w", n.cfg.Name, err)
 	}
 	if resp.Status < 200 || resp.Status > 299 {
-		retry, err := notifyhttp.StatusError(resp, n.now())
+		retry, err := notifyhttp.StatusError(resp, n.o.Now())
 		n.log.Debug("webhook: refused", "notification", nt.ID, "status", resp.Status, "retry", retry, "err", err)
-		return retry, fmt.Errorf("webhook %q: %w", n.cfg.name, err)
+		return retry, fmt.Errorf("webhook %q: %w", n.cfg.Name, err)
 	}
 	n.log.Debug("webhook: sent", "notification", nt.ID, "status", resp.Status)
 	return false, nil

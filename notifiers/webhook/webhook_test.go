@@ -22,6 +22,7 @@ import (
 
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/notifiers/internal/bundle/bundletest"
+	"github.com/remediator/remediator/notifiers/internal/robot/robottest"
 	"github.com/remediator/remediator/rules"
 )
 
@@ -463,7 +464,7 @@ func TestRateLimitPaces(t *testing.T) {
 			_, err := n.Notify(context.Background(), nt)
 			errs <- err
 		}()
-		waitFor(t, "queued", func() bool { return n.limiter.Waiting() == i+1 })
+		robottest.WaitFor(t, "queued", func() bool { return n.limiter.Waiting() == i+1 })
 	}
 	for i, want := range []string{"m100", "m101"} {
 		clock.Advance(time.Minute)
@@ -586,19 +587,5 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not before the deadline", what)
-		}
-		<-tick.C
 	}
 }

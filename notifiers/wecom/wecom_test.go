@@ -1,24 +1,20 @@
 package wecom
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"log/slog"
 	"mime"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/notifiers/internal/bundle/bundletest"
+	"github.com/remediator/remediator/notifiers/internal/robot"
+	"github.com/remediator/remediator/notifiers/internal/robot/robottest"
 	"github.com/remediator/remediator/rules"
 )
 
@@ -29,12 +25,6 @@ const (
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
-// got is one request the fake robot received.
-type got struct {
-	Query url.Values
-	Msg   wireMessage
-}
-
 // wireMessage is WeCom's markdown message as the fake decodes it:
 // unknown fields are an error.
 type wireMessage struct {
@@ -44,88 +34,35 @@ type wireMessage struct {
 	} `json:"markdown"`
 }
 
-// reply is a scripted answer.
-type reply struct {
-	status int
-	header http.Header
-	body   string
-	stall  bool // hold the request until released
-}
+type reply = robottest.Reply
 
-// robot is a fake WeCom group robot on 127.0.0.1. It checks what the
+// fake is a fake WeCom group robot on 127.0.0.1. It checks what the
 // real one checks (the key, the JSON, the content's length, 20 messages a
 // minute) and answers as it does: HTTP 200 with an errcode.
-type robot struct {
-	*httptest.Server
-	clock   *bundletest.Clock
-	stall   chan struct{}
-	release func() // lets stalled requests go; idempotent
-
-	mu      sync.Mutex
-	got     []got
-	sentAt  []time.Time
-	replies []reply
+type fake struct {
+	*robottest.Server
 }
 
-func newRobot(t *testing.T, clock *bundletest.Clock) *robot {
+func newFake(t *testing.T, clock *bundletest.Clock) *fake {
 	t.Helper()
-	r := &robot{clock: clock, stall: make(chan struct{})}
-	r.release = sync.OnceFunc(func() { close(r.stall) })
-	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
-	// Release stalled requests before closing the server, which waits
-	// for them.
-	t.Cleanup(r.Close)
-	t.Cleanup(r.release)
-	return r
+	f := &fake{}
+	f.Server = robottest.NewServer(t, clock, f.serve)
+	return f
 }
 
-func (r *robot) script(rs ...reply) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.replies = append(r.replies, rs...)
-}
-
-func (r *robot) requests() []got {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]got(nil), r.got...)
-}
+func (f *fake) requests() []wireMessage { return robottest.Messages[wireMessage](f.Server) }
 
 // webhook is the robot's URL, with its key.
-func (r *robot) webhook() string { return r.URL + "/cgi-bin/webhook/send?key=" + key }
+func (f *fake) webhook() string { return f.URL + "/cgi-bin/webhook/send?key=" + key }
 
 func respond(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	fmt.Fprintf(w, `{"errcode":%d,"errmsg":%q}`, code, msg)
 }
 
-func (r *robot) serve(w http.ResponseWriter, req *http.Request) {
+func (f *fake) serve(w http.ResponseWriter, req *http.Request, body []byte) {
 	var m wireMessage
-	dec := json.NewDecoder(req.Body)
-	dec.DisallowUnknownFields()
-	decodeErr := dec.Decode(&m)
-
-	r.mu.Lock()
-	r.got = append(r.got, got{Query: req.URL.Query(), Msg: m})
-	var scripted *reply
-	if len(r.replies) > 0 {
-		scripted = &r.replies[0]
-		r.replies = r.replies[1:]
-	}
-	r.mu.Unlock()
-	if scripted != nil {
-		if scripted.stall {
-			<-r.stall
-			return
-		}
-		for k, v := range scripted.header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(scripted.status)
-		fmt.Fprint(w, scripted.body)
-		return
-	}
-
+	decodeErr := robottest.Decode(body, &m)
 	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	switch {
 	case req.Method != http.MethodPost || req.URL.Path != "/cgi-bin/webhook/send":
@@ -138,77 +75,29 @@ func (r *robot) serve(w http.ResponseWriter, req *http.Request) {
 		respond(w, 44004, "markdown content is empty or invalid")
 	case len(m.Markdown.Content) > MaxContent:
 		respond(w, 40058, "markdown.content exceed max length 4096. invalid Request Parameter")
-	case !r.allow(r.clock.Now()):
+	case f.Allow(f.Clock.Now(), robottest.Limit{N: 20, Window: time.Minute}) >= 0: // WeCom's 20 a minute
 		respond(w, 45009, "api freq out of limit")
 	default:
 		respond(w, 0, "ok")
 	}
 }
 
-// allow applies WeCom's 20 messages a minute.
-func (r *robot) allow(now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	in := 0
-	for _, at := range r.sentAt {
-		if now.Sub(at) < time.Minute {
-			in++
-		}
-	}
-	if in >= 20 {
-		return false
-	}
-	r.sentAt = append(r.sentAt, now)
-	return true
-}
-
-// syncBuffer is a log destination for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // setup starts a fake robot and a Notifier posting to it, logging at
 // debug level into the returned buffer.
-func setup(t *testing.T) (*robot, *Notifier, *bundletest.Clock, *syncBuffer) {
+func setup(t *testing.T) (*fake, *Notifier, *bundletest.Clock, *robottest.Logs) {
 	t.Helper()
 	clock := bundletest.NewClock(t0)
-	r := newRobot(t, clock)
-	logs := &syncBuffer{}
-	n, err := New(&rules.IMConfig{Name: "ops", Type: rules.IMWeCom, URL: rules.Secret(r.webhook())},
-		Options{Clock: clock, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	f := newFake(t, clock)
+	logs := &robottest.Logs{}
+	n, err := New(&rules.IMConfig{Name: "ops", Type: rules.IMWeCom, URL: rules.Secret(f.webhook())},
+		Options{Clock: clock, Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r, n, clock, logs
+	return f, n, clock, logs
 }
 
-// notification is incident id firing, for the IM handle to ("" : the
-// room).
-func notification(id uint64, to string) *engine.Notification {
-	return &engine.Notification{
-		ID: id, Event: engine.NotifyFiring, Channel: "ops",
-		Recipient: engine.Recipient{Person: "alice", Name: "Alice", Address: to},
-		Incident:  engine.Incident{ID: id, Title: "Disk full on db-1", Level: "critical", Priority: "P1", Status: engine.IncidentOpen},
-		Alerts: []engine.Alert{{
-			Status: engine.StatusFiring, Labels: map[string]string{"alertname": "DiskFull"},
-			Annotations: map[string]string{"summary": "/var is 99% full"},
-		}},
-		URL: fmt.Sprintf("https://remediator.example/incidents/%d", id),
-	}
-}
+var notification = robottest.Notification
 
 func TestNotifyWire(t *testing.T) {
 	tests := []struct {
@@ -230,7 +119,7 @@ func TestNotifyWire(t *testing.T) {
 			if len(reqs) != 1 {
 				t.Fatalf("%d requests, want 1", len(reqs))
 			}
-			content := reqs[0].Msg.Markdown.Content
+			content := reqs[0].Markdown.Content
 			for _, want := range []string{"### FIRING P1 #7 Disk full on db-1", "DiskFull: /var is 99% full", "[Incident #7](https://remediator.example/incidents/7)"} {
 				if !strings.Contains(content, want) {
 					t.Errorf("content lacks %q:\n%s", want, content)
@@ -255,7 +144,9 @@ func TestTruncation(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var a answer
+		var a struct {
+			ErrCode *int `json:"errcode"`
+		}
 		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || a.ErrCode == nil || *a.ErrCode != 40058 {
 			t.Fatalf("fake answered %+v, %v; want errcode 40058", a, err)
 		}
@@ -267,7 +158,7 @@ func TestTruncation(t *testing.T) {
 		if _, err := n.Notify(context.Background(), nt); err != nil {
 			t.Fatal(err)
 		}
-		content := r.requests()[0].Msg.Markdown.Content
+		content := r.requests()[0].Markdown.Content
 		if len(content) > MaxContent || len(content) < MaxContent-100 {
 			t.Errorf("content is %d bytes, want just under %d", len(content), MaxContent)
 		}
@@ -290,13 +181,9 @@ func TestRateLimitBundles(t *testing.T) {
 			errs <- err
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(r.requests()) < 20 || n.limiter.Waiting() != total-20 || clock.Timers() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d requests and %d waiting, want 20 and %d", len(r.requests()), n.limiter.Waiting(), total-20)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	robottest.WaitFor(t, "20 sent, 5 waiting for the window", func() bool {
+		return len(r.requests()) >= 20 && n.robot.Limiter.Waiting() == total-20 && clock.Timers() > 0
+	})
 	if got := len(r.requests()); got != 20 {
 		t.Fatalf("%d requests in the first minute, want 20", got)
 	}
@@ -310,11 +197,11 @@ func TestRateLimitBundles(t *testing.T) {
 	if len(reqs) != 21 {
 		t.Fatalf("%d requests, want 21: the last 5 bundled into one", len(reqs))
 	}
-	content := reqs[20].Msg.Markdown.Content
+	content := reqs[20].Markdown.Content
 	if got := strings.Count(content, "[Incident #"); got != total-20 {
 		t.Errorf("bundle carries %d incidents, want %d:\n%s", got, total-20, content)
 	}
-	if got := strings.Count(content, separator); got != total-21 {
+	if got := strings.Count(content, robot.Separator); got != total-21 {
 		t.Errorf("bundle has %d rules between its notifications, want %d", got, total-21)
 	}
 	if got := strings.Count(content, "<@user"); got != total-20 {
@@ -323,48 +210,26 @@ func TestRateLimitBundles(t *testing.T) {
 }
 
 func TestFailures(t *testing.T) {
-	tests := []struct {
-		name      string
-		reply     reply
-		wantRetry bool
-		wantWait  time.Duration // a RetryAfterer's wait; 0: none
-		wantErr   string
-	}{
-		// A 5xx is worth retrying.
-		{"500 retries", reply{status: 500, body: "oops"}, true, 0, "status 500"},
-		// A 429 retries after its Retry-After.
-		{"429 waits for retry-after", reply{status: 429, header: http.Header{"Retry-After": {"7"}}, body: "slow down"}, true, 7 * time.Second, "status 429"},
+	robottest.Failures(t, append(robottest.HTTPFailures(), []robottest.Failure{
 		// "api freq out of limit" retries after the minute its limit counts in.
-		{"45009 freq out of limit waits a minute", reply{status: 200, body: `{"errcode":45009,"errmsg":"api freq out of limit"}`}, true, time.Minute, "errcode 45009"},
+		{Name: "45009 freq out of limit waits a minute", Reply: reply{Status: 200, Body: `{"errcode":45009,"errmsg":"api freq out of limit"}`}, Retry: true, Wait: time.Minute, Err: "errcode 45009"},
 		// "system busy" is worth retrying.
-		{"-1 busy retries", reply{status: 200, body: `{"errcode":-1,"errmsg":"system busy"}`}, true, 0, "errcode -1"},
+		{Name: "-1 busy retries", Reply: reply{Status: 200, Body: `{"errcode":-1,"errmsg":"system busy"}`}, Retry: true, Err: "errcode -1"},
 		// A removed robot or a wrong key stays so.
-		{"93000 invalid webhook url is final", reply{status: 200, body: `{"errcode":93000,"errmsg":"invalid webhook url"}`}, false, 0, "errcode 93000"},
+		{Name: "93000 invalid webhook url is final", Reply: reply{Status: 200, Body: `{"errcode":93000,"errmsg":"invalid webhook url"}`}, Err: "errcode 93000"},
 		// Too long will be too long again.
-		{"40058 too long is final", reply{status: 200, body: `{"errcode":40058,"errmsg":"markdown.content exceed max length 4096"}`}, false, 0, "errcode 40058"},
+		{Name: "40058 too long is final", Reply: reply{Status: 200, Body: `{"errcode":40058,"errmsg":"markdown.content exceed max length 4096"}`}, Err: "errcode 40058"},
 		// Another 4xx is final.
-		{"404 is final", reply{status: 404, body: "not found"}, false, 0, "status 404"},
-		// A 200 that is not WeCom's JSON is final.
-		{"unreadable answer is final", reply{status: 200, body: "<html>portal</html>"}, false, 0, "unexpected answer"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, n, _, _ := setup(t)
-			r.script(tt.reply)
-			retry, err := n.Notify(context.Background(), notification(1, userID))
-			if retry != tt.wantRetry || err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("got (%v, %v), want (%v, error with %q)", retry, err, tt.wantRetry, tt.wantErr)
-			}
-			var ra engine.RetryAfterer
-			switch {
-			case tt.wantWait == 0 && errors.As(err, &ra):
-				t.Errorf("error asks to wait %s, want no wait", ra.RetryAfter())
-			case tt.wantWait != 0 && (!errors.As(err, &ra) || ra.RetryAfter() != tt.wantWait):
-				t.Errorf("error %v does not ask to wait %s", err, tt.wantWait)
-			}
-		})
-	}
-
+		{Name: "404 is final", Reply: reply{Status: 404, Body: "not found"}, Err: "status 404"},
+	}...), func(t *testing.T, rep reply) (bool, error) {
+		r, n, _, _ := setup(t)
+		r.Script(rep)
+		return n.Notify(context.Background(), notification(1, userID))
+	})
+	robottest.Unreachable(t, func(t *testing.T) (*robottest.Server, string) {
+		f := newFake(t, bundletest.NewClock(t0))
+		return f.Server, f.webhook()
+	}, func(cfg *rules.IMConfig) (engine.Notifier, error) { return New(cfg, Options{}) })
 	t.Run("a wrong key is final", func(t *testing.T) {
 		r, _, _, _ := setup(t)
 		n, err := New(&rules.IMConfig{URL: rules.Secret(r.URL + "/cgi-bin/webhook/send?key=wrong")}, Options{})
@@ -373,35 +238,6 @@ func TestFailures(t *testing.T) {
 		}
 		if retry, err := n.Notify(context.Background(), notification(1, "")); retry || err == nil || !strings.Contains(err.Error(), "errcode 93000") {
 			t.Fatalf("got (%v, %v), want a final 93000", retry, err)
-		}
-	})
-	t.Run("a stalled robot times out and retries", func(t *testing.T) {
-		r, n, _, _ := setup(t)
-		r.script(reply{stall: true})
-		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-		defer cancel()
-		retry, err := n.Notify(ctx, notification(1, ""))
-		if !retry || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("got (%v, %v), want a retry of the deadline", retry, err)
-		}
-	})
-	t.Run("the configured timeout bounds a stalled request", func(t *testing.T) {
-		r := newRobot(t, bundletest.NewClock(t0))
-		r.script(reply{stall: true})
-		n, err := New(&rules.IMConfig{Name: "ops", URL: rules.Secret(r.webhook()), Timeout: rules.Duration(50 * time.Millisecond)}, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		retry, err := n.Notify(context.Background(), notification(1, ""))
-		if !retry || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("got (%v, %v), want a retry of the timeout", retry, err)
-		}
-	})
-	t.Run("a closed server retries", func(t *testing.T) {
-		r, n, _, _ := setup(t)
-		r.Close()
-		if retry, err := n.Notify(context.Background(), notification(1, "")); !retry || err == nil {
-			t.Fatalf("got (%v, %v), want a retried transport error", retry, err)
 		}
 	})
 }
@@ -427,63 +263,26 @@ func TestNewRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(&tt.cfg, Options{})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("New: %v, want %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "s3cr3t-unused") {
-				t.Errorf("error shows a secret: %v", err)
-			}
+			robottest.Rejected(t, err, tt.want, key, "s3cr3t-unused")
 		})
 	}
 }
 
 func TestNoSecretLeaks(t *testing.T) {
 	r, n, _, logs := setup(t)
-	var errs []error
-	notify := func() {
-		t.Helper()
-		if _, err := n.Notify(context.Background(), notification(1, userID)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	notify() // success
-	for _, rep := range []reply{
-		{status: 500, body: "internal"},
-		{status: 429, body: "slow"},
-		{status: 200, body: `{"errcode":93000,"errmsg":"invalid webhook url"}`},
-		{status: 200, body: `{"errcode":45009,"errmsg":"api freq out of limit"}`},
-	} {
-		r.script(rep)
-		notify()
-	}
-	r.script(reply{stall: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	if _, err := n.Notify(ctx, notification(1, "")); err != nil {
-		errs = append(errs, err)
-	}
-	cancel()
-	r.release()
-	r.Close()
-	notify() // transport error to the URL with the key
+	errs := robottest.CollectErrors(r.Server, []reply{
+		{Status: 500, Body: "internal"},
+		{Status: 429, Body: "slow"},
+		{Status: 200, Body: `{"errcode":93000,"errmsg":"invalid webhook url"}`},
+		{Status: 200, Body: `{"errcode":45009,"errmsg":"api freq out of limit"}`},
+	}, func(ctx context.Context) error {
+		_, err := n.Notify(ctx, notification(1, userID))
+		return err
+	})
 	_, err := New(&rules.IMConfig{URL: rules.Secret("https://bad host/cgi-bin/webhook/send?key=" + key)}, Options{})
 	errs = append(errs, err)
-
 	if len(errs) != 7 {
 		t.Fatalf("%d errors, want 7 failures", len(errs))
 	}
-	for _, err := range errs {
-		if err != nil && strings.Contains(fmt.Sprintf("%v %+v %#v", err, err, err), key) {
-			t.Errorf("error shows the key: %v", err)
-		}
-	}
-	out := logs.String()
-	if out == "" {
-		t.Fatal("nothing logged at debug level")
-	}
-	if strings.Contains(out, key) {
-		t.Errorf("log shows the key:\n%s", out)
-	}
-	if s := fmt.Sprintf("%v %+v %#v", n, n, n); strings.Contains(s, key) {
-		t.Errorf("the notifier prints the key: %s", s)
-	}
+	robottest.NoSecrets(t, errs, logs.String(), n, key)
 }
