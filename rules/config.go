@@ -30,6 +30,14 @@ type Config struct {
 	// them on (see notify.go).
 	People    []PersonConfig  `yaml:"people"`
 	Notifiers NotifiersConfig `yaml:"notifiers"`
+	// Schedules say who is on call when (see schedule.go).
+	Schedules []ScheduleConfig `yaml:"schedules"`
+	// Teams name groups of people; Escalations are the chains a level's
+	// incidents climb (see escalation.go).
+	Teams       []TeamConfig                `yaml:"teams"`
+	Escalations map[string]EscalationConfig `yaml:"escalations"`
+	// Reports are mailed on cron schedules (see report.go).
+	Reports []ReportConfig `yaml:"reports"`
 
 	// Compiled at validation, so that a config that loads is ready to use.
 	calendar *Calendar
@@ -113,8 +121,11 @@ type LevelConfig struct {
 	// NotifyWithin is how soon people hear of it: 0s (at once), a delay
 	// to batch within (1h, 24h), or "report" (only in periodic reports).
 	NotifyWithin NotifyWithin `yaml:"notify_within"`
-	// Notify is who hears of an incident of this level and how.
-	Notify LevelNotifyConfig `yaml:"notify"`
+	// Notify is who hears of an incident of this level and how, when it
+	// opens (rooms, mostly); Escalation names the chain its incidents
+	// climb until someone acknowledges.
+	Notify     LevelNotifyConfig `yaml:"notify"`
+	Escalation string            `yaml:"escalation"`
 
 	cond *Condition // When, compiled at validation
 }

@@ -88,6 +88,14 @@ func TestInvalidConfigs(t *testing.T) {
 		{"many_validation_errors"},           // validation reports every problem
 		{"notify_people"},                    // bad addresses, duplicate and unknown people, a missing address a level needs, unknown rooms
 		{"notify_channels"},                  // every channel's settings wrong at once; twilio without external_url
+		{"escalation_errors"},                // unknown targets, people without a step's address, waits, repeat, level references
+		{"schedule_errors"},                  // unknown and Local time zones, bad and duplicate holidays, bad overrides, duplicate, bad and missing names, no layers
+		{"schedule_layers"},                  // empty and unknown members, per_shift out of range, missing or bad rotations, an anchor a DST change skips
+		{"schedule_restrictions"},            // unknown and duplicate days, bad and equal times, overlapping windows (also across the week's end)
+		{"schedule_holidays"},                // holidays neither "calendar" nor a list
+		{"report_errors"},                    // duplicate and missing names, @every, six fields, a bad zone, a cron that never fires, an unknown kind
+		{"report_levels"},                    // default levels that do not exist, unknown and duplicate levels, nothing to list, keys of the other kind, a negative period
+		{"report_recipients"},                // unknown people, a person without email, bad and duplicate addresses, no to, no notifiers.email
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

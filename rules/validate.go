@@ -82,10 +82,12 @@ func (c *Config) setDefaults() {
 		c.Levels = DefaultLevels()
 	}
 	c.Calendar.setDefaults()
+	c.setScheduleDefaults()
 	c.Server.setDefaults()
 	c.Storage.setDefaults()
 	c.Classify.setDefaults(c.Levels)
 	c.Notifiers.setDefaults()
+	c.setReportDefaults()
 }
 
 // validate checks each part, then what spans parts.
@@ -98,6 +100,9 @@ func (c *Config) validate(v *validator) {
 	c.calendar = c.Calendar.compile(v, "calendar")
 	c.validateRemediations(v)
 	c.validateNotify(v)
+	c.validateEscalations(v)
+	c.validateSchedules(v)
+	c.validateReports(v)
 	c.windows, c.windowConds = nil, nil
 	names := map[string]string{}
 	for i := range c.Maintenance {

@@ -4,6 +4,7 @@
 //	remediator serve [--config FILE] [--listen HOST:PORT] [--db PATH]
 //	remediator check [--config FILE]
 //	remediator explain [--config FILE] --alert PAYLOAD.json [--at RFC3339] [--json]
+//	remediator oncall --config FILE [--at RFC3339] [--schedule NAME]
 //	remediator version
 package main
 
@@ -19,6 +20,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/remediator/remediator/app"
 	"github.com/remediator/remediator/rules"
@@ -35,6 +37,7 @@ const usage = `usage:
   remediator serve [--config FILE] [--listen HOST:PORT] [--db PATH]
   remediator check [--config FILE]
   remediator explain [--config FILE] --alert PAYLOAD.json [--at RFC3339] [--json]
+  remediator oncall --config FILE [--at RFC3339] [--schedule NAME]
   remediator version
 `
 
@@ -50,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args[1:], stdout, stderr)
 	case "explain":
 		return explain(args[1:], stdout, stderr)
+	case "oncall":
+		return oncallCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "remediator %s (%s)\n", versionString(), runtime.Version())
 		return 0
@@ -133,7 +138,15 @@ func check(args []string, stdout, stderr io.Writer) int {
 		printConfigErrors(stderr, err)
 		return 1
 	}
+	warnings, err := configWarnings(cfg, time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "check: %v\n", err)
+		return 1
+	}
 	fmt.Fprintln(stdout, cfg.Summary())
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
 	return 0
 }
 
