@@ -17,10 +17,15 @@
 // a retried message that did arrive is recognisable; In-Reply-To and
 // References name <Thread@domain>, so one incident's messages thread
 // together.
+//
+// SendMessage sends mail that is about no one incident (periodic reports)
+// the same way, to several recipients at once, with a new Message-ID
+// every time.
 package email
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -165,23 +170,64 @@ func (e *Notifier) message(n *engine.Notification, r message.Rendered) (*mail.Ms
 	id := "<" + local + "@" + e.domain + ">"
 	ref := "<" + thread + "@" + e.domain + ">"
 
-	m := mail.NewMsg(mail.WithNoDefaultUserAgent())
-	m.FromMailAddress(e.from)
+	m := e.compose(r.Title, r.Body, r.HTML, local)
 	m.ToMailAddress(to)
-	// A subject is one line, whatever the template left in it.
-	m.Subject(strings.Join(strings.Fields(r.Title), " "))
-	m.SetMessageIDWithValue(local + "@" + e.domain)
 	m.SetGenHeader(mail.HeaderInReplyTo, ref)
 	m.SetGenHeader(mail.HeaderReferences, ref)
+	return m, id, nil
+}
+
+// compose builds a message from the configured sender without
+// recipients: subject, Message-ID <local@domain of from>, Date, the text
+// part and, when html is not empty, an HTML alternative.
+func (e *Notifier) compose(subject, text, html, local string) *mail.Msg {
+	m := mail.NewMsg(mail.WithNoDefaultUserAgent())
+	m.FromMailAddress(e.from)
+	// A subject is one line, whatever the template left in it.
+	m.Subject(strings.Join(strings.Fields(subject), " "))
+	m.SetMessageIDWithValue(local + "@" + e.domain)
 	m.SetDateWithValue(e.now().In(e.loc))
 	m.SetUserAgent("remediator")
 	// RFC 3834: no vacation or out-of-office replies to alerts.
 	m.SetGenHeader(mail.Header("Auto-Submitted"), "auto-generated")
-	m.SetBodyString(mail.TypeTextPlain, r.Body)
-	if r.HTML != "" {
-		m.AddAlternativeString(mail.TypeTextHTML, r.HTML)
+	m.SetBodyString(mail.TypeTextPlain, text)
+	if html != "" {
+		m.AddAlternativeString(mail.TypeTextHTML, html)
 	}
-	return m, id, nil
+	return m
+}
+
+// SendMessage sends one message that is not about one incident (a
+// periodic report) to every address of to, in one SMTP transaction: the
+// same smarthost, TLS, AUTH, timeout and secret hygiene as Notify. Its
+// Message-ID is new for every call. Every address must be a bare or
+// named address (RFC 5322); the error of a failed delivery names the
+// smarthost, never the password, and wraps the server's reply.
+func (e *Notifier) SendMessage(ctx context.Context, to []string, subject, text, html string) error {
+	if len(to) == 0 {
+		return errors.New("email: message has no recipients")
+	}
+	addrs := make([]*netmail.Address, 0, len(to))
+	for _, s := range to {
+		a, err := netmail.ParseAddress(s)
+		if err != nil {
+			return fmt.Errorf("email: recipient address %q: %w", s, err)
+		}
+		addrs = append(addrs, a)
+	}
+	local := "message." + strings.ToLower(rand.Text())
+	m := e.compose(subject, text, html, local)
+	m.ToMailAddress(addrs...)
+	ctx, cancel := context.WithTimeoutCause(ctx, e.timeout, errTimeout)
+	defer cancel()
+	resp, err := e.send(ctx, m)
+	if err != nil {
+		_, err = e.failed(ctx, err)
+		return err
+	}
+	e.logger.Debug("email sent", "to", len(addrs), "message_id", "<"+local+"@"+e.domain+">",
+		"smarthost", e.addr, "response", e.scrub(resp))
+	return nil
 }
 
 // send delivers msg in one SMTP conversation bounded by ctx, and

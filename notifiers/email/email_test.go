@@ -24,6 +24,7 @@ import (
 	netmail "net/mail"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -1134,6 +1135,219 @@ func TestNoSecretLeak(t *testing.T) {
 			for _, format := range []string{"%v", "%+v", "%#v"} {
 				if s := fmt.Sprintf(format, n); strings.Contains(s, testPassword) {
 					t.Errorf("%s of the notifier holds the password: %s", format, s)
+				}
+			}
+		})
+	}
+}
+
+// sendMessage calls SendMessage with a deadline far beyond any test's
+// needs.
+func sendMessage(t *testing.T, n *Notifier, to []string, subject, text, html string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	return n.SendMessage(ctx, to, subject, text, html)
+}
+
+// messageIDRE is a SendMessage Message-ID: random, at from's domain.
+var messageIDRE = regexp.MustCompile(`^<message\.[a-z2-7]{26}@remediator\.example>$`)
+
+func TestSendMessage(t *testing.T) {
+	cert, caFile := selfSigned(t)
+	srv := startServer(t, serverConfig{mode: TLSStartTLS, cert: &cert, users: map[string]string{testUser: testPassword}})
+	logs := &syncBuffer{}
+	n := newNotifier(t, rules.EmailConfig{Smarthost: srv.addr, CAFile: caFile, Username: testUser, Password: testPassword}, logs)
+	to := []string{"李雷 <lilei@example.net>", "ops@example.org"}
+	const (
+		subject = "[remediator] daily: 3 info alerts\nsince 09:00"
+		text    = "3 info alerts since 2025-03-01 09:00 CST\n- DiskAlmostFull\n"
+		html    = "<p>3 info alerts</p><p>instance=&lt;script&gt;</p>"
+	)
+	if err := sendMessage(t, n, to, subject, text, html); err != nil {
+		t.Fatalf("SendMessage: %v", err)
+	}
+	got := srv.be.received()
+	if len(got) != 1 {
+		t.Fatalf("server received %d messages, want 1", len(got))
+	}
+	d := got[0]
+
+	t.Run("one transaction to every recipient over TLS with AUTH", func(t *testing.T) {
+		if d.From != "alerts@remediator.example" || strings.Join(d.To, ",") != "lilei@example.net,ops@example.org" {
+			t.Errorf("MAIL FROM %q, RCPT TO %q", d.From, d.To)
+		}
+		if !d.TLS || d.User != testUser {
+			t.Errorf("TLS %v, user %q; want TLS and the configured user", d.TLS, d.User)
+		}
+	})
+
+	m := parseMessage(t, d.Data)
+	t.Run("headers", func(t *testing.T) {
+		rcpts, err := m.header.AddressList("To")
+		if err != nil || len(rcpts) != 2 || rcpts[0].Name != "李雷" || rcpts[0].Address != "lilei@example.net" || rcpts[1].Address != "ops@example.org" {
+			t.Errorf("To %v (%v)", rcpts, err)
+		}
+		subj, err := new(mime.WordDecoder).DecodeHeader(m.header.Get("Subject"))
+		if err != nil || subj != "[remediator] daily: 3 info alerts since 09:00" {
+			t.Errorf("Subject %q (%v), want it on one line", subj, err)
+		}
+		if id := m.header.Get("Message-Id"); !messageIDRE.MatchString(id) {
+			t.Errorf("Message-ID %q, want %s", id, messageIDRE)
+		}
+		if m.header.Get("In-Reply-To") != "" || m.header.Get("References") != "" {
+			t.Errorf("In-Reply-To %q, References %q: a report threads under no incident", m.header.Get("In-Reply-To"), m.header.Get("References"))
+		}
+		if m.header.Get("Auto-Submitted") != "auto-generated" {
+			t.Errorf("Auto-Submitted %q", m.header.Get("Auto-Submitted"))
+		}
+		if date, err := m.header.Date(); err != nil || !date.Equal(testNow) {
+			t.Errorf("Date %v (%v), want %v", date, err, testNow)
+		}
+	})
+
+	t.Run("text and html parts as given", func(t *testing.T) {
+		if got := strings.ReplaceAll(m.parts["text/plain"], "\r\n", "\n"); got != text {
+			t.Errorf("text part %q, want %q", got, text)
+		}
+		if got := strings.TrimSpace(m.parts["text/html"]); got != html {
+			t.Errorf("html part %q, want %q", got, html)
+		}
+	})
+
+	t.Run("every message has its own Message-ID", func(t *testing.T) {
+		if err := sendMessage(t, n, to[1:], "again", "text", "<p>html</p>"); err != nil {
+			t.Fatal(err)
+		}
+		got := srv.be.received()
+		if len(got) != 2 {
+			t.Fatalf("%d messages, want 2", len(got))
+		}
+		second := parseMessage(t, got[1].Data).header.Get("Message-Id")
+		if !messageIDRE.MatchString(second) || second == m.header.Get("Message-Id") {
+			t.Errorf("second Message-ID %q, first %q; want two different ones", second, m.header.Get("Message-Id"))
+		}
+	})
+
+	t.Run("without html the message is plain text", func(t *testing.T) {
+		if err := sendMessage(t, n, to[1:], "plain", "only text", ""); err != nil {
+			t.Fatal(err)
+		}
+		got := srv.be.received()
+		msg, err := netmail.ReadMessage(bytes.NewReader(got[len(got)-1].Data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mt, _, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+		if err != nil || mt != "text/plain" {
+			t.Errorf("Content-Type %q (%v), want text/plain", msg.Header.Get("Content-Type"), err)
+		}
+	})
+
+	t.Run("the debug log has the conversation but not the password", func(t *testing.T) {
+		out := logs.String()
+		if !strings.Contains(out, "AUTH") || !strings.Contains(out, "email sent") {
+			t.Errorf("the debug log lacks the transcript; the test proves nothing:\n%s", out)
+		}
+		b64 := base64.StdEncoding.EncodeToString
+		for _, s := range []string{testPassword, b64([]byte(testPassword)), b64([]byte("\x00" + testUser + "\x00" + testPassword))} {
+			if strings.Contains(out, s) {
+				t.Errorf("log holds %q", s)
+			}
+		}
+	})
+}
+
+func TestSendMessageFailures(t *testing.T) {
+	reply := func(code int, msg string) *gosmtp.SMTPError {
+		return &gosmtp.SMTPError{Code: code, EnhancedCode: gosmtp.EnhancedCode{code / 100, 0, 0}, Message: msg}
+	}
+	for _, tc := range []struct {
+		name string
+		srv  *serverConfig // nil: nothing listens
+		to   []string
+		want string // in the error
+	}{
+		// Nobody to send to: nothing is dialled.
+		{"no recipients", nil, nil, "no recipients"},
+		// An address that does not parse.
+		{"bad address", &serverConfig{mode: TLSNone}, []string{"ops@example.org", "lilei at example"}, `recipient address "lilei at example"`},
+		// The server refuses a mailbox.
+		{"550 at RCPT", &serverConfig{mode: TLSNone, fail: map[string]*gosmtp.SMTPError{"rcpt": reply(550, "Mailbox unavailable")}}, []string{"ops@example.org"}, "550"},
+		// The server fails after DATA.
+		{"451 at DATA", &serverConfig{mode: TLSNone, fail: map[string]*gosmtp.SMTPError{"data": reply(451, "Local error")}}, []string{"ops@example.org"}, "451"},
+		// Nothing listens.
+		{"connection refused", nil, []string{"ops@example.org"}, "email: send via"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := closedAddr(t)
+			var srv *testServer
+			if tc.srv != nil {
+				srv = startServer(t, *tc.srv)
+				addr = srv.addr
+			}
+			n := newNotifier(t, rules.EmailConfig{Smarthost: addr, TLS: TLSNone}, nil)
+			err := sendMessage(t, n, tc.to, "subject", "text", "")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("SendMessage error %v, want one containing %q", err, tc.want)
+			}
+			t.Log(err)
+			if srv != nil {
+				if got := srv.be.received(); len(got) != 0 {
+					t.Errorf("%d messages delivered", len(got))
+				}
+			}
+		})
+	}
+	t.Run("a server that never answers is ended by the ctx deadline", func(t *testing.T) {
+		addr, _ := rawServer(t, "")
+		n := newNotifier(t, rules.EmailConfig{Smarthost: addr, TLS: TLSNone}, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		err := n.SendMessage(ctx, []string{"ops@example.org"}, "subject", "text", "")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("SendMessage error %v, want a deadline error", err)
+		}
+	})
+}
+
+// TestSendMessageNoSecretLeak proves the password reaches neither an
+// error nor the debug log when SendMessage fails: a server that echoes
+// it, and nothing listening.
+func TestSendMessageNoSecretLeak(t *testing.T) {
+	cert, caFile := selfSigned(t)
+	b64 := base64.StdEncoding.EncodeToString
+	echo := func(user, pass string) error {
+		return &gosmtp.SMTPError{Code: 535, EnhancedCode: gosmtp.EnhancedCode{5, 7, 8},
+			Message: "Authentication failed for " + user + " with password " + pass + " (" + b64([]byte(pass)) + ")"}
+	}
+	for _, tc := range []struct {
+		name string
+		echo bool // false: nothing listens
+	}{
+		// The server repeats the password in its 535 reply.
+		{"server echoes the password", true},
+		// A transport error.
+		{"connection refused", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := closedAddr(t)
+			if tc.echo {
+				addr = startServer(t, serverConfig{mode: TLSStartTLS, cert: &cert, users: map[string]string{testUser: testPassword}, authErr: echo}).addr
+			}
+			logs := &syncBuffer{}
+			n := newNotifier(t, rules.EmailConfig{Smarthost: addr, CAFile: caFile, Username: testUser, Password: testPassword}, logs)
+			err := sendMessage(t, n, []string{"ops@example.org"}, "subject", "text", "")
+			if err == nil {
+				t.Fatal("SendMessage succeeded")
+			}
+			t.Log(err)
+			for _, s := range []string{testPassword, b64([]byte(testPassword)), b64([]byte("\x00" + testUser + "\x00" + testPassword))} {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error holds %q: %v", s, err)
+				}
+				if strings.Contains(logs.String(), s) {
+					t.Errorf("log holds %q:\n%s", s, logs.String())
 				}
 			}
 		})
