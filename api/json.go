@@ -33,9 +33,40 @@ type incidentList struct {
 }
 
 type incidentDetailJSON struct {
-	Incident incidentJSON `json:"incident"`
-	Alerts   []alertJSON  `json:"alerts"`
-	Timeline []eventJSON  `json:"timeline"`
+	Incident   incidentJSON    `json:"incident"`
+	Alerts     []alertJSON     `json:"alerts"`
+	Timeline   []eventJSON     `json:"timeline"`
+	Escalation *escalationJSON `json:"escalation,omitempty"`
+}
+
+// escalationJSON is where an incident stands in its chain: the step due
+// next and when (absent when nothing is pending).
+type escalationJSON struct {
+	Chain           string     `json:"chain,omitempty"`
+	Cycle           int        `json:"cycle"`
+	Round           int        `json:"round"`
+	NextStep        int        `json:"next_step"` // from 1
+	DueAt           *time.Time `json:"due_at,omitempty"`
+	AckExpiresAt    *time.Time `json:"ack_expires_at,omitempty"`
+	FirstAckAt      *time.Time `json:"first_ack_at,omitempty"`
+	FirstAckBy      string     `json:"first_ack_by,omitempty"`
+	RespondBreached bool       `json:"respond_breached"`
+	ResolveBreached bool       `json:"resolve_breached"`
+}
+
+func toEscalationJSON(es *engine.Escalation) *escalationJSON {
+	if es == nil {
+		return nil
+	}
+	opt := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		return &t
+	}
+	return &escalationJSON{Chain: es.Chain, Cycle: es.Cycle, Round: es.Round, NextStep: es.Step + 1,
+		DueAt: opt(es.DueAt), AckExpiresAt: opt(es.AckExpiresAt), FirstAckAt: opt(es.FirstAckAt), FirstAckBy: es.FirstAckBy,
+		RespondBreached: es.RespondBreached, ResolveBreached: es.ResolveBreached}
 }
 
 type eventJSON struct {

@@ -40,6 +40,7 @@ type Engine interface {
 	ApproveAction(ctx context.Context, id uint64, by string) (engine.ActionRecord, error)
 	RejectAction(ctx context.Context, id uint64, by string) (engine.ActionRecord, error)
 	Notifications(f engine.NotificationFilter, p engine.Page) ([]engine.NotificationRecord, uint64)
+	SLAEntries(from, to time.Time) []engine.SLAEntry
 }
 
 // Settings are the parts of the config the API reads; Reload replaces them.
@@ -67,6 +68,11 @@ type Options struct {
 	// Events is the in-app event stream (Server-Sent Events) served at
 	// /api/v1/events to viewers; nil: 404.
 	Events http.Handler
+	// OnCall answers /api/v1/oncall and takes schedule overrides; nil:
+	// 404.
+	OnCall OnCall
+	// Clock tells "now" for /api/v1/oncall (nil: the wall clock).
+	Clock engine.Clock
 }
 
 // Server serves the API. It is an http.Handler.
@@ -79,6 +85,8 @@ type Server struct {
 	mux      *http.ServeMux
 	metrics  *metrics
 	events   http.Handler
+	oncall   OnCall
+	clock    engine.Clock
 }
 
 type settings struct {
@@ -112,7 +120,10 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux(), events: o.Events}
+	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux(), events: o.Events, oncall: o.OnCall, clock: o.Clock}
+	if s.clock == nil {
+		s.clock = engine.SystemClock{}
+	}
 	s.Apply(o.Settings)
 	s.routes(o.Gatherer)
 	return s, nil
@@ -137,12 +148,17 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.handle("/api/v1/actions/{id}/approve", http.MethodPost, s.needs(RoleResponder, s.decideAction(true)))
 	s.handle("/api/v1/actions/{id}/reject", http.MethodPost, s.needs(RoleResponder, s.decideAction(false)))
 	s.handle("/api/v1/notifications", http.MethodGet, s.needs(RoleViewer, s.listNotifications))
+	s.handle("/api/v1/reports/sla", http.MethodGet, s.needs(RoleViewer, s.slaReport))
 	// Twilio authenticates with its request signature, not a token.
 	for _, p := range []string{"/api/v1/twilio/voice", "/api/v1/twilio/status", "/api/v1/twilio/sms"} {
 		s.handle(p, http.MethodPost, s.twilio)
 	}
 	if s.events != nil {
 		s.handle("/api/v1/events", http.MethodGet, s.needs(RoleViewer, s.events.ServeHTTP))
+	}
+	if s.oncall != nil {
+		s.handle("/api/v1/oncall", http.MethodGet, s.needs(RoleViewer, s.getOnCall))
+		s.handle("/api/v1/schedules/{name}/overrides", http.MethodPost, s.needs(RoleResponder, s.addOverride))
 	}
 	s.route("/api/v1/silences", map[string]http.HandlerFunc{
 		http.MethodGet:  s.needs(RoleViewer, s.listSilences),
@@ -359,7 +375,8 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := incidentDetailJSON{Incident: toIncidentJSON(&d.IncidentSummary), Alerts: make([]alertJSON, len(d.Alerts)), Timeline: make([]eventJSON, len(d.Timeline))}
+	out := incidentDetailJSON{Incident: toIncidentJSON(&d.IncidentSummary), Alerts: make([]alertJSON, len(d.Alerts)),
+		Timeline: make([]eventJSON, len(d.Timeline)), Escalation: toEscalationJSON(d.Escalation)}
 	for i := range d.Alerts {
 		out.Alerts[i] = toAlertJSON(&d.Alerts[i])
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,8 @@ import (
 	"github.com/remediator/remediator/api"
 	"github.com/remediator/remediator/engine"
 	appnotify "github.com/remediator/remediator/notifiers/app"
+	"github.com/remediator/remediator/oncall"
+	"github.com/remediator/remediator/report"
 	"github.com/remediator/remediator/rules"
 	"github.com/remediator/remediator/store/bolt"
 )
@@ -48,7 +51,11 @@ type App struct {
 	listener net.Listener
 	registry *prometheus.Registry
 	hub      *appnotify.Hub // the in-app event stream
-	shutdown time.Duration
+	// schedules are the on-call schedules, swapped on reload; reports
+	// the periodic reports (nil: none).
+	schedules *schedules
+	reports   atomic.Pointer[report.Runner]
+	shutdown  time.Duration
 	// storePath is the store's path, fixed at start (a reload may not move it).
 	storePath string
 
@@ -94,7 +101,11 @@ func LoadConfig(file, listen, dbPath string, lookupEnv func(string) (string, boo
 	if _, err := buildActions(cfg); err != nil {
 		return nil, err
 	}
-	if _, err := buildNotify(cfg, nil, nil); err != nil {
+	set, err := buildSchedules(cfg, nil, time.Time{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := buildNotify(cfg, nil, set, nil); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -153,14 +164,27 @@ func New(ctx context.Context, o Options) (*App, error) {
 	}
 	b.install(a.engine)
 	a.hub = appnotify.NewHub(appnotify.HubOptions{})
-	notify, err := buildNotify(cfg, a.hub, a.log)
+	a.schedules = &schedules{engine: a.engine, log: a.log}
+	set, err := buildSchedules(cfg, a.engine, o.Clock.Now(), a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.schedules.install(set, cfg)
+	a.logWarnings(cfg, set)
+	notify, err := buildNotify(cfg, a.hub, set, a.log)
 	if err != nil {
 		return nil, err
 	}
 	a.engine.SetNotify(notify.cfg)
+	runner, err := buildReports(cfg, notify, a.engine, a.registry, a.log, o.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	a.reports.Store(runner)
 	a.api, err = api.New(api.Options{
 		Engine: a.engine, Settings: a.apiSettings(cfg, notify), Ready: a.ready, Reload: a.Reload,
 		Logger: a.log.With("component", "api"), Registerer: a.registry, Gatherer: a.registry, Events: a.hub,
+		OnCall: a.schedules, Clock: o.Clock,
 	})
 	if err != nil {
 		return nil, err
@@ -193,6 +217,14 @@ func (a *App) apiSettings(cfg *rules.Config, n *notifications) api.Settings {
 		s.Tokens = append(s.Tokens, api.Token{Name: t.Name, Role: api.ParseRole(t.Role), Value: t.Token.Value()})
 	}
 	return s
+}
+
+// logWarnings logs what `remediator check` warns of: identical schedule
+// layers, and gaps (nobody on call) within the coming year.
+func (a *App) logWarnings(cfg *rules.Config, set *oncall.Set) {
+	for _, w := range append(cfg.Warnings(), set.Warnings(a.opts.Clock.Now())...) {
+		a.log.Warn("config: " + w)
+	}
 }
 
 // Addr is the address the server listens on (useful with port 0).
@@ -248,7 +280,11 @@ func (a *App) tick(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.engine.Tick(a.opts.Clock.Now())
+			now := a.opts.Clock.Now()
+			a.engine.Tick(now)
+			if r := a.reports.Load(); r != nil {
+				r.Tick(ctx, now)
+			}
 		}
 	}
 }
@@ -283,11 +319,22 @@ func (a *App) Reload(_ context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	notify, err := buildNotify(cfg, a.hub, a.log)
+	set, err := buildSchedules(cfg, a.engine, a.opts.Clock.Now(), a.log)
+	if err != nil {
+		return fail(err)
+	}
+	notify, err := buildNotify(cfg, a.hub, set, a.log)
+	if err != nil {
+		return fail(err)
+	}
+	runner, err := buildReports(cfg, notify, a.engine, a.registry, a.log, a.opts.Clock.Now())
 	if err != nil {
 		return fail(err)
 	}
 	b.install(a.engine)
+	a.schedules.install(set, cfg)
+	a.logWarnings(cfg, set)
+	a.reports.Store(runner)
 	a.engine.SetNotify(notify.cfg)
 	a.api.Apply(a.apiSettings(cfg, notify))
 	a.cfg = cfg

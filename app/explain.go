@@ -26,6 +26,15 @@ func Explain(ctx context.Context, cfg *rules.Config, w *engine.Webhook, at time.
 		return engine.Explanation{}, fmt.Errorf("explain: %w", err)
 	}
 	b.install(eng)
+	set, err := buildSchedules(cfg, nil, at, log)
+	if err != nil {
+		return engine.Explanation{}, fmt.Errorf("explain: %w", err)
+	}
+	n, err := buildNotify(cfg, nil, set, log)
+	if err != nil {
+		return engine.Explanation{}, fmt.Errorf("explain: %w", err)
+	}
+	eng.SetNotify(n.cfg)
 	return eng.Explain(w, at), nil
 }
 

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"time"
 
 	"github.com/remediator/remediator/engine"
@@ -17,21 +20,25 @@ import (
 	"github.com/remediator/remediator/notifiers/twilio"
 	"github.com/remediator/remediator/notifiers/webhook"
 	"github.com/remediator/remediator/notifiers/wecom"
+	"github.com/remediator/remediator/oncall"
+	"github.com/remediator/remediator/report"
 	"github.com/remediator/remediator/rules"
 )
 
 // notifications is what the notification config turns into.
 type notifications struct {
 	cfg    *engine.NotifyConfig
-	twilio *twilio.Twilio // nil without notifiers.twilio
+	twilio *twilio.Twilio  // nil without notifiers.twilio
+	email  *email.Notifier // nil without notifiers.email; reports mail through it
 	// byPhone maps a person's phone number to their id, for SMS replies.
 	byPhone map[string]string
 }
 
 // buildNotify constructs every notifier from the config, joining every
-// construction error, and the engine's routes. hub is the in-app event
+// construction error, and the engine's routes and escalation chains,
+// whose schedule targets schedules resolves. hub is the in-app event
 // stream, which outlives reloads.
-func buildNotify(cfg *rules.Config, hub *appnotify.Hub, log *slog.Logger) (*notifications, error) {
+func buildNotify(cfg *rules.Config, hub *appnotify.Hub, schedules *oncall.Set, log *slog.Logger) (*notifications, error) {
 	nc := &cfg.Notifiers
 	loc := cfg.NotifyLocation()
 	if log == nil {
@@ -80,6 +87,7 @@ func buildNotify(cfg *rules.Config, hub *appnotify.Hub, log *slog.Logger) (*noti
 	if e := nc.Email; e != nil {
 		n, err := email.New(e, email.Options{Location: loc, Logger: log.With("notifier", "email")})
 		add("email", engine.ChannelEmail, n, err)
+		out.email = n
 	}
 	for i := range nc.IM {
 		im := &nc.IM[i]
@@ -100,6 +108,7 @@ func buildNotify(cfg *rules.Config, hub *appnotify.Hub, log *slog.Logger) (*noti
 		}
 		out.cfg.People[p.ID] = ep
 	}
+	out.cfg.Chains = map[engine.Level]engine.Chain{}
 	for _, l := range cfg.Levels {
 		if l.NotifyWithin.Report {
 			continue
@@ -107,8 +116,84 @@ func buildNotify(cfg *rules.Config, hub *appnotify.Hub, log *slog.Logger) (*noti
 		out.cfg.Routes[engine.Level(l.Name)] = engine.Route{
 			People: l.Notify.People, Via: l.Notify.Via, Rooms: l.Notify.Rooms, Delay: l.NotifyWithin.Within,
 		}
+		if esc, ok := cfg.Escalations[l.Escalation]; ok && l.Escalation != "" {
+			out.cfg.Chains[engine.Level(l.Name)] = chainOf(l.Escalation, esc, l.RespondWithin.Wall)
+		}
 	}
+	teams := map[string][]string{}
+	for _, t := range cfg.Teams {
+		teams[t.Name] = t.Members
+	}
+	out.cfg.Resolve = resolver(schedules, teams)
 	return out, errors.Join(errs...)
+}
+
+// chainOf is a chain for the engine; a first step without a wait waits
+// the level's respond time.
+func chainOf(name string, esc rules.EscalationConfig, respond time.Duration) engine.Chain {
+	ch := engine.Chain{Name: name, Repeat: esc.Repeat, AckTimeout: esc.AckTimeout.D()}
+	for i, st := range esc.Steps {
+		wait := st.Wait.D()
+		if i == 0 && wait == 0 {
+			wait = respond
+		}
+		ch.Steps = append(ch.Steps, engine.ChainStep{Targets: st.Notify, Via: st.Via, Wait: wait})
+	}
+	return ch
+}
+
+// buildReports builds the runner of cfg's reports, mailing through the
+// email notifier, from start on; nil when there are none.
+func buildReports(cfg *rules.Config, n *notifications, src report.Source, reg prometheus.Registerer, log *slog.Logger, start time.Time) (*report.Runner, error) {
+	if len(cfg.Reports) == 0 || n.email == nil {
+		return nil, nil // validation requires notifiers.email with reports
+	}
+	emails := map[string]string{}
+	for _, p := range cfg.People {
+		if p.Email != "" {
+			emails[p.ID] = p.Email
+		}
+	}
+	return report.NewRunner(cfg.Reports, report.Options{
+		Source: src, Mailer: n.email, Location: cfg.NotifyLocation(), ConsoleURL: n.cfg.ConsoleURL,
+		Emails: emails, Logger: log.With("component", "reports"), Registerer: reg,
+	}, start)
+}
+
+// resolver turns step targets into people: person:ID, team:NAME,
+// schedule:NAME (on call at t) and schedule-next:NAME (on call in the
+// shift after the one at t).
+func resolver(schedules *oncall.Set, teams map[string][]string) func(string, time.Time) []string {
+	return func(target string, t time.Time) []string {
+		kind, name, _ := strings.Cut(target, ":")
+		switch kind {
+		case rules.TargetPerson:
+			return []string{name}
+		case rules.TargetTeam:
+			return teams[name]
+		case rules.TargetSchedule:
+			if schedules == nil {
+				return nil
+			}
+			sh, err := schedules.At(name, t)
+			if err != nil {
+				return nil
+			}
+			return sh.People
+		case rules.TargetScheduleNext:
+			if schedules == nil {
+				return nil
+			}
+			sc, err := schedules.Schedule(name)
+			if err != nil {
+				return nil
+			}
+			if next, ok := sc.Next(t); ok {
+				return next.People
+			}
+		}
+		return nil
+	}
 }
 
 // buildIM constructs one IM notifier by its type.

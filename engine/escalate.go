@@ -383,6 +383,11 @@ type PlannedStep struct {
 func (e *Engine) PlanEscalation(level Level, opened time.Time) []PlannedStep {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return e.planEscalation(level, opened)
+}
+
+// planEscalation is PlanEscalation; callers hold mu.
+func (e *Engine) planEscalation(level Level, opened time.Time) []PlannedStep {
 	chain, ok := e.chainFor(level)
 	if !ok {
 		return nil

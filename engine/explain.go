@@ -26,10 +26,27 @@ type AlertExplanation struct {
 	Remediations []PlannedRemediation `json:"remediations"`
 }
 
-// Explanation is what a webhook would do, alert by alert.
+// Explanation is what a webhook would do, alert by alert, and whom its
+// incident would page.
 type Explanation struct {
 	At     time.Time          `json:"at"`
 	Alerts []AlertExplanation `json:"alerts"`
+	// Paging is whom the incident would page when, if nobody
+	// acknowledged; nil when it pages nobody (no firing alert that is not
+	// muted, or a level that pages nobody).
+	Paging *PagingPlan `json:"paging,omitempty"`
+}
+
+// PagingPlan is an incident's notifications when it opens (its level's
+// notify) and its escalation chain, step by step, at absolute times.
+type PagingPlan struct {
+	Level Level     `json:"level"`
+	At    time.Time `json:"at"` // when the level's notify delay ends
+	// People and Via, and Rooms: the level's notify list.
+	People []string      `json:"people,omitempty"`
+	Via    []string      `json:"via,omitempty"`
+	Rooms  []string      `json:"rooms,omitempty"`
+	Steps  []PlannedStep `json:"steps,omitempty"`
 }
 
 // Explain classifies every alert of w at time at with the same classifier
@@ -90,5 +107,28 @@ func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
 		}
 		out.Alerts = append(out.Alerts, x)
 	}
+	out.Paging = e.pagingPlan(out, at)
 	return out
+}
+
+// pagingPlan is whom the incident of an explained webhook would page: its
+// level is the most urgent of its firing alerts that no silence or window
+// mutes. Callers hold mu.
+func (e *Engine) pagingPlan(x Explanation, at time.Time) *PagingPlan {
+	var level Level
+	found := false
+	for _, a := range x.Alerts {
+		if a.Status != StatusFiring || a.Suppressed != nil {
+			continue
+		}
+		if !found || e.classifier.Rank(a.Level) < e.classifier.Rank(level) {
+			level, found = a.Level, true
+		}
+	}
+	if !found || !e.pages(level) {
+		return nil
+	}
+	route, _ := e.routeFor(level)
+	return &PagingPlan{Level: level, At: at.Add(route.Delay), People: route.People, Via: route.Via, Rooms: route.Rooms,
+		Steps: e.planEscalation(level, at)}
 }

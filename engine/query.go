@@ -68,6 +68,8 @@ type IncidentDetail struct {
 	IncidentSummary
 	Alerts   []Alert
 	Timeline []TimelineEvent
+	// Escalation is the incident's place in its chain (nil: none).
+	Escalation *Escalation
 }
 
 // Incident returns one incident with its alerts and timeline.
@@ -83,6 +85,10 @@ func (e *Engine) Incident(id uint64) (IncidentDetail, error) {
 		d.Alerts = append(d.Alerts, *e.alerts.get(aid))
 	}
 	d.Timeline = append([]TimelineEvent(nil), e.timeline[id]...)
+	if es := e.escRecord(id); es != nil {
+		cp := *es
+		d.Escalation = &cp
+	}
 	return d, nil
 }
 

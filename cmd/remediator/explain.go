@@ -22,7 +22,8 @@ import (
 type explainJSON struct {
 	At     time.Time          `json:"at"`
 	Alerts []explainAlertJSON `json:"alerts"`
-	Plan   []any              `json:"plan"`
+	// Paging is whom the incident would page when (null: nobody).
+	Paging *engine.PagingPlan `json:"paging"`
 }
 
 type explainAlertJSON struct {
@@ -100,7 +101,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *asJSON {
-		out := explainJSON{At: x.At, Alerts: []explainAlertJSON{}, Plan: []any{}}
+		out := explainJSON{At: x.At, Alerts: []explainAlertJSON{}, Paging: x.Paging}
 		for _, a := range x.Alerts {
 			out.Alerts = append(out.Alerts, explainAlertJSON{AlertExplanation: a, RespondBy: optTime(a.RespondBy), ResolveBy: optTime(a.ResolveBy), Actions: actionsOf(a)})
 		}
@@ -167,7 +168,39 @@ func printExplanation(w io.Writer, x engine.Explanation) {
 		}
 		fmt.Fprintln(w, "  (explain runs nothing)")
 	}
-	fmt.Fprintln(w, "\npaging plan: none (notification and escalation are not implemented yet)")
+	printPaging(w, x)
+}
+
+// printPaging prints whom the incident would page when, if nobody
+// acknowledged, in the time zone of --at.
+func printPaging(w io.Writer, x engine.Explanation) {
+	p := x.Paging
+	if p == nil {
+		fmt.Fprintln(w, "\npaging plan: nobody is paged (no firing alert that is not muted, or its level pages nobody)")
+		return
+	}
+	loc := x.At.Location()
+	local := func(t time.Time) string { return t.In(loc).Format("Mon 2006-01-02 15:04 MST") }
+	fmt.Fprintf(w, "\npaging plan (level %s, if nobody acknowledges):\n", p.Level)
+	if len(p.People) > 0 || len(p.Rooms) > 0 {
+		var to []string
+		for _, id := range p.People {
+			to = append(to, id+" by "+strings.Join(p.Via, ", "))
+		}
+		to = append(to, p.Rooms...)
+		fmt.Fprintf(w, "  %s  notify: %s\n", local(p.At), strings.Join(to, "; "))
+	}
+	for _, st := range p.Steps {
+		round := ""
+		if st.Round > 0 {
+			round = fmt.Sprintf(" (repeat %d)", st.Round)
+		}
+		if len(st.People) == 0 {
+			fmt.Fprintf(w, "  %s  %s step %d%s: nobody (%s), so the next step at once\n", local(st.At), st.Chain, st.Step, round, st.Nobody)
+			continue
+		}
+		fmt.Fprintf(w, "  %s  %s step %d%s: %s by %s\n", local(st.At), st.Chain, st.Step, round, strings.Join(st.People, ", "), strings.Join(st.Via, ", "))
+	}
 }
 
 func sortedLabels(m map[string]string) string {

@@ -33,7 +33,15 @@ type explained struct {
 		Suppressed *struct{ By string }
 		Actions    []struct{ Rule, Target, Run, Refused string }
 	}
-	Plan []any
+	Paging *struct {
+		Level string
+		Steps []struct {
+			At     time.Time
+			Step   int
+			People []string
+			Via    []string
+		}
+	}
 }
 
 // TestExplainSeedPolicy: explain on payloads gives the levels and SLA
@@ -50,30 +58,36 @@ func TestExplainSeedPolicy(t *testing.T) {
 		level, priority           string
 		respondBy, resolveBy      string // RFC 3339 in +08:00
 		suppressedBy, matchedRule string
+		// paging: the first step's local time and people ("" when
+		// nobody is paged).
+		firstStep string
 	}{
 		// P1: the GameServerDown rule; 15m and 4h of wall time.
 		{"critical", `"alertname":"GameServerDown","service":"game-api"`, "2026-11-28T03:00:00+08:00",
-			"critical", "P1", "2026-11-28T03:15:00+08:00", "2026-11-28T07:00:00+08:00", "", "critical"},
+			"critical", "P1", "2026-11-28T03:15:00+08:00", "2026-11-28T07:00:00+08:00", "", "critical",
+			"2026-11-28T03:00:00+08:00 li.na by phone,sms,app"},
 		// P2: 30m and 8h.
 		{"warning", `"alertname":"HighLoad","severity":"warning"`, "2026-11-27T10:00:00+08:00",
-			"warning", "P2", "2026-11-27T10:30:00+08:00", "2026-11-27T18:00:00+08:00", "", "warning"},
+			"warning", "P2", "2026-11-27T10:30:00+08:00", "2026-11-27T18:00:00+08:00", "", "warning",
+			"2026-11-27T11:00:00+08:00 wang.wei,li.na by phone,email"}, // after notify_within 1h
 		// P3: 2h and 24h.
 		{"notice", `"alertname":"CertExpiresSoon","severity":"notice"`, "2026-11-27T10:00:00+08:00",
-			"notice", "P3", "2026-11-27T12:00:00+08:00", "2026-11-28T10:00:00+08:00", "", "notice"},
+			"notice", "P3", "2026-11-27T12:00:00+08:00", "2026-11-28T10:00:00+08:00", "", "notice",
+			"2026-11-28T10:00:00+08:00 li.na by email"}, // after 24h: Saturday, the rotation
 		// P4 raised Friday 17:00: one working day is due Monday 17:00, not
 		// Saturday; five working days the Friday after.
 		{"info on a Friday", `"alertname":"DiskTrend","severity":"info"`, "2026-11-27T17:00:00+08:00",
-			"info", "P4", "2026-11-30T17:00:00+08:00", "2026-12-04T17:00:00+08:00", "", "info"},
+			"info", "P4", "2026-11-30T17:00:00+08:00", "2026-12-04T17:00:00+08:00", "", "info", ""},
 		// P4 raised the evening before National Day: the holidays and the
 		// weekend are skipped; the make-up working Saturday 10 Oct counts.
 		{"info before a holiday", `"alertname":"DiskTrend","severity":"info"`, "2026-09-30T17:00:00+08:00",
-			"info", "P4", "2026-10-08T17:00:00+08:00", "2026-10-13T17:00:00+08:00", "", "info"},
+			"info", "P4", "2026-10-08T17:00:00+08:00", "2026-10-13T17:00:00+08:00", "", "info", ""},
 		// No when matches and no severity: the default level.
 		{"no severity", `"alertname":"Something"`, "2026-11-27T10:00:00+08:00",
-			"info", "P4", "2026-11-30T10:00:00+08:00", "2026-12-04T10:00:00+08:00", "", "info"},
+			"info", "P4", "2026-11-30T10:00:00+08:00", "2026-12-04T10:00:00+08:00", "", "info", ""},
 		// The nightly DB backup window mutes matching alerts at 03:10.
 		{"in maintenance", `"alertname":"DBSlowQueries","service":"db","severity":"warning"`, "2026-11-27T03:10:00+08:00",
-			"warning", "P2", "2026-11-27T03:40:00+08:00", "2026-11-27T11:10:00+08:00", "maintenance window nightly-db-backup", "warning"},
+			"warning", "P2", "2026-11-27T03:40:00+08:00", "2026-11-27T11:10:00+08:00", "maintenance window nightly-db-backup", "warning", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,8 +115,16 @@ func TestExplainSeedPolicy(t *testing.T) {
 					matched = append(matched, r.Level)
 				}
 			}
-			if len(matched) != 1 || matched[0] != tt.matchedRule || a.Actions == nil || x.Plan == nil {
+			if len(matched) != 1 || matched[0] != tt.matchedRule || a.Actions == nil {
 				t.Fatalf("rules %+v", a.Rules)
+			}
+			first := ""
+			if x.Paging != nil && len(x.Paging.Steps) > 0 {
+				st := x.Paging.Steps[0]
+				first = st.At.In(cn).Format(time.RFC3339) + " " + strings.Join(st.People, ",") + " by " + strings.Join(st.Via, ",")
+			}
+			if first != tt.firstStep {
+				t.Fatalf("first paging step %q, want %q", first, tt.firstStep)
 			}
 		})
 	}

@@ -510,3 +510,105 @@ func TestDefaultConfigStreamsCriticalNotificationToTheConsole(t *testing.T) {
 	}
 	t.Fatalf("the stream ended without a notification: %v", sc.Err())
 }
+
+// Acknowledging through the API and through a signed keypress stops the
+// escalation: of three incidents whose chains call zhangsan and, two
+// seconds later, text lisi, only the one nobody acknowledged texts lisi.
+func TestAcknowledgementStopsEscalationOverHTTP(t *testing.T) {
+	tw := &fakeTwilio{t: t}
+	twSrv := httptest.NewServer(tw)
+	t.Cleanup(twSrv.Close)
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := writeFile(t, dir, "r.yml", fmt.Sprintf(`
+server:
+  listen: 127.0.0.1:%[1]d
+  external_url: http://127.0.0.1:%[1]d
+storage: {path: %[2]s}
+auth:
+  tokens: [{name: admin, role: admin, token: %[3]s}]
+people:
+  - {id: zhangsan, phone: "+8613800000001"}
+  - {id: lisi, phone: "+8613800000002"}
+notifiers:
+  twilio:
+    account_sid: %[4]s
+    auth_token: %[5]s
+    from: "+15005550006"
+    api_url: %[6]s
+escalations:
+  fast:
+    steps:
+      - {notify: ["person:zhangsan"], via: [phone], wait: 2s}
+      - {notify: ["person:lisi"], via: [sms]}
+levels:
+  - name: critical
+    escalation: fast
+  - name: info
+`, port, filepath.Join(dir, "r.db"), adminToken, twilioSID, twilioToken, twSrv.URL))
+	_, base := startRemediator(t, nil, "--config", cfg)
+	for _, name := range []string{"ByAPI", "ByKeypress", "Nobody"} {
+		postCritical(t, base, name)
+	}
+	calls := map[int]apiNote{}
+	waitFor(t, 20*time.Second, "three calls to zhangsan", func() bool {
+		for id := 1; id <= 3; id++ {
+			if n := notesOf(t, base, id); len(n) == 1 && n[0].Status == "sent" {
+				calls[id] = n[0]
+			}
+		}
+		return len(calls) == 3
+	})
+	// Incident 1: acknowledged through the API.
+	if status, body := request(t, "POST", base+"/api/v1/incidents/1/ack", adminToken, strings.NewReader(`{"by":"zhangsan"}`)); status != 200 {
+		t.Fatalf("ack: %d %s", status, body)
+	}
+	// Incident 2: acknowledged by pressing 1 on the call.
+	action := fmt.Sprintf("%s/api/v1/twilio/voice?incident=2&notification=%d", base, calls[2].ID)
+	form := url.Values{"CallSid": {calls[2].ProviderID}, "Digits": {"1"}}
+	if status, body := postTwilio(t, action, form, twilioSignature(action, form)); status != 200 {
+		t.Fatalf("keypress: %d %s", status, body)
+	}
+	for id := 1; id <= 2; id++ {
+		status, body := request(t, "GET", fmt.Sprintf("%s/api/v1/incidents/%d", base, id), adminToken, nil)
+		var d struct {
+			Incident   struct{ Status string } `json:"incident"`
+			Escalation struct {
+				DueAt *time.Time `json:"due_at"`
+			} `json:"escalation"`
+		}
+		if err := json.Unmarshal(body, &d); err != nil || status != 200 {
+			t.Fatalf("incident %d: %d %s", id, status, body)
+		}
+		if d.Incident.Status != "acknowledged" || d.Escalation.DueAt != nil {
+			t.Fatalf("incident %d after the ack: %s", id, body)
+		}
+	}
+	// Incident 3's second step texts lisi: by then the others' would have.
+	lisi := func() []string {
+		tw.mu.Lock()
+		defer tw.mu.Unlock()
+		var out []string
+		for _, m := range tw.messages {
+			if m.Get("To") == "+8613800000002" {
+				out = append(out, m.Get("Body"))
+			}
+		}
+		return out
+	}
+	waitFor(t, 20*time.Second, "incident 3 to climb to lisi", func() bool { return len(lisi()) > 0 })
+	toLisi := lisi()
+	// Records are written before they are sent, and a step's records in
+	// the same write as the step: incident 3's text exists, so any of
+	// incidents 1 and 2, due earlier, would too.
+	for id := 1; id <= 2; id++ {
+		for _, n := range notesOf(t, base, id) {
+			if n.Recipient.Person == "lisi" {
+				t.Fatalf("incident %d escalated after its acknowledgement: %+v", id, n)
+			}
+		}
+	}
+	if len(toLisi) != 1 || !strings.Contains(toLisi[0], "#3") {
+		t.Fatalf("texts to lisi: %q; want one, about incident 3", toLisi)
+	}
+}
