@@ -122,6 +122,16 @@ func (e *Engine) startChain(c *change, inc *Incident, due time.Time) {
 // nobody (a gap in a schedule) falls through to the next at once. Callers
 // hold mu.
 func (e *Engine) advance(c *change, inc *Incident, es *Escalation) {
+	e.advanceStep(c, inc, es, true)
+}
+
+// advanceOnce is advance for an incident a digest pulls forward: it does
+// not pull others in turn.
+func (e *Engine) advanceOnce(c *change, inc *Incident, es *Escalation) {
+	e.advanceStep(c, inc, es, false)
+}
+
+func (e *Engine) advanceStep(c *change, inc *Incident, es *Escalation, batch bool) {
 	chain, ok := e.chainFor(inc.Level)
 	if !ok || chain.Name != es.Chain {
 		es.DueAt = time.Time{}
@@ -148,14 +158,21 @@ func (e *Engine) advance(c *change, inc *Incident, es *Escalation) {
 		}
 		extra := fmt.Sprintf(":%s.c%d.r%d.s%d", chain.Name, es.Cycle, es.Round, idx)
 		detail := fmt.Sprintf("escalation %s step %d", chain.Name, idx+1)
+		route, _ := e.routeFor(inc.Level)
+		digest := event == NotifyFiring && route.Delay > 0
 		for _, pid := range people {
 			p, ok := e.out.cfg.People[pid]
 			if !ok {
 				continue
 			}
 			for _, ch := range st.Via {
-				e.queue(c, inc, event, extra, &p, ch, c.now, "", detail, 0)
+				if r := e.queue(c, inc, event, extra, &p, ch, c.now, "", detail, 0); r != nil && digest {
+					r.Digest = true
+				}
 			}
+		}
+		if digest && batch {
+			e.batchFirstSteps(c, inc, chain.Name)
 		}
 		es.DueAt = c.now.Add(st.Wait)
 		next := "then the next step"
@@ -165,6 +182,28 @@ func (e *Engine) advance(c *change, inc *Incident, es *Escalation) {
 		c.event(inc, EventEscalation, "remediator", "%s step %d: paging %s by %s; waits %s for an acknowledgement, %s",
 			chain.Name, idx+1, strings.Join(people, ", "), strings.Join(st.Via, ", "), st.Wait, next)
 		return
+	}
+}
+
+// batchFirstSteps fires now the first step of every other open incident
+// of the chain that is still waiting out its level's notify delay, so that
+// their pages go out with inc's as one digest per recipient and channel
+// ("batched up to notify_within"). Callers hold mu.
+func (e *Engine) batchFirstSteps(c *change, inc *Incident, chain string) {
+	for id, es := range e.esc {
+		if id == inc.ID || es.Chain != chain || es.Cycle != 0 || es.Round != 0 || es.Step != 0 || es.DueAt.IsZero() || !es.DueAt.After(c.now) {
+			continue
+		}
+		other := e.incidents.get(id)
+		if other == nil || other.Status != IncidentOpen {
+			continue
+		}
+		if _, muted := e.muteUntil(other, c.now); muted {
+			continue
+		}
+		c.event(other, EventEscalation, "remediator", "%s step 1 goes out now, in a digest with incident %d", chain, inc.ID)
+		es.DueAt = c.now
+		e.advanceOnce(c, other, es)
 	}
 }
 

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -332,5 +333,63 @@ func TestScheduleOverridesAreStored(t *testing.T) {
 	}
 	if list := h.e.Overrides(t0.Add(2 * time.Hour)); len(list) != 0 {
 		t.Fatalf("an ended override is listed: %+v", list)
+	}
+}
+
+// A level that waits (notify_within) sends a recipient's waiting pages on
+// one channel together, as one digest, when the first is due: "batched up
+// to an hour", not one message per incident.
+func TestWaitingPagesGoOutAsOneDigest(t *testing.T) {
+	h := newNotifyHarness(t) // warning: alice by email after an hour
+	var ids []uint64
+	for i, at := range []time.Duration{0, 10 * time.Minute, 40 * time.Minute} {
+		h.clock.Advance(at - h.clock.Now().Sub(t0))
+		w := alert(fmt.Sprint("Load", i), engine.StatusFiring, h.clock.Now(), "severity", "warning")
+		ids = append(ids, h.ingest(group(fmt.Sprint("w", i), w)).Incident)
+	}
+	h.tick(19 * time.Minute) // t0+59m
+	if got := h.n["email"].got(); len(got) != 0 {
+		t.Fatalf("sent before the first hour: %d", len(got))
+	}
+	h.tick(time.Minute) // t0+1h: the first is due; the others go with it
+	got := h.n["email"].got()
+	if len(got) != 1 || got[0].Incident.ID != ids[0] || len(got[0].Digest) != 2 ||
+		got[0].Digest[0].Incident.ID != ids[1] || got[0].Digest[1].Incident.ID != ids[2] {
+		t.Fatalf("emails = %d, first %+v", len(got), got)
+	}
+	for _, id := range ids {
+		if st := h.statuses(id); !slices.Equal(st, []string{"firing/email/alice:sent"}) {
+			t.Fatalf("incident %d: %v", id, st)
+		}
+	}
+	if n := h.notes(ids[2])[0]; n.DigestOf != h.notes(ids[0])[0].ID {
+		t.Fatalf("digest_of = %d", n.DigestOf)
+	}
+	h.tick(2 * time.Hour)
+	if got := len(h.n["email"].got()); got != 1 {
+		t.Fatalf("%d emails, want the one digest", got)
+	}
+}
+
+// With a chain, a waiting level's first steps are pulled forward the same
+// way: incidents opened within the hour page together.
+func TestWaitingChainsGoOutAsOneDigest(t *testing.T) {
+	h := newEscalationHarness(t)
+	h.cfg.Routes["warning"] = engine.Route{Delay: time.Hour}
+	h.cfg.Chains["warning"] = engine.Chain{Name: "p2", Steps: []engine.ChainStep{
+		{Targets: []string{"person:bob"}, Via: []string{"sms"}, Wait: 30 * time.Minute},
+	}}
+	h.install()
+	a := h.ingest(group("a", alert("A", engine.StatusFiring, t0, "severity", "warning"))).Incident
+	h.tick(20 * time.Minute)
+	b := h.ingest(group("b", alert("B", engine.StatusFiring, h.clock.Now(), "severity", "warning"))).Incident
+	h.tick(40 * time.Minute) // a is due
+	got := h.n["sms"].got()
+	if len(got) != 1 || got[0].Incident.ID != a || len(got[0].Digest) != 1 || got[0].Digest[0].Incident.ID != b {
+		t.Fatalf("sms = %+v", got)
+	}
+	h.tick(time.Hour)
+	if got := len(h.n["sms"].got()); got != 1 {
+		t.Fatalf("%d texts, want the one digest", got)
 	}
 }

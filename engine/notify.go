@@ -72,6 +72,10 @@ type Notification struct {
 	// ProviderID is set by the notifier: the provider's id of what it
 	// sent (a Twilio call or message SID).
 	ProviderID string
+	// Digest lists the other pages this message carries (a level that
+	// waits sends a recipient's waiting pages together); empty for a
+	// single page.
+	Digest []Notification
 }
 
 // Recipient is who a notification is for. A room has no person.

@@ -75,8 +75,14 @@ type NotificationRecord struct {
 	Tries int `json:"tries,omitempty"`
 	// FailoverOf is the notification whose final failure made this one.
 	FailoverOf uint64 `json:"failover_of,omitempty"`
-	By         string `json:"by,omitempty"`
-	Detail     string `json:"detail,omitempty"`
+	// Digest marks a page of a level that waits (notify_within): it goes
+	// out together with the recipient's other waiting pages on the same
+	// channel, as one digest, when the first of them is due. DigestOf is
+	// the notification whose message carried this one.
+	Digest   bool   `json:"digest,omitempty"`
+	DigestOf uint64 `json:"digest_of,omitempty"`
+	By       string `json:"by,omitempty"`
+	Detail   string `json:"detail,omitempty"`
 	// History lists the attempts and callbacks, oldest first (the last
 	// maxHistory).
 	History []NoteAttempt `json:"history"`
@@ -379,7 +385,9 @@ func (e *Engine) fanOut(c *change, inc *Incident, route Route, event, extra stri
 			continue // validation prevents it
 		}
 		for _, ch := range route.Via {
-			e.queue(c, inc, event, extra, &p, ch, due, by, detail, 0)
+			if r := e.queue(c, inc, event, extra, &p, ch, due, by, detail, 0); r != nil && route.Delay > 0 && event == NotifyFiring {
+				r.Digest = true
+			}
 		}
 	}
 	for _, room := range route.Rooms {
@@ -545,9 +553,15 @@ func (e *Engine) onRemediationFailed(c *change, inc *Incident, action uint64, de
 // delivery is one notification handed to its notifier.
 type noteJob struct {
 	rec      *NotificationRecord
+	peers    []*NotificationRecord // carried in rec's message (a digest)
 	notifier Notifier
 	n        Notification
 	timeout  time.Duration
+}
+
+// all returns the job's records, rec first.
+func (j *noteJob) all() []*NotificationRecord {
+	return append([]*NotificationRecord{j.rec}, j.peers...)
 }
 
 // deliverDue hands every due notification to its notifier: each is
@@ -575,6 +589,9 @@ func (e *Engine) deliverDue(now time.Time) {
 	cfg := e.out.cfg
 	for _, id := range ids {
 		r := e.out.due[id]
+		if r == nil || r.Status != NotePending {
+			continue // went out in an earlier digest of this round
+		}
 		inc := e.incidents.get(r.Incident)
 		if inc == nil {
 			continue
@@ -605,14 +622,24 @@ func (e *Engine) deliverDue(now time.Time) {
 			continue
 		}
 		e.out.inFlight[r.Notifier]++
-		r.Status, r.Attempts, r.Tries = NoteSending, r.Attempts+1, r.Tries+1
-		if r.Channel == ChannelPhone {
-			// Counted now: Twilio may call back about the call before
-			// CreateCall returns.
-			r.Calls++
+		j := noteJob{rec: r, notifier: n, timeout: cfg.Timeout}
+		if r.Digest {
+			j.peers = e.digestPeers(r, now)
 		}
-		c.touchNote(r)
-		jobs = append(jobs, noteJob{rec: r, notifier: n, n: e.notification(r, inc), timeout: cfg.Timeout})
+		for _, q := range j.all() {
+			q.Status, q.Attempts, q.Tries = NoteSending, q.Attempts+1, q.Tries+1
+			if q.Channel == ChannelPhone {
+				// Counted now: Twilio may call back about the call before
+				// CreateCall returns.
+				q.Calls++
+			}
+			c.touchNote(q)
+		}
+		j.n = e.notification(r, inc)
+		for _, p := range j.peers {
+			j.n.Digest = append(j.n.Digest, e.notification(p, e.incidents.get(p.Incident)))
+		}
+		jobs = append(jobs, j)
 	}
 	t := c.commit()
 	if len(jobs) > 0 {
@@ -625,12 +652,14 @@ func (e *Engine) deliverDue(now time.Time) {
 		e.mu.Lock()
 		for _, j := range jobs {
 			e.out.inFlight[j.rec.Notifier]--
-			if j.rec.Status == NoteSending {
-				j.rec.Status, j.rec.Attempts, j.rec.Tries = NotePending, j.rec.Attempts-1, j.rec.Tries-1
-				if j.rec.Channel == ChannelPhone {
-					j.rec.Calls--
+			for _, q := range j.all() {
+				if q.Status == NoteSending {
+					q.Status, q.Attempts, q.Tries = NotePending, q.Attempts-1, q.Tries-1
+					if q.Channel == ChannelPhone {
+						q.Calls--
+					}
+					e.out.due[q.ID] = q
 				}
-				e.out.due[j.rec.ID] = j.rec
 			}
 			e.runs.Done()
 		}
@@ -640,6 +669,37 @@ func (e *Engine) deliverDue(now time.Time) {
 	for _, j := range jobs {
 		go e.deliver(j)
 	}
+}
+
+// maxDigest bounds how many pages one digest carries.
+const maxDigest = 50
+
+// digestPeers returns the recipient's other waiting pages on r's channel
+// that go out with r as one digest, whenever they were due: "batched up to
+// notify_within". Callers hold mu.
+func (e *Engine) digestPeers(r *NotificationRecord, now time.Time) []*NotificationRecord {
+	var out []*NotificationRecord
+	for _, q := range e.out.due {
+		if q == r || !q.Digest || q.Notifier != r.Notifier || q.Recipient != r.Recipient || q.Channel != r.Channel {
+			continue
+		}
+		inc := e.incidents.get(q.Incident)
+		if inc == nil || e.stale(q, inc) {
+			continue
+		}
+		if _, muted := e.muteUntil(inc, now); muted {
+			continue
+		}
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b *NotificationRecord) int { return int(a.ID) - int(b.ID) })
+	if len(out) > maxDigest-1 {
+		out = out[:maxDigest-1]
+	}
+	for _, q := range out {
+		q.DigestOf = r.ID
+	}
+	return out
 }
 
 // stale reports whether a pending notification no longer applies: a page
@@ -685,7 +745,20 @@ func (e *Engine) deliver(j noteJob) {
 	e.mu.Lock()
 	e.out.inFlight[j.rec.Notifier]--
 	c := e.begin()
-	r := j.rec
+	for _, r := range j.all() {
+		e.outcome(c, r, j.n.ProviderID, retry, err)
+	}
+	t := c.commit()
+	e.mu.Unlock()
+	if err := e.wait(context.Background(), t); err != nil {
+		e.log.Error("notification outcome not stored", "notification", j.rec.ID, "err", err)
+	}
+	e.kickNotify()
+}
+
+// outcome records what a delivery did to one of its records. Callers
+// hold mu.
+func (e *Engine) outcome(c *change, r *NotificationRecord, providerID string, retry bool, err error) {
 	inc := e.incidents.get(r.Incident)
 	if err != nil && r.Channel == ChannelPhone && r.Status == NoteSending {
 		r.Calls-- // no call was placed
@@ -695,13 +768,17 @@ func (e *Engine) deliver(j noteJob) {
 		// Changed meanwhile (a callback arrived first): keep that.
 	case err == nil:
 		r.Status, r.SentAt, r.Error, r.Tries = NoteSent, c.now, "", 0
-		if j.n.ProviderID != "" {
-			r.ProviderID = j.n.ProviderID
+		if providerID != "" {
+			r.ProviderID = providerID
 		}
 		r.log(c.now, "sent", "")
 		c.touchNote(r)
 		e.countNote(r, "sent")
-		c.event(inc, EventNotificationSent, "remediator", "%s", describeNote(r))
+		suffix := ""
+		if r.DigestOf != 0 {
+			suffix = fmt.Sprintf(" (in the digest of notification %d)", r.DigestOf)
+		}
+		c.event(inc, EventNotificationSent, "remediator", "%s%s", describeNote(r), suffix)
 	case e.out.ctx.Err() != nil:
 		// Stopped by shutdown: sent again after the restart.
 		r.Status, r.DueAt = NotePending, c.now
@@ -726,12 +803,6 @@ func (e *Engine) deliver(j noteJob) {
 		}
 		e.failNote(c, r, inc, why)
 	}
-	t := c.commit()
-	e.mu.Unlock()
-	if err := e.wait(context.Background(), t); err != nil {
-		e.log.Error("notification outcome not stored", "notification", r.ID, "err", err)
-	}
-	e.kickNotify()
 }
 
 // cfgOr returns the config, or defaults when notifications were turned

@@ -28,7 +28,7 @@ var notifyChannels = []string{"phone", "sms", "email", "im", "app"}
 var imTypes = []string{IMDingTalk, IMWeCom, IMFeishu, IMSlack, IMWebhook}
 
 // notifyEvents are the events templates may override.
-var notifyEvents = []string{"firing", "escalated", "acknowledged", "resolved", "remediation_failed"}
+var notifyEvents = []string{"firing", "escalated", "acknowledged", "resolved", "remediation_failed", "digest"}
 
 // setDefaults fills the notification settings' unset fields.
 // Timezone stays empty when unset: the calendar's applies (Location).

@@ -81,10 +81,36 @@ const emailHTML = `<!DOCTYPE html>
 <p><a href="{{.URL}}">Incident #{{.Incident.ID}} in remediator</a></p>
 </body></html>`
 
+const digestTitle = `[DIGEST] {{len .All}} incidents: #{{.Incident.ID}} {{.Incident.Title}} and more`
+
+const digestText = `{{len .All}} incidents waited to be sent together:
+{{range .All}}- {{.Priority}} {{.Level}} #{{.Incident.ID}} {{.Incident.Title}}: {{len .Firing}} firing{{if .Summary}}, {{.Summary}}{{end}}
+  {{.URL}}
+{{end}}{{if .Ack}}{{.Ack}}{{end}}`
+
+const digestMarkdown = `### DIGEST: {{len .All}} incidents
+{{range .All}}
+- **{{.Priority}} {{.Level}}** [#{{.Incident.ID}} {{.Incident.Title}}]({{.URL}}): {{len .Firing}} firing{{if .Summary}}, {{.Summary}}{{end}}{{end}}`
+
+const digestSlack = `{{len .All}} incidents waited to be sent together:
+{{range .All}}• *{{.Priority}} {{.Level}}* <{{.URL}}|#{{.Incident.ID}} {{.Incident.Title}}>: {{len .Firing}} firing{{if .Summary}}, {{.Summary}}{{end}}
+{{end}}`
+
+const digestHTML = `<!DOCTYPE html>
+<html><body style="font-family:sans-serif">
+<h2>{{len .All}} incidents</h2>
+<table border="1" cellpadding="4" cellspacing="0">
+<tr><th>Priority</th><th>Level</th><th>Incident</th><th>Firing</th><th>Summary</th></tr>
+{{range .All}}<tr><td>{{.Priority}}</td><td>{{.Level}}</td><td><a href="{{.URL}}">#{{.Incident.ID}} {{.Incident.Title}}</a></td><td>{{len .Firing}}</td><td>{{.Summary}}</td></tr>
+{{end}}</table>
+</body></html>`
+
 var defaults = map[Kind]kindDefaults{
 	KindSMS: {Template: Template{
 		Title: defaultTitle,
 		Body:  `{{eventTag .Event}} {{.Priority}} #{{.Incident.ID}} {{.Incident.Title}}.{{if .By}} By {{.By}}.{{end}}{{if .Ack}} {{.Ack}}{{end}}`,
+	}, perEvent: map[string]Template{
+		EventDigest: {Title: digestTitle, Body: `{{len .All}} incidents:{{range .All}} {{.Priority}} #{{.Incident.ID}} {{.Incident.Title}};{{end}}{{if .Ack}} {{.Ack}}{{end}}`},
 	}},
 	KindVoice: {Template: Template{
 		Title: defaultTitle,
@@ -92,9 +118,14 @@ var defaults = map[Kind]kindDefaults{
 			`{{len .Firing}} alerts firing.{{if .Summary}} {{.Summary}}.{{end}}`,
 	}, perEvent: map[string]Template{
 		engine.NotifyEscalated: {Body: `This is remediator. Escalated: {{.Priority}} {{.Level}} incident {{.Incident.ID}}: {{.Incident.Title}} is not acknowledged. {{len .Firing}} alerts firing.`},
+		EventDigest:            {Title: digestTitle, Body: `This is remediator. {{len .All}} incidents.{{range .All}} {{.Priority}} incident {{.Incident.ID}}: {{.Incident.Title}}.{{end}} The menu acts on incident {{.Incident.ID}}.`},
 	}},
-	KindEmail:    {Template: Template{Title: defaultTitle, Body: textBody, HTML: emailHTML}},
-	KindMarkdown: {Template: Template{Title: defaultTitle, Body: markdownBody}},
-	KindSlack:    {Template: Template{Title: defaultTitle, Body: slackBody}},
-	KindText:     {Template: Template{Title: defaultTitle, Body: textBody}},
+	KindEmail: {Template: Template{Title: defaultTitle, Body: textBody, HTML: emailHTML},
+		perEvent: map[string]Template{EventDigest: {Title: digestTitle, Body: digestText, HTML: digestHTML}}},
+	KindMarkdown: {Template: Template{Title: defaultTitle, Body: markdownBody},
+		perEvent: map[string]Template{EventDigest: {Title: digestTitle, Body: digestMarkdown}}},
+	KindSlack: {Template: Template{Title: defaultTitle, Body: slackBody},
+		perEvent: map[string]Template{EventDigest: {Title: digestTitle, Body: digestSlack}}},
+	KindText: {Template: Template{Title: defaultTitle, Body: textBody},
+		perEvent: map[string]Template{EventDigest: {Title: digestTitle, Body: digestText}}},
 }

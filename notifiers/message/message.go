@@ -10,6 +10,7 @@ package message
 import (
 	"fmt"
 	htmltemplate "html/template"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
@@ -18,6 +19,10 @@ import (
 
 	"github.com/remediator/remediator/engine"
 )
+
+// EventDigest names the templates of a digest: several waiting pages in
+// one message (see Data.Digest).
+const EventDigest = "digest"
 
 // Kind is a family of channels that share default templates.
 type Kind string
@@ -64,6 +69,11 @@ type Data struct {
 	Ack string
 	// Location is the time zone times are printed in.
 	Location *time.Location
+	// Digest holds the other pages of a digest (a level that waits sends
+	// a recipient's waiting pages together); All is this page and them.
+	// Render uses the "digest" templates when Digest is not empty.
+	Digest []*Data
+	All    []*Data
 }
 
 // NewData builds the template data of n. ack is the channel's
@@ -77,6 +87,13 @@ func NewData(n *engine.Notification, ack string, loc *time.Location) *Data {
 		Priority: n.Incident.Priority, Status: string(n.Incident.Status),
 		RespondBy: n.Incident.RespondBy, ResolveBy: n.Incident.ResolveBy, URL: n.URL,
 		Recipient: n.Recipient, By: n.By, Detail: n.Detail, Ack: ack, Location: loc,
+	}
+	d.All = []*Data{d}
+	for i := range n.Digest {
+		p := NewData(&n.Digest[i], ack, loc)
+		p.All = nil
+		d.Digest = append(d.Digest, p)
+		d.All = append(d.All, p)
 	}
 	for _, a := range n.Alerts {
 		if a.Status == engine.StatusFiring {
@@ -121,11 +138,11 @@ func Compile(k Kind, overrides map[string]Template) (*Set, error) {
 	}
 	s := &Set{kind: k, text: map[string][2]*template.Template{}, html: map[string]*htmltemplate.Template{}}
 	for ev := range overrides {
-		if !isEvent(ev) {
-			return nil, fmt.Errorf("templates: unknown event %q (want one of %s)", ev, strings.Join(engine.NotifyEvents, ", "))
+		if !isEvent(ev) && ev != EventDigest {
+			return nil, fmt.Errorf("templates: unknown event %q (want one of %s, %s)", ev, strings.Join(engine.NotifyEvents, ", "), EventDigest)
 		}
 	}
-	for _, ev := range engine.NotifyEvents {
+	for _, ev := range append(slices.Clone(engine.NotifyEvents), EventDigest) {
 		t := defs.forEvent(ev)
 		if o, ok := overrides[ev]; ok {
 			if o.Title != "" {
@@ -179,9 +196,13 @@ type Rendered struct {
 
 // Render executes the event's templates on d.
 func (s *Set) Render(d *Data) (Rendered, error) {
-	tt, ok := s.text[d.Event]
+	ev := d.Event
+	if len(d.Digest) > 0 {
+		ev = EventDigest
+	}
+	tt, ok := s.text[ev]
 	if !ok {
-		return Rendered{}, fmt.Errorf("no template for event %q", d.Event)
+		return Rendered{}, fmt.Errorf("no template for event %q", ev)
 	}
 	var r Rendered
 	var b strings.Builder
@@ -194,7 +215,7 @@ func (s *Set) Render(d *Data) (Rendered, error) {
 		return r, fmt.Errorf("render %s body: %w", d.Event, err)
 	}
 	r.Body = strings.TrimSpace(b.String())
-	if h := s.html[d.Event]; h != nil {
+	if h := s.html[ev]; h != nil {
 		b.Reset()
 		if err := h.Execute(&b, d); err != nil {
 			return r, fmt.Errorf("render %s html: %w", d.Event, err)

@@ -160,3 +160,35 @@ func TestTruncate(t *testing.T) {
 		})
 	}
 }
+
+func TestDigestRendersEveryPage(t *testing.T) {
+	n := notification(engine.NotifyFiring)
+	other := notification(engine.NotifyFiring)
+	other.Incident.ID, other.Incident.Title, other.URL = 13, "HighLoad", "http://r/api/v1/incidents/13"
+	other.Alerts[0].Labels = map[string]string{"alertname": "HighLoad", "x": `<b>{{.Incident.ID}}</b>`}
+	n.Digest = []engine.Notification{*other}
+	for _, k := range []Kind{KindSMS, KindVoice, KindEmail, KindMarkdown, KindSlack, KindText} {
+		set, err := Compile(k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := set.Render(NewData(n, "", nil))
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if !strings.Contains(r.Title, "[DIGEST] 2 incidents") || !strings.Contains(r.Body, "12") || !strings.Contains(r.Body, "13") {
+			t.Errorf("%s: title %q body %q", k, r.Title, r.Body)
+		}
+		if k == KindEmail && (!strings.Contains(r.HTML, "#13 HighLoad") || !strings.Contains(r.HTML, "http://r/api/v1/incidents/13")) {
+			t.Errorf("email HTML lacks the second incident:\n%s", r.HTML)
+		}
+	}
+	// A digest template can be overridden like an event's.
+	set, err := Compile(KindText, map[string]Template{EventDigest: {Body: "{{range .All}}#{{.Incident.ID}} {{end}}"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := set.Render(NewData(n, "", nil)); r.Body != "#12 #13" {
+		t.Fatalf("override: %q", r.Body)
+	}
+}

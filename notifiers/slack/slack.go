@@ -295,5 +295,11 @@ func escapeNotification(nt *engine.Notification) *engine.Notification {
 	c.Recipient = engine.Recipient{Person: e(nt.Recipient.Person), Name: e(nt.Recipient.Name), Address: e(nt.Recipient.Address)}
 	c.URL, c.ExternalURL, c.By, c.Detail = e(c.URL), e(c.ExternalURL), e(c.By), e(c.Detail)
 	c.Thread, c.MessageID = e(c.Thread), e(c.MessageID)
+	if len(nt.Digest) > 0 { // a digest's other pages are escaped alike
+		c.Digest = make([]engine.Notification, len(nt.Digest))
+		for i := range nt.Digest {
+			c.Digest[i] = *escapeNotification(&nt.Digest[i])
+		}
+	}
 	return &c
 }

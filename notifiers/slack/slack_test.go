@@ -698,3 +698,18 @@ func TestFakeEnforcesLimits(t *testing.T) {
 		})
 	}
 }
+
+// A digest's other pages are escaped like the first one's.
+func TestDigestPagesAreEscaped(t *testing.T) {
+	nt := &engine.Notification{Incident: engine.Incident{ID: 1, Title: "a"}}
+	nt.Digest = []engine.Notification{{Incident: engine.Incident{ID: 2, Title: "<!channel> <https://evil|x>"},
+		Alerts: []engine.Alert{{Labels: map[string]string{"x": "<@U999>"}}}}}
+	esc := escapeNotification(nt)
+	d := esc.Digest[0]
+	if d.Incident.Title != "&lt;!channel&gt; &lt;https://evil|x&gt;" || d.Alerts[0].Labels["x"] != "&lt;@U999&gt;" {
+		t.Fatalf("digest page not escaped: %+v", d)
+	}
+	if nt.Digest[0].Incident.Title != "<!channel> <https://evil|x>" {
+		t.Fatal("the caller's notification was changed")
+	}
+}
