@@ -55,6 +55,7 @@ type App struct {
 	// the periodic reports (nil: none).
 	schedules *schedules
 	reports   atomic.Pointer[report.Runner]
+	reporting atomic.Bool // a report run is under way
 	shutdown  time.Duration
 	// storePath is the store's path, fixed at start (a reload may not move it).
 	storePath string
@@ -282,8 +283,13 @@ func (a *App) tick(ctx context.Context) {
 		case <-t.C:
 			now := a.opts.Clock.Now()
 			a.engine.Tick(now)
-			if r := a.reports.Load(); r != nil {
-				r.Tick(ctx, now)
+			// Reports mail on their own goroutine: a slow SMTP server
+			// must not hold up escalation (one run at a time).
+			if r := a.reports.Load(); r != nil && a.reporting.CompareAndSwap(false, true) {
+				go func() {
+					defer a.reporting.Store(false)
+					r.Tick(ctx, now)
+				}()
 			}
 		}
 	}

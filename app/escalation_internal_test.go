@@ -137,8 +137,8 @@ func TestSeedPolicyP1OnSaturdayNight(t *testing.T) {
 	}
 	eng.WaitActions()
 	// Week of 2026-11-23 (Monday): rotation index 46 from 2026-01-05, so
-	// li.na (46 mod 3 = 1) has the phone.
-	if got := rec.take(); !slices.Equal(got, []string{"app:li.na", "phone:li.na", "sms:li.na"}) {
+	// wang.wei (46 mod 2 = 0) has the phone.
+	if got := rec.take(); !slices.Equal(got, []string{"app:wang.wei", "phone:wang.wei", "sms:wang.wei"}) {
 		t.Fatalf("at 03:00: %v", got)
 	}
 	step(eng, clock, 14*time.Minute)
@@ -167,10 +167,13 @@ func TestSeedPolicyP1OnWeekdayAndHoliday(t *testing.T) {
 		want []string
 	}{
 		{"2026-11-25 10:00", []string{"app:li.na", "app:wang.wei", "phone:li.na", "phone:wang.wei", "sms:li.na", "sms:wang.wei"}},
-		// 2026-10-01: week from 2026-09-28, index 38 → 38 mod 3 = 2: zhang.qiang.
-		{"2026-10-01 10:00", []string{"app:zhang.qiang", "phone:zhang.qiang", "sms:zhang.qiang"}},
-		// Weekday night: the rotation (week of 2026-11-23: li.na).
-		{"2026-11-25 20:00", []string{"app:li.na", "phone:li.na", "sms:li.na"}},
+		// 2026-10-01: week from 2026-09-28, index 38 → 38 mod 2 = 0: wang.wei.
+		{"2026-10-01 10:00", []string{"app:wang.wei", "phone:wang.wei", "sms:wang.wei"}},
+		// 2026-10-08, the first working day after the holidays, 20:00: a
+		// weekday night; week index 39 → li.na.
+		{"2026-10-08 20:00", []string{"app:li.na", "phone:li.na", "sms:li.na"}},
+		// Weekday night: the rotation (week of 2026-11-23: wang.wei).
+		{"2026-11-25 20:00", []string{"app:wang.wei", "phone:wang.wei", "sms:wang.wei"}},
 	} {
 		t.Run(tc.at, func(t *testing.T) {
 			start := shanghai(t, tc.at)

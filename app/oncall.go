@@ -18,6 +18,7 @@ import (
 type schedules struct {
 	set    atomic.Pointer[oncall.Set]
 	people atomic.Pointer[map[string]bool] // the config's person ids
+	cfg    atomic.Pointer[rules.Config]
 	engine *engine.Engine
 	log    *slog.Logger
 }
@@ -29,6 +30,7 @@ func (s *schedules) install(set *oncall.Set, cfg *rules.Config) {
 		people[p.ID] = true
 	}
 	s.people.Store(&people)
+	s.cfg.Store(cfg)
 	s.set.Store(set)
 }
 
@@ -69,6 +71,11 @@ func (s *schedules) AddOverride(ctx context.Context, o engine.ScheduleOverride) 
 	}
 	if !(*s.people.Load())[o.Person] {
 		return engine.ScheduleOverride{}, fmt.Errorf("override: person %q is not defined in people: %w", o.Person, engine.ErrInvalid)
+	}
+	// Whoever covers must be reachable the way the chains page the
+	// schedule, or the override would turn pages into failures.
+	if err := s.cfg.Load().CheckCover(o.Schedule, o.Person); err != nil {
+		return engine.ScheduleOverride{}, fmt.Errorf("override: %w: %w", err, engine.ErrInvalid)
 	}
 	stored, err := s.engine.CreateOverride(ctx, o)
 	if err != nil {

@@ -27,9 +27,16 @@ auth:
     - {name: ops, role: responder, token: responder-token-0123456789}
     - {name: val, role: viewer, token: viewer-token-0123456789ab}
 people:
-  - {id: wang.wei}
-  - {id: li.na}
-  - {id: zhang.qiang}
+  - {id: wang.wei, email: wang.wei@example.com}
+  - {id: li.na, email: li.na@example.com}
+  - {id: zhang.qiang, email: zhang.qiang@example.com}
+  - {id: guest}
+notifiers:
+  email: {smarthost: "127.0.0.1:25", tls: none, from: remediator@example.com}
+escalations:
+  p3:
+    steps:
+      - {notify: ["schedule:first-line"], via: [email], wait: 1h}
 schedules:
   - name: first-line
     timezone: Asia/Shanghai
@@ -95,6 +102,9 @@ func TestOnCallAndOverridesOverHTTP(t *testing.T) {
 			`{"person":"nobody","from":"2026-11-25T12:00:00+08:00","to":"2026-11-25T18:00:00+08:00"}`, 400, `person "nobody" is not defined`},
 		{"end before start", "POST", "/api/v1/schedules/first-line/overrides", "responder-token-0123456789",
 			`{"person":"li.na","from":"2026-11-25T18:00:00+08:00","to":"2026-11-25T12:00:00+08:00"}`, 400, "must be after from"},
+		{"cover without the address", "POST", "/api/v1/schedules/first-line/overrides", "responder-token-0123456789",
+			`{"person":"guest","from":"2026-11-25T12:00:00+08:00","to":"2026-11-25T18:00:00+08:00"}`, 400,
+			`escalations.p3.steps[0] pages schedule "first-line" by email, and "guest" has no email`},
 		{"missing times", "POST", "/api/v1/schedules/first-line/overrides", "responder-token-0123456789", `{"person":"li.na"}`, 400, "from and to: required"},
 		{"unknown field", "POST", "/api/v1/schedules/first-line/overrides", "responder-token-0123456789", `{"who":"li.na"}`, 400, `unknown field "who"`},
 		{"unknown schedule override", "POST", "/api/v1/schedules/nope/overrides", "responder-token-0123456789",

@@ -249,6 +249,7 @@ type change struct {
 	pageable      map[uint64]bool
 	escalations   []*Escalation
 	overrides     []*ScheduleOverride
+	chainMoved    map[uint64]bool // incidents whose chain paged a step in this change
 }
 
 // delivery collects what one webhook did to one incident, so the timeline

@@ -42,6 +42,10 @@ type ChainStep struct {
 // TargetPaged is the step target "everyone paged so far".
 const TargetPaged = "paged"
 
+// nobodyRetry is how long a chain in which no step finds anyone waits
+// before it tries again.
+const nobodyRetry = 5 * time.Minute
+
 // Escalation is an incident's place in its chain, persisted: the step due
 // next and when. A restart reloads it and fires an overdue step at the
 // next Tick, once (the step moves on in the same write as its pages).
@@ -132,13 +136,38 @@ func (e *Engine) advanceOnce(c *change, inc *Incident, es *Escalation) {
 }
 
 func (e *Engine) advanceStep(c *change, inc *Incident, es *Escalation, batch bool) {
+	defer c.touchEscalation(es)
 	chain, ok := e.chainFor(inc.Level)
-	if !ok || chain.Name != es.Chain {
+	switch {
+	case !ok:
+		if !es.DueAt.IsZero() {
+			c.event(inc, EventEscalation, "remediator", "%s stopped: level %s has no escalation chain now", es.Chain, inc.Level)
+		}
 		es.DueAt = time.Time{}
-		c.touchEscalation(es)
+		return
+	case chain.Name != es.Chain:
+		// The config changed (a reload), or the chain was never bound (an
+		// acknowledgement before any step): start the level's chain.
+		if es.Chain != "" {
+			es.Cycle++
+			c.event(inc, EventEscalation, "remediator", "level %s now escalates by %s (was %s): starting it", inc.Level, chain.Name, es.Chain)
+		}
+		es.Chain, es.Step, es.Round = chain.Name, 0, 0
+	}
+	if until, muted := e.muteUntil(inc, c.now); muted {
+		// Silenced: the chain waits for the silence instead of climbing
+		// with pages nobody gets.
+		if !es.DueAt.Equal(until) {
+			c.event(inc, EventEscalation, "remediator", "%s paused: the incident's alerts are silenced until %s", chain.Name, until.UTC().Format(time.RFC3339))
+		}
+		es.DueAt = until
 		return
 	}
-	defer c.touchEscalation(es)
+	if c.chainMoved == nil {
+		c.chainMoved = map[uint64]bool{}
+	}
+	c.chainMoved[inc.ID] = true
+	startStep, startRound, nobody := es.Step, es.Round, 0
 	for guard := 0; guard <= len(chain.Steps)*(chain.Repeat+1); guard++ {
 		idx, ok := nextStep(&chain, es)
 		if !ok {
@@ -149,6 +178,15 @@ func (e *Engine) advanceStep(c *change, inc *Incident, es *Escalation, batch boo
 		st := chain.Steps[idx]
 		people, why := e.stepPeople(inc, st, c.now)
 		if len(people) == 0 {
+			nobody++
+			if nobody >= len(chain.Steps) {
+				// No step of the chain finds anyone (a gap in every
+				// schedule): try again later rather than use up the chain.
+				es.Step, es.Round, es.DueAt = startStep, startRound, c.now.Add(nobodyRetry)
+				c.event(inc, EventEscalation, "remediator", "%s: no step finds anyone to page (%s); trying again at %s",
+					chain.Name, why, es.DueAt.UTC().Format(time.RFC3339))
+				return
+			}
 			c.event(inc, EventEscalation, "remediator", "%s step %d pages nobody (%s); next step", chain.Name, idx+1, why)
 			continue
 		}
@@ -304,6 +342,9 @@ func (e *Engine) expireAck(c *change, inc *Incident, es *Escalation) {
 	es.AckExpiresAt = time.Time{}
 	es.Cycle++
 	es.Step, es.Round, es.DueAt = 0, 0, c.now
+	if chain, ok := e.chainFor(inc.Level); ok {
+		es.Chain = chain.Name
+	}
 	c.touchEscalation(es)
 	e.advance(c, inc, es)
 }
@@ -355,6 +396,11 @@ func (e *Engine) stopChain(c *change, inc *Incident, acked bool, by string) {
 			}
 			es = e.escalation(inc)
 		}
+		if es.Chain == "" {
+			if chain, ok := e.chainFor(inc.Level); ok {
+				es.Chain = chain.Name
+			}
+		}
 		if es.FirstAckAt.IsZero() {
 			es.FirstAckAt, es.FirstAckBy = c.now, by
 		}
@@ -383,8 +429,8 @@ func (e *Engine) stopChain(c *change, inc *Incident, acked bool, by string) {
 // it). Callers hold mu.
 func (e *Engine) jumpChain(c *change, inc *Incident) {
 	es := e.esc[inc.ID]
-	if es == nil || es.DueAt.IsZero() || inc.Status != IncidentOpen {
-		return
+	if es == nil || es.DueAt.IsZero() || inc.Status != IncidentOpen || c.chainMoved[inc.ID] {
+		return // nothing pending, or this change already paged a step (a raised level started its chain)
 	}
 	es.DueAt = c.now
 	e.advance(c, inc, es)
@@ -434,7 +480,7 @@ func (e *Engine) planEscalation(level Level, opened time.Time) []PlannedStep {
 	route, _ := e.routeFor(level)
 	at := opened.Add(route.Delay)
 	es := &Escalation{Chain: chain.Name}
-	var paged []string
+	paged := slices.Clone(route.People) // the level's notify list is paged at the same time
 	var out []PlannedStep
 	for guard := 0; guard <= len(chain.Steps)*(chain.Repeat+1); guard++ {
 		idx, ok := nextStep(&chain, es)

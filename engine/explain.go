@@ -115,17 +115,20 @@ func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
 // level is the most urgent of its firing alerts that no silence or window
 // mutes. Callers hold mu.
 func (e *Engine) pagingPlan(x Explanation, at time.Time) *PagingPlan {
+	// The incident's level is the most urgent of its firing alerts, muted
+	// or not (as attach does); it pages if one of them is not muted.
 	var level Level
-	found := false
+	found, unmuted := false, false
 	for _, a := range x.Alerts {
-		if a.Status != StatusFiring || a.Suppressed != nil {
+		if a.Status != StatusFiring {
 			continue
 		}
+		unmuted = unmuted || a.Suppressed == nil
 		if !found || e.classifier.Rank(a.Level) < e.classifier.Rank(level) {
 			level, found = a.Level, true
 		}
 	}
-	if !found || !e.pages(level) {
+	if !found || !unmuted || !e.pages(level) {
 		return nil
 	}
 	route, _ := e.routeFor(level)

@@ -515,7 +515,11 @@ func (e *Engine) onAcknowledged(c *change, inc *Incident, by string) {
 	e.stopChain(c, inc, true, by)
 	e.cancelPages(c, inc, "acknowledged by "+by, NotifyAcknowledged, NotifyResolved)
 	if e.out.cfg != nil {
-		e.followUp(c, inc, NotifyAcknowledged, "", by, "", by)
+		extra := "" // a new cycle (an expired acknowledgement) is told again
+		if es := e.esc[inc.ID]; es != nil && es.Cycle > 0 {
+			extra = ":c" + strconv.Itoa(es.Cycle)
+		}
+		e.followUp(c, inc, NotifyAcknowledged, extra, by, "", by)
 	}
 }
 

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -203,4 +204,36 @@ func missingAddresses(p *PersonConfig, via []string) []string {
 		}
 	}
 	return missing
+}
+
+// CheckCover reports why person cannot be put on schedule (an override
+// made at run time): a chain step that pages the schedule needs an
+// address the person lacks. nil when they can.
+func (c *Config) CheckCover(schedule, person string) error {
+	var p *PersonConfig
+	for i := range c.People {
+		if c.People[i].ID == person {
+			p = &c.People[i]
+		}
+	}
+	if p == nil {
+		return fmt.Errorf("person %q is not defined in people", person)
+	}
+	names := make([]string, 0, len(c.Escalations))
+	for name := range c.Escalations {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for i, st := range c.Escalations[name].Steps {
+			if !slices.Contains(st.Notify, TargetSchedule+":"+schedule) && !slices.Contains(st.Notify, TargetScheduleNext+":"+schedule) {
+				continue
+			}
+			if missing := missingAddresses(p, st.Via); len(missing) > 0 {
+				return fmt.Errorf("escalations.%s.steps[%d] pages schedule %q by %s, and %q has no %s",
+					name, i, schedule, strings.Join(st.Via, ", "), person, strings.Join(missing, " and no "))
+			}
+		}
+	}
+	return nil
 }

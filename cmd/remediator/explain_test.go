@@ -65,7 +65,7 @@ func TestExplainSeedPolicy(t *testing.T) {
 		// P1: the GameServerDown rule; 15m and 4h of wall time.
 		{"critical", `"alertname":"GameServerDown","service":"game-api"`, "2026-11-28T03:00:00+08:00",
 			"critical", "P1", "2026-11-28T03:15:00+08:00", "2026-11-28T07:00:00+08:00", "", "critical",
-			"2026-11-28T03:00:00+08:00 li.na by phone,sms,app"},
+			"2026-11-28T03:00:00+08:00 wang.wei by phone,sms,app"},
 		// P2: 30m and 8h.
 		{"warning", `"alertname":"HighLoad","severity":"warning"`, "2026-11-27T10:00:00+08:00",
 			"warning", "P2", "2026-11-27T10:30:00+08:00", "2026-11-27T18:00:00+08:00", "", "warning",
@@ -73,7 +73,7 @@ func TestExplainSeedPolicy(t *testing.T) {
 		// P3: 2h and 24h.
 		{"notice", `"alertname":"CertExpiresSoon","severity":"notice"`, "2026-11-27T10:00:00+08:00",
 			"notice", "P3", "2026-11-27T12:00:00+08:00", "2026-11-28T10:00:00+08:00", "", "notice",
-			"2026-11-28T10:00:00+08:00 li.na by email"}, // after 24h: Saturday, the rotation
+			"2026-11-28T10:00:00+08:00 wang.wei by email"}, // after 24h: Saturday, the rotation
 		// P4 raised Friday 17:00: one working day is due Monday 17:00, not
 		// Saturday; five working days the Friday after.
 		{"info on a Friday", `"alertname":"DiskTrend","severity":"info"`, "2026-11-27T17:00:00+08:00",

@@ -512,8 +512,9 @@ func TestDefaultConfigStreamsCriticalNotificationToTheConsole(t *testing.T) {
 }
 
 // Acknowledging through the API and through a signed keypress stops the
-// escalation: of three incidents whose chains call zhangsan and, two
-// seconds later, text lisi, only the one nobody acknowledged texts lisi.
+// escalation: of three incidents whose chains call zhangsan and, five
+// seconds later, text lisi, only the one nobody acknowledged texts lisi
+// (the 5 seconds leave room for the two acknowledgements on a slow machine).
 func TestAcknowledgementStopsEscalationOverHTTP(t *testing.T) {
 	tw := &fakeTwilio{t: t}
 	twSrv := httptest.NewServer(tw)
@@ -539,7 +540,7 @@ notifiers:
 escalations:
   fast:
     steps:
-      - {notify: ["person:zhangsan"], via: [phone], wait: 2s}
+      - {notify: ["person:zhangsan"], via: [phone], wait: 5s}
       - {notify: ["person:lisi"], via: [sms]}
 levels:
   - name: critical
