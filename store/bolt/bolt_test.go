@@ -529,3 +529,44 @@ func TestSilencesRoundTrip(t *testing.T) {
 		t.Fatalf("silence = %+v", got)
 	}
 }
+
+// The outbox, the escalation records and the schedule overrides survive a
+// reopen, and the newest revision wins.
+func TestNotificationsEscalationsOverridesRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "n.db")
+	s := openStore(t, path, Options{})
+	ctx := context.Background()
+	note := &engine.NotificationRecord{ID: 4, Rev: 5, Incident: 2, Event: engine.NotifyFiring, Key: "2/firing/alice/phone",
+		Channel: "phone", Notifier: "phone", Recipient: engine.Recipient{Person: "alice", Address: "+8613800000001"},
+		Status: engine.NoteSending, Attempts: 1, Calls: 1, CreatedAt: t0, DueAt: t0,
+		History: []engine.NoteAttempt{{At: t0, Result: "retry", Error: "503"}}}
+	esc := &engine.Escalation{Incident: 2, Rev: 6, Chain: "p1", Step: 1, DueAt: t0.Add(15 * time.Minute), FirstAckBy: ""}
+	ov := &engine.ScheduleOverride{ID: 1, Rev: 7, Schedule: "first-line", Person: "bob", From: t0, To: t0.Add(time.Hour), CreatedBy: "ops", CreatedAt: t0}
+	if err := s.Apply(ctx, &engine.Changes{Notifications: []*engine.NotificationRecord{note}, Escalations: []*engine.Escalation{esc},
+		Overrides: []*engine.ScheduleOverride{ov}}); err != nil {
+		t.Fatal(err)
+	}
+	older := *esc
+	older.Rev, older.Step = 4, 0
+	if err := s.Apply(ctx, &engine.Changes{Escalations: []*engine.Escalation{&older}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, path, Options{})
+	snap, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Notifications) != 1 || snap.Notifications[0].Status != engine.NoteSending || snap.Notifications[0].Rev != 5 ||
+		len(snap.Notifications[0].History) != 1 || snap.Notifications[0].Recipient.Address != "+8613800000001" {
+		t.Fatalf("notifications = %+v", snap.Notifications)
+	}
+	if len(snap.Escalations) != 1 || snap.Escalations[0].Step != 1 || snap.Escalations[0].Rev != 6 || !snap.Escalations[0].DueAt.Equal(t0.Add(15*time.Minute)) {
+		t.Fatalf("escalations = %+v", snap.Escalations)
+	}
+	if len(snap.Overrides) != 1 || snap.Overrides[0].Person != "bob" || snap.Overrides[0].Rev != 7 {
+		t.Fatalf("overrides = %+v", snap.Overrides)
+	}
+}
