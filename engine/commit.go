@@ -136,6 +136,7 @@ func (e *Engine) failAfter(batch []*ticket, err error) {
 		e.unsynced.Notifications = append(e.unsynced.Notifications, t.ch.Notifications...)
 		e.unsynced.Escalations = append(e.unsynced.Escalations, t.ch.Escalations...)
 		e.unsynced.Overrides = append(e.unsynced.Overrides, t.ch.Overrides...)
+		e.unsynced.Audit = append(e.unsynced.Audit, t.ch.Audit...)
 	}
 	e.unsyncedCnt += len(failed)
 	q.cond.Broadcast()
@@ -157,6 +158,7 @@ func merge(batch []*ticket) *Changes {
 		out.Notifications = append(out.Notifications, t.ch.Notifications...)
 		out.Escalations = append(out.Escalations, t.ch.Escalations...)
 		out.Overrides = append(out.Overrides, t.ch.Overrides...)
+		out.Audit = append(out.Audit, t.ch.Audit...)
 	}
 	return out
 }

@@ -65,6 +65,8 @@ type Engine struct {
 	escDone      map[uint64]*Escalation // and of resolved ones
 	overrides    []*ScheduleOverride
 	lastOverride uint64
+	auditLog     []*AuditEntry // append-only
+	lastAudit    uint64
 	current      map[string]uint64 // incident key → its unresolved incident
 	timeline     map[uint64][]TimelineEvent
 	unsynced     Changes // written in memory, not yet durable: retried with the next Apply
@@ -176,6 +178,7 @@ func (e *Engine) restore(s *Snapshot) {
 	e.restoreNotifications(s.Notifications)
 	e.restoreEscalations(s.Escalations)
 	e.restoreOverrides(s.Overrides)
+	e.restoreAudit(s.Audit)
 	for _, sil := range s.Silences {
 		e.lastSilence = max(e.lastSilence, sil.ID)
 		e.rev = max(e.rev, sil.Rev)
@@ -249,6 +252,7 @@ type change struct {
 	pageable      map[uint64]bool
 	escalations   []*Escalation
 	overrides     []*ScheduleOverride
+	audit         []*AuditEntry
 	chainMoved    map[uint64]bool // incidents whose chain paged a step in this change
 }
 
@@ -360,6 +364,7 @@ func (c *change) changes() *Changes {
 		ch.Notifications = append(ch.Notifications, e.unsynced.Notifications...)
 		ch.Escalations = append(ch.Escalations, e.unsynced.Escalations...)
 		ch.Overrides = append(ch.Overrides, e.unsynced.Overrides...)
+		ch.Audit = append(ch.Audit, e.unsynced.Audit...)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
 	}
 	// A record changed twice in one change keeps its last version (both
@@ -379,6 +384,7 @@ func (c *change) changes() *Changes {
 		ch.Silences = append(ch.Silences, &cp)
 	}
 	ch.Overrides = append(ch.Overrides, c.overrides...) // never changed after creation
+	ch.Audit = append(ch.Audit, c.audit...)
 	if len(c.escalations) > 0 {
 		seen := make(map[uint64]bool, len(c.escalations))
 		for i := len(c.escalations) - 1; i >= 0; i-- { // the last version of each

@@ -159,12 +159,14 @@ type Changes struct {
 	// step and its due time) and SLA breach marks.
 	Escalations []*Escalation
 	Overrides   []*ScheduleOverride
+	// Audit entries are appended, never changed.
+	Audit []*AuditEntry
 }
 
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool {
 	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0 &&
-		len(c.Actions) == 0 && len(c.Notifications) == 0 && len(c.Escalations) == 0 && len(c.Overrides) == 0
+		len(c.Actions) == 0 && len(c.Notifications) == 0 && len(c.Escalations) == 0 && len(c.Overrides) == 0 && len(c.Audit) == 0
 }
 
 // Snapshot is everything the engine keeps in memory, as loaded at start.
@@ -178,6 +180,7 @@ type Snapshot struct {
 	Notifications []*NotificationRecord
 	Escalations   []*Escalation
 	Overrides     []*ScheduleOverride
+	Audit         []*AuditEntry
 }
 
 // Store persists engine state. Apply returns only once the changes are

@@ -52,6 +52,7 @@ var (
 	bucketNotes     = []byte("notifications")
 	bucketEsc       = []byte("escalations")
 	bucketOverrides = []byte("overrides")
+	bucketAudit     = []byte("audit")
 	keySchema       = []byte("schema_version")
 )
 
@@ -127,7 +128,7 @@ func initSchema(tx *bbolt.Tx) error {
 			}
 		}
 	}
-	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions, bucketNotes, bucketEsc, bucketOverrides} {
+	for _, name := range [][]byte{bucketAlerts, bucketIncidents, bucketEvents, bucketMeta, bucketSilences, bucketActions, bucketNotes, bucketEsc, bucketOverrides, bucketAudit} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
@@ -139,7 +140,7 @@ func initSchema(tx *bbolt.Tx) error {
 type record struct{ key, val []byte }
 
 // writes is a Changes encoded outside the transaction.
-type writes struct{ alerts, incidents, events, silences, actions, notes, escs, overrides []record }
+type writes struct{ alerts, incidents, events, silences, actions, notes, escs, overrides, audit []record }
 
 // Apply writes c durably in one transaction: it returns nil only after the
 // commit is fsynced. Alerts, incidents and silences are written only if
@@ -242,6 +243,13 @@ func encode(c *engine.Changes) (*writes, error) {
 		}
 		w.overrides = append(w.overrides, rec)
 	}
+	for _, a := range c.Audit {
+		rec, err := jsonRecord(a.ID, 0, a)
+		if err != nil {
+			return nil, fmt.Errorf("encode audit entry %d: %w", a.ID, err)
+		}
+		w.audit = append(w.audit, rec)
+	}
 	return w, nil
 }
 
@@ -276,6 +284,10 @@ func (w *writes) write(tx *bbolt.Tx) error {
 		return err
 	}
 	if err := put(tx, bucketOverrides, w.overrides, true, appendFill); err != nil {
+		return err
+	}
+	// Audit entries are append-only: an existing key is never overwritten.
+	if err := put(tx, bucketAudit, w.audit, false, appendFill); err != nil {
 		return err
 	}
 	return put(tx, bucketEvents, w.events, false, bbolt.DefaultFillPercent)
@@ -318,7 +330,7 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	var alerts, incidents, events, silences, actions, notes, escs, overrides []record
+	var alerts, incidents, events, silences, actions, notes, escs, overrides, audit []record
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		alerts = dump(tx.Bucket(bucketAlerts))
 		incidents = dump(tx.Bucket(bucketIncidents))
@@ -328,6 +340,7 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		notes = dump(tx.Bucket(bucketNotes))
 		escs = dump(tx.Bucket(bucketEsc))
 		overrides = dump(tx.Bucket(bucketOverrides))
+		audit = dump(tx.Bucket(bucketAudit))
 		return nil
 	})
 	if err != nil {
@@ -385,6 +398,14 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	}
 	for i := range ovs {
 		snap.Overrides = append(snap.Overrides, &ovs[i])
+	}
+	var norev uint64
+	aus, err := decode(bucketAudit, audit, 8, decodeJSONRecord[engine.AuditEntry]("audit entry", func(a *engine.AuditEntry) (uint64, *uint64) { return a.ID, &norev }))
+	if err != nil {
+		return nil, fmt.Errorf("store: load: %w", err)
+	}
+	for i := range aus {
+		snap.Audit = append(snap.Audit, &aus[i])
 	}
 	return snap, nil
 }

@@ -23,13 +23,14 @@ type Store struct {
 	notes     map[uint64]engine.NotificationRecord
 	escs      map[uint64]engine.Escalation
 	overrides map[uint64]engine.ScheduleOverride
+	audit     map[uint64]engine.AuditEntry
 }
 
 var _ engine.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}, notes: map[uint64]engine.NotificationRecord{}, escs: map[uint64]engine.Escalation{}, overrides: map[uint64]engine.ScheduleOverride{}}
+	return &Store{alerts: map[uint64]engine.Alert{}, incidents: map[uint64]engine.Incident{}, events: map[[2]uint64]engine.TimelineEvent{}, silences: map[uint64]engine.Silence{}, actions: map[uint64]engine.ActionRecord{}, notes: map[uint64]engine.NotificationRecord{}, escs: map[uint64]engine.Escalation{}, overrides: map[uint64]engine.ScheduleOverride{}, audit: map[uint64]engine.AuditEntry{}}
 }
 
 // Apply keeps c: a record only if newer than the one kept, an event once.
@@ -84,6 +85,11 @@ func (s *Store) Apply(ctx context.Context, c *engine.Changes) error {
 			s.overrides[o.ID] = *o
 		}
 	}
+	for _, a := range c.Audit {
+		if _, ok := s.audit[a.ID]; !ok { // append-only
+			s.audit[a.ID] = *a
+		}
+	}
 	return nil
 }
 
@@ -135,6 +141,11 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		snap.Overrides = append(snap.Overrides, &cp)
 	}
 	slices.SortFunc(snap.Overrides, func(a, b *engine.ScheduleOverride) int { return cmpU(a.ID, b.ID) })
+	for _, a := range s.audit {
+		cp := a
+		snap.Audit = append(snap.Audit, &cp)
+	}
+	slices.SortFunc(snap.Audit, func(a, b *engine.AuditEntry) int { return cmpU(a.ID, b.ID) })
 	slices.SortFunc(snap.Events, func(a, b engine.TimelineEvent) int {
 		if c := cmpU(a.Incident, b.Incident); c != 0 {
 			return c
