@@ -72,6 +72,7 @@ func (s *Server) decideAction(approve bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		noteAudit(r, "", transitionDetail(req))
 		writeJSON(w, http.StatusOK, rec)
 	}
 }

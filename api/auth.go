@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -107,6 +108,73 @@ func (a *authenticator) principal(r *http.Request) (Principal, bool) {
 		return Principal{}, false
 	}
 	return Principal{Name: a.tokens[found].name, Role: a.tokens[found].role}, true
+}
+
+// SessionAuth finds the principal of a browser session (the console's cookie).
+type SessionAuth interface {
+	// Session returns the session's principal and its CSRF token; ok is false without a valid session.
+	Session(r *http.Request) (name string, role Role, csrf string, ok bool)
+}
+
+// CSRFHeader carries a session's CSRF token on a cookie-authenticated
+// request that changes state.
+const CSRFHeader = "X-CSRF-Token"
+
+// authError is a refused request: Status is 401 (no or bad credentials)
+// or 403 (a role too low, a missing or wrong CSRF token). Who is the
+// principal when the credentials were good.
+type authError struct {
+	Status int
+	Msg    string
+	Who    Principal
+}
+
+// authorize finds who made r and checks that they may do what needs min.
+// A bearer token, when the request carries one, decides; otherwise the
+// session cookie. A session request that is not GET or HEAD must carry
+// the session's CSRF token in X-CSRF-Token.
+func authorize(a *authenticator, sessions SessionAuth, r *http.Request, min Role) (Principal, *authError) {
+	unauthorized := &authError{Status: http.StatusUnauthorized, Msg: "missing or invalid bearer token"}
+	if sessions != nil {
+		unauthorized.Msg = "missing or invalid bearer token or session"
+	}
+	kind := "token"
+	p, ok := a.principal(r)
+	switch {
+	case ok:
+	case hasBearer(r) || sessions == nil:
+		return Principal{}, unauthorized
+	default:
+		name, role, csrf, ok := sessions.Session(r)
+		if !ok {
+			return Principal{}, unauthorized
+		}
+		p, kind = Principal{Name: name, Role: role}, "session of"
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !csrfOK(r.Header.Get(CSRFHeader), csrf) {
+			return Principal{}, &authError{Status: http.StatusForbidden, Msg: "missing or invalid CSRF token", Who: p}
+		}
+	}
+	if p.Role < min {
+		return Principal{}, &authError{Status: http.StatusForbidden, Who: p,
+			Msg: fmt.Sprintf("%s %q has role %s; this needs %s", kind, p.Name, p.Role, min)}
+	}
+	return p, nil
+}
+
+func hasBearer(r *http.Request) bool {
+	_, ok := bearer(r)
+	return ok
+}
+
+// csrfOK compares a request's CSRF token with the session's in constant
+// time (as SHA-256 sums, so the length does not show either). An empty
+// session token matches nothing.
+func csrfOK(got, want string) bool {
+	if want == "" {
+		return false
+	}
+	g, w := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
 // webhookOK checks the webhook's bearer token.

@@ -115,5 +115,6 @@ func (s *Server) addOverride(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	noteAudit(r, "", fmt.Sprintf("%s covers from %s to %s", o.Person, o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339)))
 	writeJSON(w, http.StatusCreated, o)
 }

@@ -73,6 +73,12 @@ type Options struct {
 	OnCall OnCall
 	// Clock tells "now" for /api/v1/oncall (nil: the wall clock).
 	Clock engine.Clock
+	// Sessions finds the console's session of a request that has no
+	// bearer token (nil: bearer tokens only).
+	Sessions SessionAuth
+	// Auditor records every state change and attempt at one, and serves
+	// /api/v1/audit to admins (nil: nothing is audited; 404).
+	Auditor Auditor
 }
 
 // Server serves the API. It is an http.Handler.
@@ -87,6 +93,8 @@ type Server struct {
 	events   http.Handler
 	oncall   OnCall
 	clock    engine.Clock
+	sessions SessionAuth
+	auditor  Auditor
 }
 
 type settings struct {
@@ -120,7 +128,8 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux(), events: o.Events, oncall: o.OnCall, clock: o.Clock}
+	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux(), events: o.Events, oncall: o.OnCall, clock: o.Clock,
+		sessions: o.Sessions, auditor: o.Auditor}
 	if s.clock == nil {
 		s.clock = engine.SystemClock{}
 	}
@@ -138,15 +147,16 @@ func (s *Server) Apply(st Settings) {
 }
 
 func (s *Server) routes(g prometheus.Gatherer) {
+	incident, action, silence := pathTarget("incident", "id"), pathTarget("action", "id"), pathTarget("silence", "id")
 	s.handle("/api/v1/webhook", http.MethodPost, s.webhook)
 	s.handle("/api/v1/incidents", http.MethodGet, s.needs(RoleViewer, s.listIncidents))
 	s.handle("/api/v1/incidents/{id}", http.MethodGet, s.needs(RoleViewer, s.getIncident))
-	s.handle("/api/v1/incidents/{id}/ack", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentAcknowledged)))
-	s.handle("/api/v1/incidents/{id}/resolve", http.MethodPost, s.needs(RoleResponder, s.transition(engine.IncidentResolved)))
+	s.handle("/api/v1/incidents/{id}/ack", http.MethodPost, s.changes(RoleResponder, change{ActionIncidentAck, incident}, s.transition(engine.IncidentAcknowledged)))
+	s.handle("/api/v1/incidents/{id}/resolve", http.MethodPost, s.changes(RoleResponder, change{ActionIncidentResolve, incident}, s.transition(engine.IncidentResolved)))
 	s.handle("/api/v1/alerts", http.MethodGet, s.needs(RoleViewer, s.listAlerts))
 	s.handle("/api/v1/actions", http.MethodGet, s.needs(RoleViewer, s.listActions))
-	s.handle("/api/v1/actions/{id}/approve", http.MethodPost, s.needs(RoleResponder, s.decideAction(true)))
-	s.handle("/api/v1/actions/{id}/reject", http.MethodPost, s.needs(RoleResponder, s.decideAction(false)))
+	s.handle("/api/v1/actions/{id}/approve", http.MethodPost, s.changes(RoleResponder, change{ActionApprove, action}, s.decideAction(true)))
+	s.handle("/api/v1/actions/{id}/reject", http.MethodPost, s.changes(RoleResponder, change{ActionReject, action}, s.decideAction(false)))
 	s.handle("/api/v1/notifications", http.MethodGet, s.needs(RoleViewer, s.listNotifications))
 	s.handle("/api/v1/reports/sla", http.MethodGet, s.needs(RoleViewer, s.slaReport))
 	// Twilio authenticates with its request signature, not a token.
@@ -158,21 +168,25 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	}
 	if s.oncall != nil {
 		s.handle("/api/v1/oncall", http.MethodGet, s.needs(RoleViewer, s.getOnCall))
-		s.handle("/api/v1/schedules/{name}/overrides", http.MethodPost, s.needs(RoleResponder, s.addOverride))
+		s.handle("/api/v1/schedules/{name}/overrides", http.MethodPost,
+			s.changes(RoleResponder, change{ActionScheduleOverride, pathTarget("schedule", "name")}, s.addOverride))
+	}
+	if s.auditor != nil {
+		s.handle("/api/v1/audit", http.MethodGet, s.needs(RoleAdmin, s.listAudit))
 	}
 	s.route("/api/v1/silences", map[string]http.HandlerFunc{
 		http.MethodGet:  s.needs(RoleViewer, s.listSilences),
-		http.MethodPost: s.needs(RoleResponder, s.createSilence),
+		http.MethodPost: s.changes(RoleResponder, change{action: ActionSilenceCreate}, s.createSilence),
 	})
 	s.route("/api/v1/silences/{id}", map[string]http.HandlerFunc{
 		http.MethodGet:    s.needs(RoleViewer, s.getSilence),
-		http.MethodDelete: s.needs(RoleResponder, s.expireSilence),
+		http.MethodDelete: s.changes(RoleResponder, change{ActionSilenceExpire, silence}, s.expireSilence),
 	})
 	s.handle("/-/healthy", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "Healthy.\n")
 	})
 	s.handle("/-/ready", http.MethodGet, s.readyz)
-	s.handle("/-/reload", http.MethodPost, s.needs(RoleAdmin, s.reloadz))
+	s.handle("/-/reload", http.MethodPost, s.changes(RoleAdmin, change{action: ActionConfigReload}, s.reloadz))
 	s.handle("/metrics", http.MethodGet, promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
@@ -208,29 +222,38 @@ func (s *Server) route(path string, byMethod map[string]http.HandlerFunc) {
 	})
 }
 
-// ServeHTTP implements http.Handler.
+// securityHeaders go on every answer. The API serves no HTML, but a
+// browser that is tricked into rendering one of its answers runs nothing
+// and frames nothing.
+var securityHeaders = map[string]string{
+	"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+		"frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+	"X-Frame-Options":        "DENY",
+	"X-Content-Type-Options": "nosniff",
+	"Referrer-Policy":        "no-referrer",
+}
+
+// ServeHTTP implements http.Handler. Every request body is bounded by the
+// body limit (server.max_body_bytes); the JSON endpoints bound theirs
+// further.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	for k, v := range securityHeaders {
+		h.Set(k, v)
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, s.settings.Load().maxBody)
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
 type principalKey struct{}
 
-// needs wraps h so that only a principal of role min or higher reaches it.
+// needs wraps h, an endpoint that only reads, so that only a principal
+// of role min or higher reaches it (see authorize). Endpoints that
+// change state use changes, which also audits them.
 func (s *Server) needs(min Role, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		p, ok := s.settings.Load().auth.principal(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="remediator"`)
-			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
-			return
-		}
-		if p.Role < min {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("token %q has role %s; this needs %s", p.Name, p.Role, min))
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
-	}
+	return s.guard(min, nil, h)
 }
 
 func principalOf(r *http.Request) Principal {
@@ -412,6 +435,7 @@ func (s *Server) transition(to engine.IncidentStatus) http.HandlerFunc {
 		if req.By != "" && req.By != t.By {
 			t.By = req.By + " (token " + t.By + ")"
 		}
+		detail := transitionDetail(req)
 		var (
 			inc engine.Incident
 			err error
@@ -426,14 +450,36 @@ func (s *Server) transition(to engine.IncidentStatus) http.HandlerFunc {
 				// The change is made in memory and is written with the next
 				// successful write; a retry would answer 409.
 				s.log.Error("incident change not yet stored", "incident", id, "err", err)
+				auditAs(r, engine.AuditOK, joinDetail(detail, "made, not yet on disk: "+err.Error()))
 				writeError(w, http.StatusServiceUnavailable, "the change is made but not yet on disk (it is written with the next successful write): "+err.Error())
 				return
 			}
 			s.fail(w, r, err)
 			return
 		}
+		noteAudit(r, "", detail)
 		writeJSON(w, http.StatusOK, toIncidentJSON(&engine.IncidentSummary{Incident: inc}))
 	}
+}
+
+// transitionDetail is the audit detail of an ack, resolve, approval or
+// rejection: on whose behalf ("by") and the note.
+func transitionDetail(req transitionRequest) string {
+	var d string
+	if req.By != "" {
+		d = "by " + truncate(req.By, 80)
+	}
+	if req.Note != "" {
+		d = joinDetail(d, "note: "+req.Note)
+	}
+	return d
+}
+
+func joinDetail(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // decodeOptionalJSON reads a small JSON object body; an empty body is fine.

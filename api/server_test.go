@@ -51,9 +51,16 @@ const (
 	adminToken     = "admin-token-0123456789ab"
 )
 
-// newEnv runs the API on a real bbolt file. With tokens=false the API is
-// open (no tokens configured).
+// newEnv runs the API on a real bbolt file, audited by the engine. With
+// tokens=false the API is open (no tokens configured).
 func newEnv(t *testing.T, tokens bool) *env {
+	t.Helper()
+	return newEnvWith(t, tokens, func(*api.Options) {})
+}
+
+// newEnvWith is newEnv with the options changed by opt before the server
+// is built (e.g. sessions, a different auditor).
+func newEnvWith(t *testing.T, tokens bool, opt func(*api.Options)) *env {
 	t.Helper()
 	store, err := bolt.Open(filepath.Join(t.TempDir(), "r.db"), bolt.Options{})
 	if err != nil {
@@ -75,11 +82,13 @@ func newEnv(t *testing.T, tokens bool) *env {
 		}
 	}
 	reg := prometheus.NewRegistry()
-	e.api, err = api.New(api.Options{
+	o := api.Options{
 		Engine: eng, Settings: st, Ready: store.Ping,
 		Reload:     func(context.Context) error { e.reloads++; return e.reload },
-		Registerer: reg, Gatherer: reg,
-	})
+		Registerer: reg, Gatherer: reg, Auditor: eng,
+	}
+	opt(&o)
+	e.api, err = api.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +99,22 @@ func newEnv(t *testing.T, tokens bool) *env {
 
 func (e *env) do(method, path, token string, body []byte) (int, []byte, http.Header) {
 	e.t.Helper()
+	var hdr []string
+	if token != "" {
+		hdr = []string{"Authorization", "Bearer " + token}
+	}
+	return e.doWith(method, path, body, hdr...)
+}
+
+// doWith sends a request with the given header names and values.
+func (e *env) doWith(method, path string, body []byte, hdr ...string) (int, []byte, http.Header) {
+	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -59,7 +59,29 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	noteAudit(r, fmt.Sprintf("silence %d", sil.ID), silenceDetail(&sil))
 	writeJSON(w, http.StatusCreated, toSilenceJSON(&sil))
+}
+
+// silenceDetail is a new silence's audit detail: what it mutes, until
+// when, and why.
+func silenceDetail(sil *engine.Silence) string {
+	ms := make([]string, len(sil.Matchers))
+	for i, m := range sil.Matchers {
+		op := "="
+		if !m.Equal() {
+			op = "!="
+		}
+		if m.IsRegex {
+			op = op[:1] + "~"
+		}
+		ms[i] = fmt.Sprintf("%s%s%q", m.Name, op, m.Value)
+	}
+	d := "{" + strings.Join(ms, ", ") + "} until " + sil.EndsAt.UTC().Format(time.RFC3339)
+	if sil.Comment != "" {
+		d += "; comment: " + sil.Comment
+	}
+	return d
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, r *http.Request) {

@@ -186,6 +186,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Engine: a.engine, Settings: a.apiSettings(cfg, notify), Ready: a.ready, Reload: a.Reload,
 		Logger: a.log.With("component", "api"), Registerer: a.registry, Gatherer: a.registry, Events: a.hub,
 		OnCall: a.schedules, Clock: o.Clock,
+		Auditor: a.engine, // #7 audit
 	})
 	if err != nil {
 		return nil, err

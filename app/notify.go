@@ -231,18 +231,33 @@ var _ twilio.Responder = (*twilioResponder)(nil)
 
 func (t *twilioResponder) Acknowledge(ctx context.Context, incident uint64, by string) error {
 	_, err := t.e.Acknowledge(ctx, incident, engine.Transition{By: by, Note: "by phone or SMS"})
-	return err
+	return t.audit(ctx, "incident.ack", incident, by, err)
 }
 
 func (t *twilioResponder) Resolve(ctx context.Context, incident uint64, by string) error {
 	_, err := t.e.Resolve(ctx, incident, engine.Transition{By: by, Note: "by phone or SMS"})
-	return err
+	return t.audit(ctx, "incident.resolve", incident, by, err)
 }
 
 // Silence silences the incident's group (its common labels) for d and
 // acknowledges it.
 func (t *twilioResponder) Silence(ctx context.Context, incident uint64, by string, d time.Duration) error {
-	return t.e.SilenceIncident(ctx, incident, by, d)
+	err := t.e.SilenceIncident(ctx, incident, by, d)
+	return t.audit(ctx, "silence.create", incident, by, err)
+}
+
+// audit records a change a person made by phone or SMS (the audit log
+// has every state change, whatever its way in), and returns err.
+func (t *twilioResponder) audit(ctx context.Context, action string, incident uint64, by string, err error) error {
+	a := engine.AuditEntry{Actor: by, Addr: "twilio", Action: action, Target: fmt.Sprintf("incident %d", incident), Outcome: engine.AuditOK}
+	if err != nil {
+		a.Outcome, a.Detail = engine.AuditFailed, err.Error()
+	}
+	if aerr := t.e.Audit(ctx, a); aerr != nil && err == nil {
+		// The change is made; a lost audit line must not undo its answer.
+		return nil
+	}
+	return err
 }
 
 func (t *twilioResponder) DeliveryStatus(ctx context.Context, id uint64, providerID, status, detail string) error {
