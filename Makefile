@@ -13,7 +13,7 @@ FUZZTIME    ?= 100000x
 AM_STAMP := $(TOOLS)/.alertmanager-$(AM_VERSION)
 SC_STAMP := $(TOOLS)/.staticcheck-$(SC_VERSION)
 
-.PHONY: test run build tools lint bench
+.PHONY: test run build tools chromium lint bench
 
 ## run: remediator on its embedded default config (127.0.0.1:9095, ./data/remediator.db)
 run:
@@ -22,7 +22,13 @@ run:
 build:
 	$(GO) build -o bin/remediator ./cmd/remediator
 
-tools: $(AM_STAMP) $(SC_STAMP)
+tools: $(AM_STAMP) $(SC_STAMP) chromium
+
+# Debian's chromium drives the console's browser test (chromedp); it is
+# installed when missing (CI runs as root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
 
 # Alertmanager newer than v0.31.1 does not build from the module on Go 1.26.
 $(AM_STAMP):

@@ -24,6 +24,7 @@ import (
 	"github.com/remediator/remediator/report"
 	"github.com/remediator/remediator/rules"
 	"github.com/remediator/remediator/store/bolt"
+	"github.com/remediator/remediator/web"
 )
 
 // Options are what the command line gives.
@@ -51,6 +52,8 @@ type App struct {
 	listener net.Listener
 	registry *prometheus.Registry
 	hub      *appnotify.Hub // the in-app event stream
+	console  *web.Console   // the web console at /
+	handler  *http.ServeMux // the API and the console
 	// schedules are the on-call schedules, swapped on reload; reports
 	// the periodic reports (nil: none).
 	schedules *schedules
@@ -182,22 +185,35 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	a.reports.Store(runner)
-	a.api, err = api.New(api.Options{
-		Engine: a.engine, Settings: a.apiSettings(cfg, notify), Ready: a.ready, Reload: a.Reload,
-		Logger: a.log.With("component", "api"), Registerer: a.registry, Gatherer: a.registry, Events: a.hub,
-		OnCall: a.schedules, Clock: o.Clock,
-		Auditor: a.engine, // #7 audit
+	a.console, err = web.New(web.Options{
+		Tokens: consoleTokens(cfg), Data: a.engine, OnCall: a.schedules, Clock: o.Clock,
+		Logger: a.log.With("component", "console"), ExternalURL: cfg.Server.ExternalURL,
 	})
 	if err != nil {
 		return nil, err
 	}
+	a.api, err = api.New(api.Options{
+		Engine: a.engine, Settings: a.apiSettings(cfg, notify), Ready: a.ready, Reload: a.Reload,
+		Logger: a.log.With("component", "api"), Registerer: a.registry, Gatherer: a.registry, Events: a.hub,
+		OnCall: a.schedules, Clock: o.Clock,
+		Auditor: a.engine, Sessions: a.console.Sessions(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The API owns /api/, /-/ and /metrics; the console everything else.
+	a.handler = http.NewServeMux()
+	a.handler.Handle("/api/", a.api)
+	a.handler.Handle("/-/", a.api)
+	a.handler.Handle("/metrics", a.api)
+	a.handler.Handle("/", a.console)
 	if a.listener = o.Listener; a.listener == nil {
 		if a.listener, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
 			return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
 		}
 	}
 	a.http = &http.Server{
-		Handler:           a.api,
+		Handler:           a.handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
 		ReadTimeout:       cfg.Server.ReadTimeout.D(),
 		WriteTimeout:      cfg.Server.WriteTimeout.D(),
@@ -221,6 +237,15 @@ func (a *App) apiSettings(cfg *rules.Config, n *notifications) api.Settings {
 	return s
 }
 
+// consoleTokens are the config's API tokens, for logging in to the console.
+func consoleTokens(cfg *rules.Config) []web.Token {
+	out := make([]web.Token, 0, len(cfg.Auth.Tokens))
+	for _, t := range cfg.Auth.Tokens {
+		out = append(out, web.Token{Name: t.Name, Role: t.Role, Value: t.Token.Value()})
+	}
+	return out
+}
+
 // logWarnings logs what `remediator check` warns of: identical schedule
 // layers, and gaps (nobody on call) within the coming year.
 func (a *App) logWarnings(cfg *rules.Config, set *oncall.Set) {
@@ -233,7 +258,7 @@ func (a *App) logWarnings(cfg *rules.Config, set *oncall.Set) {
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
 // Handler is the HTTP handler, for tests that do not need the network.
-func (a *App) Handler() http.Handler { return a.api }
+func (a *App) Handler() http.Handler { return a.handler }
 
 func (a *App) ready() error {
 	if err := a.store.Ping(); err != nil {
@@ -343,6 +368,9 @@ func (a *App) Reload(_ context.Context) error {
 	a.logWarnings(cfg, set)
 	a.reports.Store(runner)
 	a.engine.SetNotify(notify.cfg)
+	if err := a.console.Apply(consoleTokens(cfg)); err != nil {
+		return fail(err)
+	}
 	a.api.Apply(a.apiSettings(cfg, notify))
 	a.cfg = cfg
 	a.reloadOK.Set(1)

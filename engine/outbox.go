@@ -721,7 +721,7 @@ func (e *Engine) notification(r *NotificationRecord, inc *Incident) Notification
 	cfg := e.out.cfg
 	n := Notification{
 		ID: r.ID, Event: r.Event, Channel: r.Channel, Recipient: r.Recipient, Incident: *inc,
-		URL:         strings.TrimRight(cfg.ConsoleURL, "/") + "/api/v1/incidents/" + strconv.FormatUint(inc.ID, 10),
+		URL:         strings.TrimRight(cfg.ConsoleURL, "/") + "/incidents/" + strconv.FormatUint(inc.ID, 10),
 		ExternalURL: strings.TrimRight(cfg.ExternalURL, "/"),
 		By:          r.By, Detail: r.Detail, Attempt: r.Attempts,
 		Thread:    fmt.Sprintf("incident-%d-%d", inc.ID, inc.CreatedAt.Unix()),

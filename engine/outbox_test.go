@@ -162,7 +162,7 @@ func TestCriticalPagesEveryoneOnceAndRedeliveryDoesNotPageAgain(t *testing.T) {
 		t.Fatalf("no email to alice: %+v", emails)
 	}
 	n := emails[i]
-	if n.Recipient.Address != "alice@example.com" || n.URL != "http://console/api/v1/incidents/1" || n.ExternalURL != "http://remediator" ||
+	if n.Recipient.Address != "alice@example.com" || n.URL != "http://console/incidents/1" || n.ExternalURL != "http://remediator" ||
 		len(n.Alerts) != 1 || n.Alerts[0].Labels["alertname"] != "Down" || n.Incident.Level != "critical" || n.Thread == "" || n.MessageID == "" {
 		t.Fatalf("email notification = %+v", n)
 	}

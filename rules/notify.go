@@ -41,7 +41,7 @@ type NotifiersConfig struct {
 	// Retry is how a failed delivery is retried.
 	Retry NotifyRetryConfig `yaml:"retry"`
 	// ConsoleURL is where a notification links to: an incident is
-	// ConsoleURL/api/v1/incidents/ID (the console's page once it exists).
+	// ConsoleURL/incidents/ID, its page in the web console.
 	// Default: server.external_url, else http://server.listen.
 	ConsoleURL string        `yaml:"console_url"`
 	Twilio     *TwilioConfig `yaml:"twilio"`
