@@ -324,6 +324,20 @@ func (a *App) tick(ctx context.Context) {
 // Reload re-reads the config file with the same loader and validator as
 // start-up. On error the running config stays and the error says why.
 // Listen address and store path need a restart; a change to them is logged.
+// ReloadOnSignal is Reload for SIGHUP, audited (the API audits its own
+// /-/reload) with the signal as the actor.
+func (a *App) ReloadOnSignal(ctx context.Context) error {
+	err := a.Reload(ctx)
+	entry := engine.AuditEntry{Actor: "signal:SIGHUP", Addr: "local", Action: "config.reload", Outcome: engine.AuditOK}
+	if err != nil {
+		entry.Outcome, entry.Detail = engine.AuditFailed, err.Error()
+	}
+	if aerr := a.engine.Audit(ctx, entry); aerr != nil {
+		a.log.Error("audit entry not stored", "action", entry.Action, "err", aerr)
+	}
+	return err
+}
+
 func (a *App) Reload(_ context.Context) error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()

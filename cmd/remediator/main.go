@@ -112,7 +112,7 @@ func serve(args []string, stderr io.Writer) int {
 		for {
 			select {
 			case <-hup:
-				_ = a.Reload(ctx) // Reload logs the outcome
+				_ = a.ReloadOnSignal(ctx) // logs and audits the outcome
 			case <-ctx.Done():
 				return
 			}

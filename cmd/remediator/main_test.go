@@ -143,6 +143,12 @@ func TestSignals(t *testing.T) {
 	writeFile(t, dir, "r.yml", cfgText)
 	p.signal(syscall.SIGHUP)
 	waitFor(t, 10*time.Second, "the good reload", func() bool { return metric() == "1" })
+	// Both reloads are in the audit log, the failed one with its reason.
+	waitFor(t, 10*time.Second, "the reloads in the audit log", func() bool {
+		_, body := request(t, "GET", base+"/api/v1/audit?action=config.reload", "", nil)
+		s := string(body)
+		return strings.Count(s, `"actor":"signal:SIGHUP"`) == 2 && strings.Contains(s, `"outcome":"failed"`) && strings.Contains(s, `"outcome":"ok"`)
+	})
 
 	// Start a webhook request and leave its body unfinished.
 	body := []byte(`{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"Drain"},"startsAt":"2026-11-25T10:00:00Z"}]}`)
