@@ -4,7 +4,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/remediator/remediator/api"
 )
@@ -146,5 +148,53 @@ func TestSecurityHeaders(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// revocable is a session store whose session can end while in use.
+type revocable struct {
+	mu    sync.Mutex
+	valid bool
+}
+
+func (r *revocable) Session(*http.Request) (string, api.Role, string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return "val", api.RoleViewer, "csrf", r.valid
+}
+
+// An open event stream ends once its session does (a logout, an expiry,
+// a token removed by a reload): the stream does not outlive the right to
+// read it.
+func TestEventStreamEndsWithItsSession(t *testing.T) {
+	sess := &revocable{valid: true}
+	started := make(chan struct{})
+	e := newEnvWith(t, true, func(o *api.Options) {
+		o.Sessions = sess
+		o.Events = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			close(started)
+			<-r.Context().Done() // streams until the request's context ends
+		})
+	})
+	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/events", nil)
+	req.Header.Set("Cookie", "remediator_session=x")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	<-started
+	ended := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, resp.Body); close(ended) }()
+	sess.mu.Lock()
+	sess.valid = false // logged out
+	sess.mu.Unlock()
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the stream outlived its session")
 	}
 }

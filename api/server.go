@@ -164,7 +164,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 		s.handle(p, http.MethodPost, s.twilio)
 	}
 	if s.events != nil {
-		s.handle("/api/v1/events", http.MethodGet, s.needs(RoleViewer, s.events.ServeHTTP))
+		s.handle("/api/v1/events", http.MethodGet, s.needs(RoleViewer, s.stream))
 	}
 	if s.oncall != nil {
 		s.handle("/api/v1/oncall", http.MethodGet, s.needs(RoleViewer, s.getOnCall))
@@ -254,6 +254,34 @@ type principalKey struct{}
 // change state use changes, which also audits them.
 func (s *Server) needs(min Role, h http.HandlerFunc) http.HandlerFunc {
 	return s.guard(min, nil, h)
+}
+
+// streamRecheck is how often an open event stream checks that its
+// credentials still hold.
+const streamRecheck = 5 * time.Second
+
+// stream serves the event stream for as long as the request's
+// credentials hold: a logout, an expired session or a token removed by a
+// reload ends it within streamRecheck.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		t := time.NewTicker(streamRecheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := authorize(s.settings.Load().auth, s.sessions, r, RoleViewer); err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	s.events.ServeHTTP(w, r.WithContext(ctx))
 }
 
 func principalOf(r *http.Request) Principal {

@@ -377,14 +377,16 @@ func (a *App) Reload(_ context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
+	// The console's tokens first: if they are refused, nothing is
+	// installed and the running config stays whole.
+	if err := a.console.Apply(consoleTokens(cfg)); err != nil {
+		return fail(err)
+	}
 	b.install(a.engine)
 	a.schedules.install(set, cfg)
 	a.logWarnings(cfg, set)
 	a.reports.Store(runner)
 	a.engine.SetNotify(notify.cfg)
-	if err := a.console.Apply(consoleTokens(cfg)); err != nil {
-		return fail(err)
-	}
 	a.api.Apply(a.apiSettings(cfg, notify))
 	a.cfg = cfg
 	a.reloadOK.Set(1)

@@ -218,13 +218,14 @@ func (n *notifications) handler(e *engine.Engine, log *slog.Logger) http.Handler
 	if n.twilio == nil {
 		return nil
 	}
-	return n.twilio.Handler(&twilioResponder{e: e, byPhone: n.byPhone}, log.With("component", "twilio"))
+	return n.twilio.Handler(&twilioResponder{e: e, byPhone: n.byPhone, log: log}, log.With("component", "twilio"))
 }
 
 // twilioResponder carries out what a person asked for by phone or SMS.
 type twilioResponder struct {
 	e       *engine.Engine
 	byPhone map[string]string
+	log     *slog.Logger
 }
 
 var _ twilio.Responder = (*twilioResponder)(nil)
@@ -243,6 +244,9 @@ func (t *twilioResponder) Resolve(ctx context.Context, incident uint64, by strin
 // acknowledges it.
 func (t *twilioResponder) Silence(ctx context.Context, incident uint64, by string, d time.Duration) error {
 	err := t.e.SilenceIncident(ctx, incident, by, d)
+	if err == nil { // silencing by phone acknowledges too
+		_ = t.audit(ctx, "incident.ack", incident, by, nil)
+	}
 	return t.audit(ctx, "silence.create", incident, by, err)
 }
 
@@ -253,9 +257,9 @@ func (t *twilioResponder) audit(ctx context.Context, action string, incident uin
 	if err != nil {
 		a.Outcome, a.Detail = engine.AuditFailed, err.Error()
 	}
-	if aerr := t.e.Audit(ctx, a); aerr != nil && err == nil {
+	if aerr := t.e.Audit(ctx, a); aerr != nil {
 		// The change is made; a lost audit line must not undo its answer.
-		return nil
+		t.log.Error("audit entry not stored", "action", action, "incident", incident, "err", aerr)
 	}
 	return err
 }

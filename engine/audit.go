@@ -40,6 +40,19 @@ func (e *Engine) Audit(ctx context.Context, a AuditEntry) error {
 	if a.At.IsZero() {
 		a.At = c.now
 	}
+	if a.Outcome == AuditDenied && a.Actor == "" {
+		// Anyone can make these (no token at all): at most
+		// anonymousPerMinute per address and minute are written; the
+		// next one written says how many were not.
+		if !e.anon.allow(a.Addr, a.At) {
+			e.mu.Unlock()
+			return nil
+		}
+		if n := e.anon.dropped[a.Addr]; n > 0 {
+			a.Detail = strings.TrimSpace(fmt.Sprintf("%s (and %d more denied attempts from this address not recorded)", a.Detail, n))
+			delete(e.anon.dropped, a.Addr)
+		}
+	}
 	e.lastAudit++
 	a.ID = e.lastAudit
 	cp := a
@@ -48,6 +61,35 @@ func (e *Engine) Audit(ctx context.Context, a AuditEntry) error {
 	t := c.commit()
 	e.mu.Unlock()
 	return e.wait(ctx, t)
+}
+
+// anonymousPerMinute bounds the audit entries of requests without any
+// credentials, per client address and minute, so that nobody can grow the
+// audit log without limit.
+const anonymousPerMinute = 20
+
+// anonLimiter counts anonymous denied entries per address in the current
+// minute. Callers hold Engine.mu.
+type anonLimiter struct {
+	minute  time.Time
+	count   map[string]int
+	dropped map[string]int
+}
+
+func (l *anonLimiter) allow(addr string, at time.Time) bool {
+	m := at.Truncate(time.Minute)
+	if !m.Equal(l.minute) || l.count == nil {
+		l.minute, l.count = m, map[string]int{}
+	}
+	if l.dropped == nil {
+		l.dropped = map[string]int{}
+	}
+	if l.count[addr] >= anonymousPerMinute {
+		l.dropped[addr]++
+		return false
+	}
+	l.count[addr]++
+	return true
 }
 
 // AuditFilter selects audit entries; empty fields select all.

@@ -67,6 +67,7 @@ type Engine struct {
 	lastOverride uint64
 	auditLog     []*AuditEntry // append-only
 	lastAudit    uint64
+	anon         anonLimiter       // anonymous denied audit entries, per address
 	current      map[string]uint64 // incident key → its unresolved incident
 	timeline     map[uint64][]TimelineEvent
 	unsynced     Changes // written in memory, not yet durable: retried with the next Apply

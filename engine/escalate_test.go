@@ -393,3 +393,32 @@ func TestWaitingChainsGoOutAsOneDigest(t *testing.T) {
 		t.Fatalf("%d texts, want the one digest", got)
 	}
 }
+
+// Anonymous denied attempts are written at most 20 per address and
+// minute; the next one written counts the ones that were not. Attempts by
+// a known actor are always written.
+func TestAnonymousDeniedAuditEntriesAreBounded(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		if err := h.e.Audit(ctx, engine.AuditEntry{Addr: "203.0.113.9", Action: "login", Outcome: engine.AuditDenied}); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.e.Audit(ctx, engine.AuditEntry{Actor: "val", Addr: "203.0.113.9", Action: "incident.ack", Outcome: engine.AuditDenied}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anon, _ := h.e.AuditLog(engine.AuditFilter{Action: "login"}, engine.Page{Limit: 500})
+	known, _ := h.e.AuditLog(engine.AuditFilter{Actor: "val"}, engine.Page{Limit: 500})
+	if len(anon) != 20 || len(known) != 50 {
+		t.Fatalf("%d anonymous and %d known entries, want 20 and 50", len(anon), len(known))
+	}
+	h.clock.Advance(time.Minute)
+	if err := h.e.Audit(ctx, engine.AuditEntry{Addr: "203.0.113.9", Action: "login", Outcome: engine.AuditDenied}); err != nil {
+		t.Fatal(err)
+	}
+	anon, _ = h.e.AuditLog(engine.AuditFilter{Action: "login"}, engine.Page{Limit: 1})
+	if !strings.Contains(anon[0].Detail, "and 30 more denied attempts from this address not recorded") {
+		t.Fatalf("detail = %q", anon[0].Detail)
+	}
+}

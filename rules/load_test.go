@@ -88,6 +88,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"many_validation_errors"},           // validation reports every problem
 		{"notify_people"},                    // bad addresses, duplicate and unknown people, a missing address a level needs, unknown rooms
 		{"notify_channels"},                  // every channel's settings wrong at once; twilio without external_url
+		{"token_name_spaces"},                // a blank name, a name with a tab: names are who the audit log names
 		{"escalation_errors"},                // unknown targets, people without a step's address, waits, repeat, level references
 		{"schedule_errors"},                  // unknown and Local time zones, bad and duplicate holidays, bad overrides, duplicate, bad and missing names, no layers
 		{"schedule_layers"},                  // empty and unknown members, per_shift out of range, missing or bad rotations, an anchor a DST change skips

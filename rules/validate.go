@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -241,8 +242,12 @@ func (a *AuthConfig) validate(v *validator, path string) {
 // validate checks one API token. The token itself never appears in a
 // message.
 func (t *TokenConfig) validate(v *validator, path string) {
-	if t.Name == "" {
+	switch {
+	case t.Name == "":
 		v.addf(path, "name is required")
+	case strings.TrimSpace(t.Name) != t.Name || strings.ContainsFunc(t.Name, unicode.IsControl):
+		// It is who the audit log and the console name.
+		v.addf(joinKey(path, "name"), "%q must not start or end with spaces or hold control characters", t.Name)
 	}
 	switch t.Role {
 	case RoleViewer, RoleResponder, RoleAdmin:

@@ -64,13 +64,33 @@ func (c *Console) readForm(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return false
 	}
-	// A browser says when a form comes from another site; a login or
-	// logout never does.
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		c.errorPage(w, r, http.StatusForbidden, "Cross-site form posts are refused.")
+	// A login or logout form comes from this origin: a browser says so
+	// (Sec-Fetch-Site same-origin, or none for a typed request); without
+	// that header the Origin, when sent, must be this host. This refuses
+	// forms posted from another site and from a sibling host or port (a
+	// login CSRF would log the victim in as the attacker).
+	if !sameOrigin(r) {
+		c.errorPage(w, r, http.StatusForbidden, "Form posts from another origin are refused.")
 		return false
 	}
 	return true
+}
+
+// sameOrigin reports whether a form post comes from the console itself.
+func sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+	default:
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return origin == "" // an old client without Fetch Metadata or Origin
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
 }
 
 // login: POST /login with the form fields token and next. A good token
@@ -106,6 +126,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.log.Error("web: audit of a login not stored; login refused", "actor", p.Name, "addr", addr, "err", err)
 		c.renderLogin(w, r, http.StatusServiceUnavailable, loginBody{Next: next, Msg: "The login could not be recorded; try again later."})
 		return
+	}
+	// A new login ends the session the browser had (if any).
+	if old, err := r.Cookie(CookieName); err == nil && old.Value != "" {
+		c.sessions.end(idSum(old.Value))
 	}
 	c.log.Info("web: login", "actor", p.Name, "role", p.Role.String(), "addr", addr)
 	http.SetCookie(w, c.sessions.cookie(r, value))

@@ -376,13 +376,38 @@ func TestLogin(t *testing.T) {
 			t.Fatalf("got %d", res.status)
 		}
 	})
-	t.Run("a cross-site form post is refused", func(t *testing.T) {
+	t.Run("a form post from another origin is refused", func(t *testing.T) {
+		for _, hdr := range [][2]string{
+			{"Sec-Fetch-Site", "cross-site"},
+			{"Sec-Fetch-Site", "same-site"}, // a sibling host or port: a login CSRF
+			{"Origin", "http://evil.example"},
+			{"Origin", "null"},
+		} {
+			h := newHarness(t)
+			r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader("token="+viewerToken))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set(hdr[0], hdr[1])
+			if res := h.do(r); res.status != http.StatusForbidden || res.cookie != nil {
+				t.Fatalf("%s: %s: got %d, cookie %v", hdr[0], hdr[1], res.status, res.cookie)
+			}
+		}
 		h := newHarness(t)
 		r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader("token="+viewerToken))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.Header.Set("Sec-Fetch-Site", "cross-site")
-		if res := h.do(r); res.status != http.StatusForbidden || res.cookie != nil {
-			t.Fatalf("got %d, cookie %v", res.status, res.cookie)
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		if res := h.do(r); res.status != http.StatusSeeOther || res.cookie == nil {
+			t.Fatalf("same-origin: got %d", res.status)
+		}
+	})
+	t.Run("a new login ends the browser's previous session", func(t *testing.T) {
+		h := newHarness(t)
+		first := h.login(viewerToken)
+		res := h.postForm("/login", first, url.Values{"token": {viewerToken}})
+		if res.status != http.StatusSeeOther || res.cookie == nil || res.cookie.Value == first {
+			t.Fatalf("second login: %d %v", res.status, res.cookie)
+		}
+		if got := h.get("/", first); got.status != http.StatusSeeOther {
+			t.Fatalf("the first session still works: %d", got.status)
 		}
 	})
 	t.Run("the login goes back to the page asked for, on this site only", func(t *testing.T) {

@@ -187,8 +187,22 @@ func TestConsoleInABrowser(t *testing.T) {
 	if err != nil || buttons != 0 {
 		t.Fatalf("the viewer's page offers %d acknowledge or resolve buttons (%v)", buttons, err)
 	}
+	// The viewer's own session, with its CSRF token, cannot ack either:
+	// the API checks the role, not the page.
+	fromPage, err := chromedp.Run(vctx, chromedp.Evaluate[int](`(async () => {
+		const csrf = document.querySelector('meta[name="csrf-token"]').content;
+		const r = await fetch('/api/v1/incidents/2/ack', {method: 'POST', headers: {'X-CSRF-Token': csrf, 'Content-Type': 'application/json'}, body: '{}'});
+		return r.status;
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil || fromPage != 403 {
+		t.Fatalf("viewer ack from the page's session: %d (%v)", fromPage, err)
+	}
 	if status, body := request(t, "POST", base+"/api/v1/incidents/2/ack", viewerToken, nil); status != 403 {
 		t.Fatalf("viewer ack: %d %s", status, body)
+	}
+	// Logout ends the session.
+	if err := chromedp.Do(vctx, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-token"))); err != nil {
+		t.Fatalf("logout: %v", err)
 	}
 	if status, body := request(t, "POST", base+"/-/reload", consoleAdmin, nil); status != 200 {
 		t.Fatalf("admin reload: %d %s", status, body)
@@ -204,7 +218,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]bool{"rita login ok": false, "rita incident.ack ok": false, "val login ok": false,
-		"val incident.ack denied": false, "ada config.reload ok": false}
+		"val incident.ack denied": false, "val logout ok": false, "ada config.reload ok": false}
 	for _, e := range audit.Entries {
 		k := e.Actor + " " + e.Action + " " + e.Outcome
 		if _, ok := want[k]; ok {
