@@ -93,7 +93,7 @@ func newNotifyHarness(t *testing.T) *notifyHarness {
 		// No Twilio status callbacks here unless a test sends them: a call
 		// stays "sent" (the watchdog has its own test).
 		CallStatusWait: 24 * time.Hour,
-		ConsoleURL: "http://console", ExternalURL: "http://remediator",
+		ConsoleURL:     "http://console", ExternalURL: "http://remediator",
 		Jitter: func() float64 { return 1 },
 	}
 	h.install()
