@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/remediator/remediator/engine"
 )
 
@@ -421,4 +423,47 @@ func TestAnonymousDeniedAuditEntriesAreBounded(t *testing.T) {
 	if !strings.Contains(anon[0].Detail, "and 30 more denied attempts from this address not recorded") {
 		t.Fatalf("detail = %q", anon[0].Detail)
 	}
+}
+
+func TestSLABreachMetric(t *testing.T) {
+	h := newEscalationHarness(t)
+	reg := prometheus.NewRegistry()
+	e, err := engine.New(context.Background(), engine.Options{Store: h.store, Clock: h.clock, Classifier: severityClassifier{}, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	h.install()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.tick(16 * time.Minute)
+	h.tick(time.Minute)
+	if got := counterValue(t, reg, "remediator_sla_breaches_total", map[string]string{"level": "critical", "kind": "respond"}); got != 1 ||
+		len(h.timeline(id, engine.EventSLABreach)) != 1 {
+		t.Fatalf("respond breaches = %v, want 1", got)
+	}
+}
+
+// counterValue is one sample of a counter vector, by its labels.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			ok := len(m.GetLabel()) == len(labels)
+			for _, l := range m.GetLabel() {
+				ok = ok && labels[l.GetName()] == l.GetValue()
+			}
+			if ok {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s%v", name, labels)
+	return 0
 }
