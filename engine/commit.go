@@ -128,15 +128,7 @@ func (e *Engine) failAfter(batch []*ticket, err error) {
 	q.queue = nil
 	for _, t := range failed {
 		t.done, t.err = true, err
-		e.unsynced.Alerts = append(e.unsynced.Alerts, t.ch.Alerts...)
-		e.unsynced.Incidents = append(e.unsynced.Incidents, t.ch.Incidents...)
-		e.unsynced.Events = append(e.unsynced.Events, t.ch.Events...)
-		e.unsynced.Silences = append(e.unsynced.Silences, t.ch.Silences...)
-		e.unsynced.Actions = append(e.unsynced.Actions, t.ch.Actions...)
-		e.unsynced.Notifications = append(e.unsynced.Notifications, t.ch.Notifications...)
-		e.unsynced.Escalations = append(e.unsynced.Escalations, t.ch.Escalations...)
-		e.unsynced.Overrides = append(e.unsynced.Overrides, t.ch.Overrides...)
-		e.unsynced.Audit = append(e.unsynced.Audit, t.ch.Audit...)
+		e.unsynced.add(t.ch)
 	}
 	e.unsyncedCnt += len(failed)
 	q.cond.Broadcast()
@@ -150,15 +142,7 @@ func merge(batch []*ticket) *Changes {
 	}
 	out := &Changes{}
 	for _, t := range batch {
-		out.Alerts = append(out.Alerts, t.ch.Alerts...)
-		out.Incidents = append(out.Incidents, t.ch.Incidents...)
-		out.Events = append(out.Events, t.ch.Events...)
-		out.Silences = append(out.Silences, t.ch.Silences...)
-		out.Actions = append(out.Actions, t.ch.Actions...)
-		out.Notifications = append(out.Notifications, t.ch.Notifications...)
-		out.Escalations = append(out.Escalations, t.ch.Escalations...)
-		out.Overrides = append(out.Overrides, t.ch.Overrides...)
-		out.Audit = append(out.Audit, t.ch.Audit...)
+		out.add(t.ch)
 	}
 	return out
 }

@@ -213,6 +213,7 @@ type IngestResult struct {
 	Redelivered int    // episodes already known, unchanged but for last_seen
 
 	newFiring []uint64 // new firing episodes with an incident: to remediate
+	notify    bool     // the webhook queued notifications that are due
 }
 
 // Ingest records one webhook. It returns only after the changes are
@@ -222,7 +223,9 @@ func (e *Engine) Ingest(ctx context.Context, w *Webhook) (IngestResult, error) {
 	if err := e.wait(ctx, t); err != nil {
 		return res, err
 	}
-	e.kickNotify()
+	if res.notify {
+		e.kickNotify()
+	}
 	if len(res.newFiring) > 0 {
 		// After the answer, from the stored state: the webhook's answer
 		// never depends on an action.
@@ -357,15 +360,7 @@ func (c *change) changes() *Changes {
 	e := c.e
 	ch := &Changes{}
 	if e.unsyncedCnt > 0 {
-		ch.Alerts = append(ch.Alerts, e.unsynced.Alerts...)
-		ch.Incidents = append(ch.Incidents, e.unsynced.Incidents...)
-		ch.Events = append(ch.Events, e.unsynced.Events...)
-		ch.Silences = append(ch.Silences, e.unsynced.Silences...)
-		ch.Actions = append(ch.Actions, e.unsynced.Actions...)
-		ch.Notifications = append(ch.Notifications, e.unsynced.Notifications...)
-		ch.Escalations = append(ch.Escalations, e.unsynced.Escalations...)
-		ch.Overrides = append(ch.Overrides, e.unsynced.Overrides...)
-		ch.Audit = append(ch.Audit, e.unsynced.Audit...)
+		ch.add(&e.unsynced)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
 	}
 	// A record changed twice in one change keeps its last version (both
@@ -491,6 +486,7 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 			e.resolve(c, ti, "alertmanager", "all alerts resolved")
 		}
 	}
+	res.notify = e.out.kick
 	return c.commit(), res
 }
 

@@ -163,6 +163,19 @@ type Changes struct {
 	Audit []*AuditEntry
 }
 
+// add appends o's records and events to c's, in order.
+func (c *Changes) add(o *Changes) {
+	c.Alerts = append(c.Alerts, o.Alerts...)
+	c.Incidents = append(c.Incidents, o.Incidents...)
+	c.Events = append(c.Events, o.Events...)
+	c.Silences = append(c.Silences, o.Silences...)
+	c.Actions = append(c.Actions, o.Actions...)
+	c.Notifications = append(c.Notifications, o.Notifications...)
+	c.Escalations = append(c.Escalations, o.Escalations...)
+	c.Overrides = append(c.Overrides, o.Overrides...)
+	c.Audit = append(c.Audit, o.Audit...)
+}
+
 // Empty reports whether there is nothing to write.
 func (c *Changes) Empty() bool {
 	return len(c.Alerts) == 0 && len(c.Incidents) == 0 && len(c.Events) == 0 && len(c.Silences) == 0 &&
