@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/remediator/remediator/engine"
 )
@@ -18,13 +17,9 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := engine.ActionFilter{Rule: q.Get("rule"), Status: q.Get("status")}
-	if v := q.Get("incident"); v != "" {
-		id, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || id == 0 {
-			s.fail(w, r, fmt.Errorf("incident: %q is not an incident id: %w", truncate(v, 20), engine.ErrInvalid))
-			return
-		}
-		f.Incident = id
+	if f.Incident, err = incidentParam(q); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	switch f.Status {
 	case "", engine.ActionSkipped, engine.ActionRefused, engine.ActionDryRun, engine.ActionPending, engine.ActionRunning,

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/remediator/remediator/engine"
@@ -19,13 +20,9 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := engine.NotificationFilter{Status: q.Get("status"), Channel: q.Get("channel")}
-	if v := q.Get("incident"); v != "" {
-		id, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || id == 0 {
-			s.fail(w, r, fmt.Errorf("incident: %q is not an incident id: %w", truncate(v, 20), engine.ErrInvalid))
-			return
-		}
-		f.Incident = id
+	if f.Incident, err = incidentParam(q); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	switch f.Status {
 	case "", engine.NotePending, engine.NoteSending, engine.NoteSent, engine.NoteDelivered, engine.NoteFailed, engine.NoteCancelled:
@@ -46,6 +43,20 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 		out.Notifications = []engine.NotificationRecord{}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// incidentParam reads the optional ?incident= filter of a list: 0 when
+// absent.
+func incidentParam(q url.Values) (uint64, error) {
+	v := q.Get("incident")
+	if v == "" {
+		return 0, nil
+	}
+	id, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || id == 0 {
+		return 0, fmt.Errorf("incident: %q is not an incident id: %w", truncate(v, 20), engine.ErrInvalid)
+	}
+	return id, nil
 }
 
 // twilio passes Twilio's callbacks to the Twilio handler, which checks
