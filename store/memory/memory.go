@@ -5,6 +5,7 @@ package memory
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 
@@ -100,52 +101,19 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := &engine.Snapshot{}
-	for _, a := range s.alerts {
-		cp := a
-		snap.Alerts = append(snap.Alerts, &cp)
+	snap := &engine.Snapshot{
+		Alerts:        copies(s.alerts, nil),
+		Incidents:     copies(s.incidents, func(in *engine.Incident) { in.Alerts = slices.Clone(in.Alerts) }),
+		Silences:      copies(s.silences, nil),
+		Actions:       copies(s.actions, nil),
+		Notifications: copies(s.notes, func(n *engine.NotificationRecord) { n.History = slices.Clone(n.History) }),
+		Escalations:   copies(s.escs, nil), // keyed by incident
+		Overrides:     copies(s.overrides, nil),
+		Audit:         copies(s.audit, nil),
 	}
-	slices.SortFunc(snap.Alerts, func(a, b *engine.Alert) int { return cmpU(a.ID, b.ID) })
-	for _, in := range s.incidents {
-		cp := in
-		cp.Alerts = slices.Clone(in.Alerts)
-		snap.Incidents = append(snap.Incidents, &cp)
-	}
-	slices.SortFunc(snap.Incidents, func(a, b *engine.Incident) int { return cmpU(a.ID, b.ID) })
 	for _, ev := range s.events {
 		snap.Events = append(snap.Events, ev)
 	}
-	for _, sl := range s.silences {
-		cp := sl
-		snap.Silences = append(snap.Silences, &cp)
-	}
-	slices.SortFunc(snap.Silences, func(a, b *engine.Silence) int { return cmpU(a.ID, b.ID) })
-	for _, a := range s.actions {
-		cp := a
-		snap.Actions = append(snap.Actions, &cp)
-	}
-	slices.SortFunc(snap.Actions, func(a, b *engine.ActionRecord) int { return cmpU(a.ID, b.ID) })
-	for _, n := range s.notes {
-		cp := n
-		cp.History = slices.Clone(n.History)
-		snap.Notifications = append(snap.Notifications, &cp)
-	}
-	slices.SortFunc(snap.Notifications, func(a, b *engine.NotificationRecord) int { return cmpU(a.ID, b.ID) })
-	for _, es := range s.escs {
-		cp := es
-		snap.Escalations = append(snap.Escalations, &cp)
-	}
-	slices.SortFunc(snap.Escalations, func(a, b *engine.Escalation) int { return cmpU(a.Incident, b.Incident) })
-	for _, o := range s.overrides {
-		cp := o
-		snap.Overrides = append(snap.Overrides, &cp)
-	}
-	slices.SortFunc(snap.Overrides, func(a, b *engine.ScheduleOverride) int { return cmpU(a.ID, b.ID) })
-	for _, a := range s.audit {
-		cp := a
-		snap.Audit = append(snap.Audit, &cp)
-	}
-	slices.SortFunc(snap.Audit, func(a, b *engine.AuditEntry) int { return cmpU(a.ID, b.ID) })
 	slices.SortFunc(snap.Events, func(a, b engine.TimelineEvent) int {
 		if c := cmpU(a.Incident, b.Incident); c != 0 {
 			return c
@@ -153,6 +121,23 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		return cmpU(uint64(a.Seq), uint64(b.Seq))
 	})
 	return snap, nil
+}
+
+// copies returns copies of m's values in key order (nil when m is
+// empty); deep, when set, copies what a value shares with the kept one.
+func copies[T any](m map[uint64]T, deep func(*T)) []*T {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]*T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		cp := m[k]
+		if deep != nil {
+			deep(&cp)
+		}
+		out = append(out, &cp)
+	}
+	return out
 }
 
 func cmpU(a, b uint64) int {
