@@ -39,6 +39,11 @@ type Options struct {
 	// (tests use it to serve on loopback a config that names another
 	// address).
 	Listener net.Listener
+	// WrapStore, when set, wraps the bbolt store before the engine gets
+	// it, and StoreNoSync turns off its fsync: cmd/loadgen -layers uses
+	// them to measure each layer of ingest. remediator serve sets neither.
+	WrapStore   func(engine.Store) engine.Store
+	StoreNoSync bool
 }
 
 // App is one running remediator.
@@ -145,6 +150,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.store, err = bolt.Open(cfg.Storage.Path, bolt.Options{
 		LockTimeout: cfg.Storage.LockTimeout.D(),
 		Registerer:  a.registry,
+		NoSync:      o.StoreNoSync,
 	})
 	if err != nil {
 		return nil, err
@@ -158,8 +164,12 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	var store engine.Store = a.store
+	if o.WrapStore != nil {
+		store = o.WrapStore(store)
+	}
 	a.engine, err = engine.New(ctx, engine.Options{
-		Store: a.store, Clock: o.Clock, Classifier: b.policy,
+		Store: store, Clock: o.Clock, Classifier: b.policy,
 		Logger: a.log.With("component", "engine"), Registerer: a.registry, MaxBatch: cfg.Storage.MaxBatchSize,
 		MaxConcurrentActions: cfg.Remediation.MaxConcurrent,
 	})

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/remediator/remediator/app"
+	"github.com/remediator/remediator/engine"
 )
 
 const (
@@ -184,5 +186,51 @@ func TestLoadConfigBuildsActions(t *testing.T) {
 	_, err := app.LoadConfig(file, "", "", nil)
 	if err == nil || !strings.Contains(err.Error(), "remediations[0].actions[0] (scale)") || !strings.Contains(err.Error(), "missing-ca.pem") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// countingStore counts the writes that reach the store it wraps.
+type countingStore struct {
+	engine.Store
+	applies atomic.Int64
+}
+
+func (s *countingStore) Apply(ctx context.Context, c *engine.Changes) error {
+	s.applies.Add(1)
+	return s.Store.Apply(ctx, c)
+}
+
+// TestWrapStoreSeesTheEnginesWrites: the engine writes through the
+// wrapper cmd/loadgen -layers installs, and what it writes still reaches
+// bbolt (a second App on the same file finds the alert).
+func TestWrapStoreSeesTheEnginesWrites(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "r.db")
+	var wrapped *countingStore
+	a, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DBPath: db, StoreNoSync: true,
+		WrapStore: func(s engine.Store) engine.Store { wrapped = &countingStore{Store: s}; return wrapped }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/webhook", strings.NewReader(
+		`{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"A"},"startsAt":"2026-11-25T10:00:00Z"}]}`)))
+	if rec.Code != 200 {
+		t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
+	}
+	if wrapped == nil || wrapped.applies.Load() == 0 {
+		t.Fatal("the engine did not write through WrapStore")
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := app.New(context.Background(), app.Options{Listen: "127.0.0.1:0", DBPath: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rec = httptest.NewRecorder()
+	b.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/alerts", nil))
+	if !strings.Contains(rec.Body.String(), `"alertname":"A"`) {
+		t.Fatalf("alert not stored: %s", rec.Body)
 	}
 }

@@ -2,15 +2,26 @@
 // webhooks over loopback with N concurrent senders, first to a bare
 // handler that only decodes the JSON and answers 200, then to a real
 // remediator (durable bbolt ingest) in the same process, and prints
-// alerts/s, p50/p99 accept latency and the ratio of the two.
+// alerts/s, p50/p99 accept latency, the CPU each webhook cost and the
+// ratio of the two.
+//
+// With -layers it also measures three remediators that leave out part of
+// the durable path, to show where the time goes: "engine" keeps its state
+// in memory and writes nothing (the store's Apply returns at once),
+// "no-fsync" writes to bbolt without fsync, and "one-record" commits one
+// 8-byte record to a bbolt file of its own, fsynced, in place of each
+// write: the floor of any design that fsyncs bbolt before answering. None
+// keeps the promise a 200 makes; they exist only here.
 //
 // The load is bounded by -requests and -duration.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,16 +34,22 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/remediator/remediator/api"
 	"github.com/remediator/remediator/app"
+	"github.com/remediator/remediator/engine"
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -43,16 +60,27 @@ type options struct {
 	duration                  time.Duration
 }
 
-func run() error {
+// target is one server under load: start returns its webhook URL, its
+// metrics URL ("" for none) and how to stop it.
+type target struct {
+	name  string
+	start func() (url, metrics string, stop func(), err error)
+}
+
+func run(args []string, out io.Writer) error {
 	var o options
+	flag := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	flag.IntVar(&o.senders, "senders", 8, "concurrent senders")
 	flag.IntVar(&o.alerts, "alerts", 100, "alerts per webhook")
 	flag.IntVar(&o.requests, "requests", 1500, "webhooks per target (upper bound)")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "time per target and round (upper bound)")
-	rounds := flag.Int("rounds", 3, "rounds, alternating bare and durable; medians are reported")
+	rounds := flag.Int("rounds", 3, "rounds, each running every target in turn; medians are reported")
 	configFile := flag.String("config", "", "remediator config for the durable side (default: the embedded default)")
+	layers := flag.Bool("layers", false, "also measure remediator without the store's writes (engine), without fsync (no-fsync) and with one fsynced record per write (one-record)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	flag.Parse()
+	if err := flag.Parse(args); err != nil {
+		return err
+	}
 	if o.senders < 1 || o.alerts < 1 || o.requests < 1 || o.duration <= 0 || *rounds < 1 || *rounds > 10 {
 		return errors.New("-senders, -alerts, -requests and -duration must be positive, -rounds from 1 to 10")
 	}
@@ -61,7 +89,7 @@ func run() error {
 	for i := range bodies {
 		bodies[i] = payload(i, o.alerts)
 	}
-	fmt.Printf("%d webhooks × %d alerts (%d KiB each), %d senders, GOMAXPROCS=%d\n",
+	fmt.Fprintf(out, "%d webhooks × %d alerts (%d KiB each), %d senders, GOMAXPROCS=%d\n",
 		o.requests, o.alerts, len(bodies[0])>>10, o.senders, runtime.GOMAXPROCS(0))
 
 	if *cpuProfile != "" {
@@ -75,25 +103,67 @@ func run() error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var bare, durable []result
+	targets := []target{{"bare", startBare}}
+	if *layers {
+		targets = append(targets,
+			target{"engine", func() (string, string, func(), error) {
+				url, _, stop, err := startDurable(app.Options{ConfigFile: *configFile, WrapStore: discardWrites})
+				return url, "", stop, err // no bbolt commits to count
+			}},
+			target{"no-fsync", func() (string, string, func(), error) {
+				return startDurable(app.Options{ConfigFile: *configFile, StoreNoSync: true})
+			}},
+			target{"one-record", func() (string, string, func(), error) {
+				dir, err := os.MkdirTemp("", "loadgen-")
+				if err != nil {
+					return "", "", nil, err
+				}
+				db, err := bbolt.Open(filepath.Join(dir, "one-record.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+				if err != nil {
+					os.RemoveAll(dir)
+					return "", "", nil, err
+				}
+				url, _, stop, err := startDurable(app.Options{ConfigFile: *configFile,
+					WrapStore: func(s engine.Store) engine.Store { return oneRecord{s, db} }})
+				cleanup := func() { _ = db.Close(); os.RemoveAll(dir) }
+				if err != nil {
+					cleanup()
+					return "", "", nil, err
+				}
+				return url, "", func() { stop(); cleanup() }, nil
+			}})
+	}
+	targets = append(targets, target{"durable", func() (string, string, func(), error) {
+		return startDurable(app.Options{ConfigFile: *configFile})
+	}})
+
+	results := make([][]result, len(targets))
 	for r := 0; r < *rounds; r++ {
-		b, err := runBare(bodies, o)
-		if err != nil {
-			return fmt.Errorf("bare: %w", err)
+		line := fmt.Sprintf("round %d:", r+1)
+		for i, t := range targets {
+			res, err := measure(t, bodies, o)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+			results[i] = append(results[i], res)
+			line += fmt.Sprintf(" %s %.0f alerts/s;", t.name, res.alertsPerSec)
 		}
-		d, err := runDurable(*configFile, bodies, o)
-		if err != nil {
-			return fmt.Errorf("durable: %w", err)
+		fmt.Fprintln(out, strings.TrimSuffix(line, ";"))
+	}
+	fmt.Fprintf(out, "\nmedian of %d rounds:\n%-10s %9s %9s %9s %6s %10s %12s %8s %7s\n", *rounds,
+		"target", "alerts/s", "p50", "p99", "cores", "CPU/hook", "commits/hook", "webhooks", "ratio")
+	bare := median(results[0]).alertsPerSec
+	for i := range targets {
+		m := median(results[i])
+		commits := "-"
+		if m.commits >= 0 {
+			commits = fmt.Sprintf("%.2f", m.commits)
 		}
-		fmt.Printf("round %d: bare %.0f alerts/s, durable %.0f alerts/s (p99 %s)\n", r+1, b.alertsPerSec, d.alertsPerSec, d.p99.Round(time.Microsecond))
-		bare, durable = append(bare, b), append(durable, d)
+		fmt.Fprintf(out, "%-10s %9.0f %9s %9s %6.2f %8.2fms %12s %8d %7.2f\n", m.name, m.alertsPerSec,
+			m.p50.Round(10*time.Microsecond), m.p99.Round(10*time.Microsecond), m.cores, m.cpuPerHook,
+			commits, m.requests, m.alertsPerSec/bare)
 	}
-	mb, md := median(bare), median(durable)
-	fmt.Printf("\nmedian of %d rounds:\n%-10s %12s %10s %10s %9s\n", *rounds, "target", "alerts/s", "p50", "p99", "webhooks")
-	for _, r := range []result{mb, md} {
-		fmt.Printf("%-10s %12.0f %10s %10s %9d\n", r.name, r.alertsPerSec, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.requests)
-	}
-	fmt.Printf("durable/bare ratio: %.2f\n", md.alertsPerSec/mb.alertsPerSec)
+	fmt.Fprintf(out, "durable/bare ratio: %.2f\n", median(results[len(targets)-1]).alertsPerSec/bare)
 	return nil
 }
 
@@ -104,35 +174,63 @@ func median(rs []result) result {
 	return s[len(s)/2]
 }
 
-func runBare(bodies [][]byte, o options) (result, error) {
-	url, stop, err := startBare()
+// measure starts t, loads it and stops it. A remediator starts on a fresh
+// bbolt file each time.
+func measure(t target, bodies [][]byte, o options) (result, error) {
+	url, metricsURL, stop, err := t.start()
 	if err != nil {
 		return result{}, err
 	}
 	defer stop()
-	return load("bare", url, bodies, o)
+	res, err := load(t.name, url, bodies, o)
+	if err != nil {
+		return res, err
+	}
+	res.commits = -1
+	if metricsURL != "" {
+		n, err := scrapeCount(metricsURL, "remediator_store_commit_duration_seconds_count")
+		if err != nil {
+			return res, err
+		}
+		res.commits = n / float64(res.requests)
+	}
+	return res, nil
 }
 
-// runDurable measures a fresh remediator on a fresh bbolt file.
-func runDurable(configFile string, bodies [][]byte, o options) (result, error) {
-	dir, err := os.MkdirTemp("", "loadgen-")
-	if err != nil {
-		return result{}, err
-	}
-	defer os.RemoveAll(dir)
-	url, stop, err := startDurable(configFile, filepath.Join(dir, "remediator.db"))
-	if err != nil {
-		return result{}, err
-	}
-	defer stop()
-	return load("durable", url, bodies, o)
+// discardWrites is a store whose writes return at once: what ingest costs
+// without storage.
+func discardWrites(s engine.Store) engine.Store { return discarding{s} }
+
+type discarding struct{ engine.Store }
+
+func (discarding) Apply(context.Context, *engine.Changes) error { return nil }
+
+// oneRecord commits one 8-byte record, fsynced, in place of each write.
+type oneRecord struct {
+	engine.Store
+	db *bbolt.DB
+}
+
+func (o oneRecord) Apply(context.Context, *engine.Changes) error {
+	return o.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("writes"))
+		if err != nil {
+			return err
+		}
+		n, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		k := binary.BigEndian.AppendUint64(nil, n)
+		return b.Put(k, k)
+	})
 }
 
 // startBare serves a handler that only decodes the webhook and answers 200.
-func startBare() (string, func(), error) {
+func startBare() (string, string, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := api.DecodeWebhook(http.MaxBytesReader(w, r.Body, 8<<20)); err != nil {
@@ -143,19 +241,48 @@ func startBare() (string, func(), error) {
 		_, _ = io.WriteString(w, `{"status":"stored"}`+"\n")
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	return "http://" + l.Addr().String() + "/api/v1/webhook", func() { _ = srv.Close() }, nil
+	return "http://" + l.Addr().String() + "/api/v1/webhook", "", func() { _ = srv.Close() }, nil
 }
 
-// startDurable runs a real remediator on a config file or the embedded default.
-func startDurable(configFile, db string) (string, func(), error) {
-	a, err := app.New(context.Background(), app.Options{ConfigFile: configFile, Listen: "127.0.0.1:0", DBPath: db, Logger: slog.New(slog.DiscardHandler)})
+// startDurable runs a real remediator on o's config (or the embedded
+// default) and a fresh bbolt file.
+func startDurable(o app.Options) (string, string, func(), error) {
+	dir, err := os.MkdirTemp("", "loadgen-")
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
+	}
+	o.Listen, o.DBPath = "127.0.0.1:0", filepath.Join(dir, "remediator.db")
+	o.Logger = slog.New(slog.DiscardHandler)
+	a, err := app.New(context.Background(), o)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = a.Run(ctx); close(done) }()
-	return "http://" + a.Addr() + "/api/v1/webhook", func() { cancel(); <-done }, nil
+	base := "http://" + a.Addr()
+	return base + "/api/v1/webhook", base + "/metrics", func() { cancel(); <-done; os.RemoveAll(dir) }, nil
+}
+
+// scrapeCount reads one unlabelled sample from a Prometheus text page.
+func scrapeCount(url, name string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%s: no sample %s", url, name)
 }
 
 type result struct {
@@ -163,6 +290,9 @@ type result struct {
 	alertsPerSec float64
 	p50, p99     time.Duration
 	requests     int
+	cores        float64 // CPU seconds of the whole process per second
+	cpuPerHook   float64 // ms of CPU (senders included) per webhook
+	commits      float64 // bbolt commits per webhook, -1 when not known
 }
 
 func load(name, url string, bodies [][]byte, o options) (result, error) {
@@ -175,6 +305,7 @@ func load(name, url string, bodies [][]byte, o options) (result, error) {
 		wg      sync.WaitGroup
 	)
 	deadline := time.Now().Add(o.duration)
+	cpu0 := cpuTime()
 	start := time.Now()
 	for s := 0; s < o.senders; s++ {
 		wg.Add(1)
@@ -212,6 +343,7 @@ func load(name, url string, bodies [][]byte, o options) (result, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	client.CloseIdleConnections()
 	if firstEr != nil {
 		return result{}, firstEr
@@ -223,6 +355,8 @@ func load(name, url string, bodies [][]byte, o options) (result, error) {
 		p50:          lat[len(lat)/2],
 		p99:          lat[min(len(lat)-1, len(lat)*99/100)],
 		requests:     len(lat),
+		cores:        cpu.Seconds() / elapsed.Seconds(),
+		cpuPerHook:   cpu.Seconds() * 1000 / float64(len(lat)),
 	}, nil
 }
 
@@ -242,4 +376,11 @@ func payload(i, n int) []byte {
 	}
 	b.WriteString(`]}`)
 	return b.Bytes()
+}
+
+// cpuTime is the CPU (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

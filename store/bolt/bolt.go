@@ -60,6 +60,10 @@ var (
 type Options struct {
 	LockTimeout time.Duration         // how long Open waits for the file lock, default 2s if zero
 	Registerer  prometheus.Registerer // may be nil: then no metrics
+	// NoSync skips the fsync of each commit, so a crash may lose or
+	// corrupt what was answered as stored. It exists only to measure what
+	// fsync costs (cmd/loadgen -layers); remediator never sets it.
+	NoSync bool
 }
 
 // Store is an engine.Store on one bbolt file. It is safe for concurrent use.
@@ -87,7 +91,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// applies when the file is created.
 		PageSize:     16 << 10,
 		FreelistType: bbolt.FreelistMapType,
-		NoSync:       false, // every commit is fsynced
+		NoSync:       opts.NoSync, // false: every commit is fsynced
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %q: %w (waited %s)", path, ErrLocked, opts.LockTimeout)

@@ -570,3 +570,14 @@ func TestNotificationsEscalationsOverridesRoundTrip(t *testing.T) {
 		t.Fatalf("overrides = %+v", snap.Overrides)
 	}
 }
+
+// TestNoSyncIsOffUnlessAsked: every commit is fsynced unless the caller
+// (only cmd/loadgen -layers) asks otherwise.
+func TestNoSyncIsOffUnlessAsked(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		s := openStore(t, filepath.Join(t.TempDir(), "r.db"), Options{NoSync: noSync})
+		if s.db.NoSync != noSync {
+			t.Errorf("Options{NoSync: %v} opened bbolt with NoSync %v", noSync, s.db.NoSync)
+		}
+	}
+}
