@@ -85,6 +85,9 @@ func run(args []string, out io.Writer) error {
 		return errors.New("-senders, -alerts, -requests and -duration must be positive, -rounds from 1 to 10")
 	}
 
+	// As remediator serve does (see app.AddSpareProc): both targets run
+	// in this process with the same GOMAXPROCS.
+	app.AddSpareProc(os.LookupEnv)
 	bodies := make([][]byte, o.requests)
 	for i := range bodies {
 		bodies[i] = payload(i, o.alerts)

@@ -97,6 +97,8 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(handler)
+	procs := app.AddSpareProc(os.LookupEnv)
+	log.Info("starting", "version", versionString(), "go", runtime.Version(), "gomaxprocs", procs)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
