@@ -49,7 +49,9 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Stdout); errors.Is(err, flag.ErrHelp) {
+		return
+	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -64,28 +66,29 @@ type options struct {
 // metrics URL ("" for none) and how to stop it.
 type target struct {
 	name  string
-	start func() (url, metrics string, stop func(), err error)
+	start func() (url, metrics string, stop func() error, err error)
 }
 
 func run(args []string, out io.Writer) error {
 	var o options
-	flag := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	flag.IntVar(&o.senders, "senders", 8, "concurrent senders")
-	flag.IntVar(&o.alerts, "alerts", 100, "alerts per webhook")
-	flag.IntVar(&o.requests, "requests", 1500, "webhooks per target (upper bound)")
-	flag.DurationVar(&o.duration, "duration", 20*time.Second, "time per target and round (upper bound)")
-	rounds := flag.Int("rounds", 3, "rounds, each running every target in turn; medians are reported")
-	configFile := flag.String("config", "", "remediator config for the durable side (default: the embedded default)")
-	layers := flag.Bool("layers", false, "also measure remediator without the store's writes (engine), without fsync (no-fsync) and with one fsynced record per write (one-record)")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	if err := flag.Parse(args); err != nil {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.IntVar(&o.senders, "senders", 8, "concurrent senders")
+	fs.IntVar(&o.alerts, "alerts", 100, "alerts per webhook")
+	fs.IntVar(&o.requests, "requests", 1500, "webhooks per target (upper bound)")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "time per target and round (upper bound)")
+	rounds := fs.Int("rounds", 3, "rounds, each running every target in turn; medians are reported")
+	configFile := fs.String("config", "", "remediator config for the durable side (default: the embedded default)")
+	layers := fs.Bool("layers", false, "also measure remediator without the store's writes (engine), without fsync (no-fsync) and with one fsynced record per write (one-record)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.senders < 1 || o.alerts < 1 || o.requests < 1 || o.duration <= 0 || *rounds < 1 || *rounds > 10 {
 		return errors.New("-senders, -alerts, -requests and -duration must be positive, -rounds from 1 to 10")
 	}
 
-	// As remediator serve does (see app.AddSpareProc): both targets run
+	// As remediator serve does (see app.AddSpareProc): every target runs
 	// in this process with the same GOMAXPROCS.
 	app.AddSpareProc(os.LookupEnv)
 	bodies := make([][]byte, o.requests)
@@ -109,14 +112,14 @@ func run(args []string, out io.Writer) error {
 	targets := []target{{"bare", startBare}}
 	if *layers {
 		targets = append(targets,
-			target{"engine", func() (string, string, func(), error) {
+			target{"engine", func() (string, string, func() error, error) {
 				url, _, stop, err := startDurable(app.Options{ConfigFile: *configFile, WrapStore: discardWrites})
 				return url, "", stop, err // no bbolt commits to count
 			}},
-			target{"no-fsync", func() (string, string, func(), error) {
+			target{"no-fsync", func() (string, string, func() error, error) {
 				return startDurable(app.Options{ConfigFile: *configFile, StoreNoSync: true})
 			}},
-			target{"one-record", func() (string, string, func(), error) {
+			target{"one-record", func() (string, string, func() error, error) {
 				dir, err := os.MkdirTemp("", "loadgen-")
 				if err != nil {
 					return "", "", nil, err
@@ -133,10 +136,10 @@ func run(args []string, out io.Writer) error {
 					cleanup()
 					return "", "", nil, err
 				}
-				return url, "", func() { stop(); cleanup() }, nil
+				return url, "", func() error { err := stop(); cleanup(); return err }, nil
 			}})
 	}
-	targets = append(targets, target{"durable", func() (string, string, func(), error) {
+	targets = append(targets, target{"durable", func() (string, string, func() error, error) {
 		return startDurable(app.Options{ConfigFile: *configFile})
 	}})
 
@@ -178,14 +181,21 @@ func median(rs []result) result {
 }
 
 // measure starts t, loads it and stops it. A remediator starts on a fresh
-// bbolt file each time.
-func measure(t target, bodies [][]byte, o options) (result, error) {
+// bbolt file each time. The garbage the previous target left (a durable
+// run's 150,000 alerts) is collected first, so that its CPU is not
+// charged to t.
+func measure(t target, bodies [][]byte, o options) (res result, err error) {
 	url, metricsURL, stop, err := t.start()
 	if err != nil {
 		return result{}, err
 	}
-	defer stop()
-	res, err := load(t.name, url, bodies, o)
+	defer func() {
+		if serr := stop(); err == nil && serr != nil {
+			err = fmt.Errorf("stopping: %w", serr)
+		}
+	}()
+	runtime.GC()
+	res, err = load(t.name, url, bodies, o)
 	if err != nil {
 		return res, err
 	}
@@ -214,7 +224,10 @@ type oneRecord struct {
 	db *bbolt.DB
 }
 
-func (o oneRecord) Apply(context.Context, *engine.Changes) error {
+func (o oneRecord) Apply(_ context.Context, c *engine.Changes) error {
+	if c == nil || c.Empty() {
+		return nil // as the real store: nothing to write, no commit
+	}
 	return o.db.Update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte("writes"))
 		if err != nil {
@@ -230,7 +243,7 @@ func (o oneRecord) Apply(context.Context, *engine.Changes) error {
 }
 
 // startBare serves a handler that only decodes the webhook and answers 200.
-func startBare() (string, string, func(), error) {
+func startBare() (string, string, func() error, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", "", nil, err
@@ -244,12 +257,12 @@ func startBare() (string, string, func(), error) {
 		_, _ = io.WriteString(w, `{"status":"stored"}`+"\n")
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
-	return "http://" + l.Addr().String() + "/api/v1/webhook", "", func() { _ = srv.Close() }, nil
+	return "http://" + l.Addr().String() + "/api/v1/webhook", "", srv.Close, nil
 }
 
 // startDurable runs a real remediator on o's config (or the embedded
 // default) and a fresh bbolt file.
-func startDurable(o app.Options) (string, string, func(), error) {
+func startDurable(o app.Options) (string, string, func() error, error) {
 	dir, err := os.MkdirTemp("", "loadgen-")
 	if err != nil {
 		return "", "", nil, err
@@ -263,9 +276,18 @@ func startDurable(o app.Options) (string, string, func(), error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
+	var runErr error
+	go func() { runErr = a.Run(ctx); close(done) }()
 	base := "http://" + a.Addr()
-	return base + "/api/v1/webhook", base + "/metrics", func() { cancel(); <-done; os.RemoveAll(dir) }, nil
+	return base + "/api/v1/webhook", base + "/metrics", func() error {
+		cancel()
+		<-done
+		os.RemoveAll(dir)
+		if runErr != nil {
+			return fmt.Errorf("remediator: %w", runErr)
+		}
+		return nil
+	}, nil
 }
 
 // scrapeCount reads one unlabelled sample from a Prometheus text page.

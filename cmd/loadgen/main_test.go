@@ -32,9 +32,12 @@ func TestLoadgenMeasuresEveryLayer(t *testing.T) {
 			t.Errorf("%s answered %s webhooks, want 20", name, row[7])
 		}
 		// Only the targets that commit to the remediator's bbolt file
-		// count commits, and they commit at least once.
-		if counted := name == "no-fsync" || name == "durable"; counted == (row[6] == "-") || row[6] == "0.00" {
-			t.Errorf("%s: commits/hook %s", name, row[6])
+		// count commits, and those commit at least once.
+		switch counted := name == "no-fsync" || name == "durable"; {
+		case counted && (row[6] == "-" || row[6] == "0.00"):
+			t.Errorf("%s: commits/hook %s, want a count above 0", name, row[6])
+		case !counted && row[6] != "-":
+			t.Errorf("%s: commits/hook %s, want -", name, row[6])
 		}
 	}
 	if !strings.Contains(report, "durable/bare ratio: ") {
@@ -45,8 +48,12 @@ func TestLoadgenMeasuresEveryLayer(t *testing.T) {
 func TestLoadgenRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-rounds", "0"}, {"-senders", "0"}, {"-rounds", "11"}, {"-requests", "x"}, {"-nope"}} {
 		var out strings.Builder
-		if err := run(args, &out); err == nil {
+		err := run(args, &out)
+		if err == nil {
 			t.Errorf("run %v: no error", args)
+		}
+		if strings.Contains(out.String(), "alerts/s") {
+			t.Errorf("run %v measured something:\n%s", args, out.String())
 		}
 	}
 }
