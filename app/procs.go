@@ -26,12 +26,18 @@ import (
 // environment, turns off the runtime's own updates when the quota
 // changes.
 func AddSpareProc(lookupEnv func(string) (string, bool)) int {
-	env, _ := lookupEnv("GOMAXPROCS")
-	n := spareProcs(env, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	n := SpareProcs(lookupEnv)
 	if n != runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
 	}
 	return n
+}
+
+// SpareProcs is the GOMAXPROCS AddSpareProc would set, from the current
+// one; it changes nothing.
+func SpareProcs(lookupEnv func(string) (string, bool)) int {
+	env, _ := lookupEnv("GOMAXPROCS")
+	return spareProcs(env, runtime.GOMAXPROCS(0), runtime.NumCPU())
 }
 
 // spareProcs is the GOMAXPROCS AddSpareProc sets, given the environment

@@ -66,6 +66,7 @@ type options struct {
 // metrics URL ("" for none) and how to stop it.
 type target struct {
 	name  string
+	procs int // GOMAXPROCS while it runs
 	start func() (url, metrics string, stop func() error, err error)
 }
 
@@ -88,15 +89,18 @@ func run(args []string, out io.Writer) error {
 		return errors.New("-senders, -alerts, -requests and -duration must be positive, -rounds from 1 to 10")
 	}
 
-	// As remediator serve does (see app.AddSpareProc): every target runs
-	// in this process with the same GOMAXPROCS.
-	app.AddSpareProc(os.LookupEnv)
+	// Each target runs with the GOMAXPROCS it would have on its own: the
+	// bare handler the runtime's, a remediator one more (as remediator
+	// serve sets it: app.AddSpareProc). A CPU-bound handler only pays for
+	// a third P on two cores.
+	bareProcs, remProcs := runtime.GOMAXPROCS(0), app.SpareProcs(os.LookupEnv)
+	defer runtime.GOMAXPROCS(bareProcs)
 	bodies := make([][]byte, o.requests)
 	for i := range bodies {
 		bodies[i] = payload(i, o.alerts)
 	}
-	fmt.Fprintf(out, "%d webhooks × %d alerts (%d KiB each), %d senders, GOMAXPROCS=%d\n",
-		o.requests, o.alerts, len(bodies[0])>>10, o.senders, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "%d webhooks × %d alerts (%d KiB each), %d senders, GOMAXPROCS %d for bare, %d for remediator\n",
+		o.requests, o.alerts, len(bodies[0])>>10, o.senders, bareProcs, remProcs)
 
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -109,17 +113,17 @@ func run(args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	targets := []target{{"bare", startBare}}
+	targets := []target{{"bare", bareProcs, startBare}}
 	if *layers {
 		targets = append(targets,
-			target{"engine", func() (string, string, func() error, error) {
+			target{"engine", remProcs, func() (string, string, func() error, error) {
 				url, _, stop, err := startDurable(app.Options{ConfigFile: *configFile, WrapStore: discardWrites})
 				return url, "", stop, err // no bbolt commits to count
 			}},
-			target{"no-fsync", func() (string, string, func() error, error) {
+			target{"no-fsync", remProcs, func() (string, string, func() error, error) {
 				return startDurable(app.Options{ConfigFile: *configFile, StoreNoSync: true})
 			}},
-			target{"one-record", func() (string, string, func() error, error) {
+			target{"one-record", remProcs, func() (string, string, func() error, error) {
 				dir, err := os.MkdirTemp("", "loadgen-")
 				if err != nil {
 					return "", "", nil, err
@@ -139,7 +143,7 @@ func run(args []string, out io.Writer) error {
 				return url, "", func() error { err := stop(); cleanup(); return err }, nil
 			}})
 	}
-	targets = append(targets, target{"durable", func() (string, string, func() error, error) {
+	targets = append(targets, target{"durable", remProcs, func() (string, string, func() error, error) {
 		return startDurable(app.Options{ConfigFile: *configFile})
 	}})
 
@@ -180,11 +184,12 @@ func median(rs []result) result {
 	return s[len(s)/2]
 }
 
-// measure starts t, loads it and stops it. A remediator starts on a fresh
-// bbolt file each time. The garbage the previous target left (a durable
+// measure starts t with its GOMAXPROCS, loads it and stops it. A
+// remediator starts on a fresh bbolt file each time. The garbage the previous target left (a durable
 // run's 150,000 alerts) is collected first, so that its CPU is not
 // charged to t.
 func measure(t target, bodies [][]byte, o options) (res result, err error) {
+	runtime.GOMAXPROCS(t.procs)
 	url, metricsURL, stop, err := t.start()
 	if err != nil {
 		return result{}, err
