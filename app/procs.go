@@ -16,9 +16,9 @@ import (
 // machine one core idles through much of every fsync. With a spare P the
 // other goroutines keep the cores busy meanwhile, and more webhooks queue
 // for each commit. cmd/loadgen measured, on 2 cores with 8 senders:
-// 1.55–1.6 cores busy and 0.85 commits per webhook with GOMAXPROCS=2;
-// 1.72–1.80 cores busy, 0.32–0.38 commits per webhook and about 25% more
-// alerts/s with 3.
+// 1.55–1.60 cores busy and 0.82–0.90 commits per webhook with
+// GOMAXPROCS=2; 1.73–1.80 cores busy, 0.32–0.38 commits per webhook and
+// 27% more alerts/s with 3.
 //
 // Under a CPU quota (the runtime's choice is below the CPUs the process
 // may run on) a spare P would let bursts exceed the quota and be
