@@ -66,14 +66,10 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "explain: --alert FILE is required")
 		return 2
 	}
-	at := time.Now()
-	if *atFlag != "" {
-		t, err := time.Parse(time.RFC3339, *atFlag)
-		if err != nil {
-			fmt.Fprintf(stderr, "explain: --at: %q is not an RFC 3339 time (like 2026-11-27T17:00:00+08:00)\n", *atFlag)
-			return 2
-		}
-		at = t
+	at, err := parseAt(*atFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "explain: %v\n", err)
+		return 2
 	}
 	cfg, err := app.LoadConfig(*configFile, "", "", nil)
 	if err != nil {

@@ -2,7 +2,7 @@
 // and turns them into incidents. See README.md.
 //
 //	remediator serve [--config FILE] [--listen HOST:PORT] [--db PATH]
-//	remediator check [--config FILE]
+//	remediator check [--config FILE] [--at RFC3339]
 //	remediator explain [--config FILE] --alert PAYLOAD.json [--at RFC3339] [--json]
 //	remediator oncall --config FILE [--at RFC3339] [--schedule NAME]
 //	remediator version
@@ -20,7 +20,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"syscall"
-	"time"
 
 	"github.com/remediator/remediator/app"
 	"github.com/remediator/remediator/rules"
@@ -35,7 +34,7 @@ func main() {
 
 const usage = `usage:
   remediator serve [--config FILE] [--listen HOST:PORT] [--db PATH]
-  remediator check [--config FILE]
+  remediator check [--config FILE] [--at RFC3339]
   remediator explain [--config FILE] --alert PAYLOAD.json [--at RFC3339] [--json]
   remediator oncall --config FILE [--at RFC3339] [--schedule NAME]
   remediator version
@@ -132,7 +131,13 @@ func check(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "config file to check (default: the embedded default config)")
+	atFlag := fs.String("at", "", "look for on-call gaps in the year from this RFC 3339 time (default: now)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	at, err := parseAt(*atFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "check: %v\n", err)
 		return 2
 	}
 	cfg, err := app.LoadConfig(*configFile, "", "", nil)
@@ -140,7 +145,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		printConfigErrors(stderr, err)
 		return 1
 	}
-	warnings, err := configWarnings(cfg, time.Now())
+	warnings, err := configWarnings(cfg, at)
 	if err != nil {
 		fmt.Fprintf(stderr, "check: %v\n", err)
 		return 1

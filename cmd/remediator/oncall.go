@@ -35,14 +35,10 @@ func oncallCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "oncall: --config FILE is required")
 		return 1
 	}
-	at := time.Now()
-	if *atFlag != "" {
-		t, err := time.Parse(time.RFC3339, *atFlag)
-		if err != nil {
-			fmt.Fprintf(stderr, "oncall: --at: %q is not an RFC 3339 time (like 2026-11-25T10:00:00+08:00)\n", *atFlag)
-			return 1
-		}
-		at = t
+	at, err := parseAt(*atFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "oncall: %v\n", err)
+		return 1
 	}
 	cfg, err := app.LoadConfig(*configFile, "", "", nil)
 	if err != nil {
@@ -115,4 +111,16 @@ func configWarnings(cfg *rules.Config, now time.Time) ([]string, error) {
 		return nil, err
 	}
 	return append(cfg.Warnings(), set.Warnings(now)...), nil
+}
+
+// parseAt reads an --at flag: an RFC 3339 time, or now when empty.
+func parseAt(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--at: %q is not an RFC 3339 time (like 2026-11-27T17:00:00+08:00)", s)
+	}
+	return t, nil
 }

@@ -132,15 +132,30 @@ func TestOncallErrors(t *testing.T) {
 func TestCheckWarnings(t *testing.T) {
 	dir := t.TempDir()
 	gappy := writeFile(t, dir, "gappy.yml", oncallConfig)
-	code, out, errOut := runCLI("check", "--config", gappy)
-	if code != 0 || len(lines(out)) != 1 || !strings.HasPrefix(out, "ok: ") {
-		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	// The first gap, in local time, and how many more in the year from
+	// --at: the office has one every weekday evening and every weekend.
+	// When --at falls in a gap, the gap is reported from --at.
+	for _, c := range []struct{ at, want string }{
+		{"2026-11-25T10:00:00+08:00", `warning: schedule "office" has nobody on call from Wed 2026-11-25 18:00 CST until Thu 2026-11-26 09:00 CST, and 260 more times within a year`},
+		{"2026-11-28T12:30:00+08:00", `warning: schedule "office" has nobody on call from Sat 2026-11-28 12:30 CST until Mon 2026-11-30 09:00 CST, and 260 more times within a year`},
+	} {
+		code, out, errOut := runCLI("check", "--config", gappy, "--at", c.at)
+		if code != 0 || len(lines(out)) != 1 || !strings.HasPrefix(out, "ok: ") {
+			t.Fatalf("--at %s: exit %d, stdout %q, stderr %q", c.at, code, out, errOut)
+		}
+		if errOut != c.want+"\n" {
+			t.Errorf("--at %s: stderr\n%s\nwant\n%s", c.at, errOut, c.want)
+		}
 	}
-	// The first gap, in local time, and how many more: the office has one
-	// every weekday evening, so more than 200 in a year.
-	gap := regexp.MustCompile(`^warning: schedule "office" has nobody on call from (Mon|Tue|Wed|Thu|Fri) \d{4}-\d\d-\d\d 18:00 CST until \w{3} \d{4}-\d\d-\d\d 09:00 CST, and [2-9]\d\d more times within a year$`)
-	if got := lines(errOut); len(got) != 1 || !gap.MatchString(got[0]) {
-		t.Fatalf("stderr:\n%s\nwant one gap warning for office", errOut)
+	// Without --at, from now: still one warning for the office.
+	code, _, errOut := runCLI("check", "--config", gappy)
+	gap := regexp.MustCompile(`^warning: schedule "office" has nobody on call from \w{3} \d{4}-\d\d-\d\d \d\d:\d\d CST until \w{3} \d{4}-\d\d-\d\d 09:00 CST, and [2-9]\d\d more times within a year$`)
+	if got := lines(errOut); code != 0 || len(got) != 1 || !gap.MatchString(got[0]) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant one gap warning for office", code, errOut)
+	}
+	code, _, errOut = runCLI("check", "--config", gappy, "--at", "friday")
+	if want := "check: --at: \"friday\" is not an RFC 3339 time (like 2026-11-27T17:00:00+08:00)\n"; code != 2 || errOut != want {
+		t.Fatalf("bad --at: exit %d, stderr %q, want 2, %q", code, errOut, want)
 	}
 
 	shadowed := writeFile(t, dir, "shadowed.yml", `
