@@ -27,6 +27,8 @@ import (
 // changes.
 func AddSpareProc(lookupEnv func(string) (string, bool)) int {
 	n := SpareProcs(lookupEnv)
+	// Only a change is set: any call turns off the runtime's updates,
+	// which a process under a quota keeps.
 	if n != runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
 	}

@@ -124,23 +124,7 @@ func run(args []string, out io.Writer) error {
 				return startDurable(app.Options{ConfigFile: *configFile, StoreNoSync: true})
 			}},
 			target{"one-record", remProcs, func() (string, string, func() error, error) {
-				dir, err := os.MkdirTemp("", "loadgen-")
-				if err != nil {
-					return "", "", nil, err
-				}
-				db, err := bbolt.Open(filepath.Join(dir, "one-record.db"), 0o600, &bbolt.Options{Timeout: time.Second})
-				if err != nil {
-					os.RemoveAll(dir)
-					return "", "", nil, err
-				}
-				url, _, stop, err := startDurable(app.Options{ConfigFile: *configFile,
-					WrapStore: func(s engine.Store) engine.Store { return oneRecord{s, db} }})
-				cleanup := func() { _ = db.Close(); os.RemoveAll(dir) }
-				if err != nil {
-					cleanup()
-					return "", "", nil, err
-				}
-				return url, "", func() error { err := stop(); cleanup(); return err }, nil
+				return startOneRecord(*configFile)
 			}})
 	}
 	targets = append(targets, target{"durable", remProcs, func() (string, string, func() error, error) {
@@ -185,9 +169,9 @@ func median(rs []result) result {
 }
 
 // measure starts t with its GOMAXPROCS, loads it and stops it. A
-// remediator starts on a fresh bbolt file each time. The garbage the previous target left (a durable
-// run's 150,000 alerts) is collected first, so that its CPU is not
-// charged to t.
+// remediator starts on a fresh bbolt file each time. The garbage the
+// previous target left (a durable run's 150,000 alerts) is collected
+// first, so that its CPU is not charged to t.
 func measure(t target, bodies [][]byte, o options) (res result, err error) {
 	runtime.GOMAXPROCS(t.procs)
 	url, metricsURL, stop, err := t.start()
@@ -245,6 +229,29 @@ func (o oneRecord) Apply(_ context.Context, c *engine.Changes) error {
 		k := binary.BigEndian.AppendUint64(nil, n)
 		return b.Put(k, k)
 	})
+}
+
+// startOneRecord runs a remediator whose every write is one fsynced
+// record in a bbolt file of its own.
+func startOneRecord(configFile string) (string, string, func() error, error) {
+	dir, err := os.MkdirTemp("", "loadgen-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	db, err := bbolt.Open(filepath.Join(dir, "one-record.db"), 0o600, &bbolt.Options{Timeout: time.Second})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", "", nil, err
+	}
+	cleanup := func() { _ = db.Close(); os.RemoveAll(dir) }
+	url, _, stop, err := startDurable(app.Options{ConfigFile: configFile,
+		WrapStore: func(s engine.Store) engine.Store { return oneRecord{s, db} }})
+	if err != nil {
+		cleanup()
+		return "", "", nil, err
+	}
+	// No metrics URL: the remediator's own bbolt file sees no commits.
+	return url, "", func() error { err := stop(); cleanup(); return err }, nil
 }
 
 // startBare serves a handler that only decodes the webhook and answers 200.
