@@ -315,10 +315,13 @@ func (r *Remediations) Match(in *engine.ClassifyInput, level engine.Level, incid
 			case !ok:
 				m.Reason = "false: " + oneLine(failed)
 			default:
+				// Every value of a target matches the default pattern and
+				// does not begin with "-": the target is placed again, as
+				// {{ .target }}, in actions.
 				target, err := r.targets[i].Render(&template.Data{
-					Labels: in.Alert.Labels, Annotations: in.Alert.Annotations, Alertname: in.Alert.Labels["alertname"],
+					Rule: rc.Name, Labels: in.Alert.Labels, Annotations: in.Alert.Annotations, Alertname: in.Alert.Labels["alertname"],
 					Level: string(level), Incident: fmt.Sprint(incident), Fingerprint: in.Alert.Fingerprint,
-				}, nil, nil)
+				}, template.Placement{})
 				if err != nil {
 					m.Reason, m.Refused = "target refused: "+err.Error(), true
 					break

@@ -94,6 +94,10 @@ type ExecConfig struct {
 	// pattern in Validate (or the default safe pattern).
 	Command  []string          `yaml:"command"`
 	Validate map[string]string `yaml:"validate"`
+	// AllowLeadingDash names the parameters whose value may begin with
+	// "-". Dangerous: the program may read such a value as an option
+	// (ssh -oProxyCommand=…). No other value may.
+	AllowLeadingDash []string `yaml:"allow_leading_dash"`
 	// Timeout kills the whole process group. Default 30s.
 	Timeout Duration `yaml:"timeout"`
 	// MaxOutputBytes bounds captured stdout+stderr. Default 65536.
@@ -151,6 +155,9 @@ type HTTPActionConfig struct {
 	// write them inside quotes: {"service": "{{ .labels.service }}"}.
 	Body     string            `yaml:"body"`
 	Validate map[string]string `yaml:"validate"`
+	// AllowLeadingDash names the parameters whose value may begin with
+	// "-" (see ExecConfig).
+	AllowLeadingDash []string `yaml:"allow_leading_dash"`
 	// ExpectStatus lists the statuses that mean success. Default: any 2xx.
 	ExpectStatus       []int    `yaml:"expect_status"`
 	Timeout            Duration `yaml:"timeout"` // default 10s
@@ -163,12 +170,24 @@ type HTTPActionConfig struct {
 type SystemdConfig struct {
 	Action string `yaml:"action"` // restart|start|stop|reload
 	// Unit is a template; the rendered name must be a valid unit name.
-	Unit      string            `yaml:"unit"`
-	Validate  map[string]string `yaml:"validate"`
-	Systemctl string            `yaml:"systemctl"` // default "systemctl" (on PATH)
-	Timeout   Duration          `yaml:"timeout"`   // default 60s
-	Stop      StopConfig        `yaml:",inline"`
+	Unit     string            `yaml:"unit"`
+	Validate map[string]string `yaml:"validate"`
+	// UnitSuffixes are the unit types a templated unit may have besides
+	// .service (.socket, .timer, .target, …); a unit written out in
+	// full may be of any type.
+	UnitSuffixes []string `yaml:"unit_suffixes"`
+	// AllowLeadingDash names the parameters whose value may begin with
+	// "-" (see ExecConfig); the unit itself never may, when templated.
+	AllowLeadingDash []string   `yaml:"allow_leading_dash"`
+	Systemctl        string     `yaml:"systemctl"` // default "systemctl" (on PATH)
+	Timeout          Duration   `yaml:"timeout"`   // default 60s
+	Stop             StopConfig `yaml:",inline"`
 }
+
+// UnitTypes are systemd's unit types (systemd.unit(5)): the suffixes a
+// unit written out in a systemd action may have, and that unit_suffixes
+// may name for a templated one.
+var UnitTypes = []string{".service", ".socket", ".target", ".timer", ".mount", ".automount", ".swap", ".path", ".slice", ".scope", ".device"}
 
 // KubernetesConfig scales or restarts a Deployment or StatefulSet through
 // the Kubernetes API.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -190,7 +191,7 @@ func (a *ActionConfig) validate(v *validator, path string) {
 
 // templates checks that each template parses and that every validate
 // pattern compiles and is used by one of them.
-func templates(v *validator, path string, patterns map[string]string, srcs map[string]string) {
+func templates(v *validator, path string, patterns map[string]string, leadingDash []string, srcs map[string]string) {
 	used := map[string]bool{}
 	keys := make([]string, 0, len(srcs))
 	for k := range srcs {
@@ -207,13 +208,25 @@ func templates(v *validator, path string, patterns map[string]string, srcs map[s
 			used[r] = true
 		}
 	}
-	if _, err := template.CompilePatterns(patterns); err != nil {
-		v.addf(joinKey(path, "validate"), "%v", err)
+	for name, src := range patterns {
+		if _, err := template.CompilePattern(src); err != nil {
+			v.addf(joinKey(joinKey(path, "validate"), name), "%v", err)
+		}
 	}
 	for name := range patterns {
 		if !used[name] {
 			v.addf(joinKey(joinKey(path, "validate"), name), "no template of this action uses %q", name)
 		}
+	}
+	seen := map[string]bool{}
+	for i, name := range leadingDash {
+		switch {
+		case seen[name]:
+			v.addf(joinIndex(joinKey(path, "allow_leading_dash"), i), "%q is listed twice", name)
+		case !used[name]:
+			v.addf(joinIndex(joinKey(path, "allow_leading_dash"), i), "no template of this action uses %q", name)
+		}
+		seen[name] = true
 	}
 }
 
@@ -227,7 +240,7 @@ func (e *ExecConfig) validate(v *validator, path string) {
 	for i, arg := range e.Command {
 		srcs[fmt.Sprintf("command[%d]", i)] = arg
 	}
-	templates(v, path, e.Validate, srcs)
+	templates(v, path, e.Validate, e.AllowLeadingDash, srcs)
 	validateDurations(v, path, []namedDuration{{"timeout", &e.Timeout}})
 	e.Stop.validate(v, path)
 	if e.MaxOutputBytes < 0 {
@@ -249,7 +262,7 @@ func (h *HTTPActionConfig) validate(v *validator, path string) {
 			v.addf(joinKey(path, "expect_status"), "%d is not an HTTP status", s)
 		}
 	}
-	templates(v, path, h.Validate, map[string]string{"url": h.URL, "body": h.Body})
+	templates(v, path, h.Validate, h.AllowLeadingDash, map[string]string{"url": h.URL, "body": h.Body})
 	validateDurations(v, path, []namedDuration{{"timeout", &h.Timeout}})
 }
 
@@ -260,7 +273,12 @@ func (s *SystemdConfig) validate(v *validator, path string) {
 	if s.Unit == "" {
 		v.addf(path, "unit is required")
 	}
-	templates(v, path, s.Validate, map[string]string{"unit": s.Unit})
+	templates(v, path, s.Validate, s.AllowLeadingDash, map[string]string{"unit": s.Unit})
+	for i, suf := range s.UnitSuffixes {
+		if !slices.Contains(UnitTypes, suf) {
+			v.addf(joinIndex(joinKey(path, "unit_suffixes"), i), "%q is not a unit type (%s)", suf, strings.Join(UnitTypes, ", "))
+		}
+	}
 	validateDurations(v, path, []namedDuration{{"timeout", &s.Timeout}})
 	s.Stop.validate(v, path)
 }
@@ -294,6 +312,39 @@ func (k *KubernetesConfig) validate(v *validator, path string) {
 			v.addf(joinKey(path, "api_server"), "%q is not an absolute http or https URL", k.APIServer)
 		}
 	}
-	templates(v, path, k.Validate, map[string]string{"namespace": k.Namespace, "name": k.Name})
+	templates(v, path, k.Validate, nil, map[string]string{"namespace": k.Namespace, "name": k.Name})
 	validateDurations(v, path, []namedDuration{{"timeout", &k.Timeout}})
+}
+
+// remediationWarnings: each allow_leading_dash (a label value may then be
+// read as an option), and each templated systemd unit with no validate
+// pattern of its own (a label may then name any service on the host).
+func (c *Config) remediationWarnings() []string {
+	var out []string
+	for i := range c.Remediations {
+		for j, a := range c.Remediations[i].Actions {
+			path := joinIndex(joinKey(joinIndex("remediations", i), "actions"), j)
+			var dash []string
+			switch {
+			case a.Exec != nil:
+				path, dash = joinKey(path, "exec"), a.Exec.AllowLeadingDash
+			case a.HTTP != nil:
+				path, dash = joinKey(path, "http"), a.HTTP.AllowLeadingDash
+			case a.Systemd != nil:
+				path, dash = joinKey(path, "systemd"), a.Systemd.AllowLeadingDash
+				if t, err := template.Parse(a.Systemd.Unit); err == nil {
+					for _, ref := range t.Refs() {
+						if _, ok := a.Systemd.Validate[ref]; !ok {
+							out = append(out, fmt.Sprintf("%s.unit: %q places %s with only the default pattern, so an alert can name any service of the host: list the allowed ones in validate.%s",
+								path, a.Systemd.Unit, ref, ref))
+						}
+					}
+				}
+			}
+			for _, name := range dash {
+				out = append(out, fmt.Sprintf("%s.allow_leading_dash: a value of %s may begin with \"-\", and the program may read it as an option: anyone who can set that label chooses the option", path, name))
+			}
+		}
+	}
+	return out
 }

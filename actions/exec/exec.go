@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,7 +42,7 @@ const (
 // Action is a configured exec action.
 type Action struct {
 	argv      []*template.Template
-	patterns  map[string]*regexp.Regexp
+	place     template.Placement
 	timeout   time.Duration
 	maxOutput int
 	dir       string
@@ -84,7 +83,7 @@ func New(c *rules.ExecConfig) (*Action, error) {
 		}
 		a.argv = append(a.argv, t)
 	}
-	a.patterns, errs = compilePatterns("exec", c.Validate, used, parsed, errs)
+	a.place, errs = Placement("exec", c.Validate, c.AllowLeadingDash, used, parsed, errs)
 	if a.timeout < 0 {
 		errs = append(errs, fmt.Errorf("exec: timeout %s is negative", a.timeout))
 	} else if a.timeout == 0 {
@@ -101,11 +100,12 @@ func New(c *rules.ExecConfig) (*Action, error) {
 	return a, nil
 }
 
-// compilePatterns compiles validate in name order, each error prefixed
-// with kind, and (when every template parsed, so used is complete) adds
-// an error for each pattern no template uses.
-func compilePatterns(kind string, validate map[string]string, used map[string]bool, parsed bool, errs []error) (map[string]*regexp.Regexp, []error) {
-	patterns := map[string]*regexp.Regexp{}
+// Placement compiles an action's validate patterns in name order and its
+// allow_leading_dash list, each error prefixed with kind, and (when every
+// template parsed, so used is complete) adds an error for each name that
+// no template uses.
+func Placement(kind string, validate map[string]string, leadingDash []string, used map[string]bool, parsed bool, errs []error) (template.Placement, []error) {
+	patterns := map[string]*template.Pattern{}
 	for _, name := range slices.Sorted(maps.Keys(validate)) {
 		p, err := template.CompilePatterns(map[string]string{name: validate[name]})
 		if err != nil {
@@ -117,7 +117,12 @@ func compilePatterns(kind string, validate map[string]string, used map[string]bo
 			errs = append(errs, fmt.Errorf("%s: validate.%s: no template uses it", kind, name))
 		}
 	}
-	return patterns, errs
+	for _, name := range leadingDash {
+		if parsed && !used[name] {
+			errs = append(errs, fmt.Errorf("%s: allow_leading_dash: %s: no template uses it", kind, name))
+		}
+	}
+	return template.Placement{Patterns: patterns, LeadingDash: template.LeadingDash(leadingDash)}, errs
 }
 
 // Render renders every argument; a value that fails its pattern, or an
@@ -127,7 +132,7 @@ func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 	argv := make([]string, len(a.argv))
 	total := 0
 	for i, t := range a.argv {
-		s, err := t.Render(d, a.patterns, nil)
+		s, err := t.Render(d, a.place)
 		if err != nil {
 			return nil, fmt.Errorf("exec: command[%d]: %w", i, err)
 		}

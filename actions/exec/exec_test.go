@@ -93,7 +93,7 @@ func TestNewErrors(t *testing.T) {
 			`exec: command[1]: template "{{ .secret }}": {{.secret}}: unknown reference; use .labels.NAME, .annotations.NAME, .alertname, .level, .incident, .fingerprint or .target`},
 		// A pattern that does not compile.
 		{"bad pattern", rules.ExecConfig{Command: []string{"/bin/true", "{{ .labels.x }}"}, Validate: map[string]string{"x": "(("}},
-			"exec: validate.x: error parsing regexp: missing closing ): `^(($`"},
+			"exec: validate.x: error parsing regexp: missing closing ): `((`"},
 		// A pattern no template uses is a typo waiting to happen.
 		{"unused pattern", rules.ExecConfig{Command: []string{"/bin/true", "{{ .labels.x }}"}, Validate: map[string]string{"x": "a", "y": "b"}},
 			"exec: validate.y: no template uses it"},
@@ -105,7 +105,7 @@ func TestNewErrors(t *testing.T) {
 			"exec: max_output_bytes -1 is negative"},
 		// Every problem is reported, in order, one per line.
 		{"joined", rules.ExecConfig{Validate: map[string]string{"b": "((", "a": "x"}, Timeout: rules.Duration(-time.Second)},
-			"exec: command is empty\nexec: validate.a: no template uses it\nexec: validate.b: error parsing regexp: missing closing ): `^(($`\nexec: timeout -1s is negative"},
+			"exec: command is empty\nexec: validate.a: no template uses it\nexec: validate.b: error parsing regexp: missing closing ): `((`\nexec: timeout -1s is negative"},
 		// Unused patterns are not reported when a template did not parse.
 		{"no unused after a parse error", rules.ExecConfig{Command: []string{"/bin/true", "{{ .labels.x "}, Validate: map[string]string{"x": "a"}},
 			`exec: command[1]: template "{{ .labels.x ": template: t:1: unclosed action`},

@@ -54,7 +54,7 @@ type Action struct {
 	// on an unexported field and would print the values, but it prints
 	// a nested pointer as an address.
 	headers   *[]header
-	patterns  map[string]*regexp.Regexp
+	place     template.Placement
 	expect    []int // nil: any 2xx
 	timeout   time.Duration
 	maxOutput int
@@ -127,10 +127,15 @@ func New(c *rules.HTTPActionConfig) (*Action, error) {
 	if err != nil {
 		fail("%w", err)
 	}
-	a.patterns = patterns
+	a.place = template.Placement{Patterns: patterns, LeadingDash: template.LeadingDash(c.AllowLeadingDash)}
 	for _, name := range slices.Sorted(maps.Keys(c.Validate)) {
 		if !slices.Contains(refs, name) {
 			fail("validate.%s: not used by url or body", name)
+		}
+	}
+	for _, name := range c.AllowLeadingDash {
+		if !slices.Contains(refs, name) {
+			fail("allow_leading_dash: %s: not used by url or body", name)
 		}
 	}
 
@@ -209,7 +214,7 @@ func (a *Action) parseURL(src string) error {
 	}
 	a.url, a.scheme, a.host, a.user = t, u.Scheme, u.Host, u.User
 	// Every value placed as a harmless placeholder must leave the URL valid.
-	if _, err := a.renderURL(&template.Data{}, matchAll(t.Refs()), func(string) string { return "x" }); err != nil {
+	if _, err := a.renderURL(&template.Data{}, matchAll(t.Refs(), func(string) string { return "x" })); err != nil {
 		return fmt.Errorf("with values filled in: %w", err)
 	}
 	return nil
@@ -227,7 +232,7 @@ func (a *Action) parseBody(src string) error {
 	if err != nil {
 		return err
 	}
-	doc, err := t.Render(&template.Data{}, matchAll(t.Refs()), func(string) string { return placeholder })
+	doc, err := t.Render(&template.Data{}, matchAll(t.Refs(), func(string) string { return placeholder }))
 	if err != nil {
 		return err
 	}
@@ -241,15 +246,16 @@ func (a *Action) parseBody(src string) error {
 	return nil
 }
 
-var anything = regexp.MustCompile(`(?s)^.*$`)
+var anything, _ = template.CompilePattern(`(?s).*`)
 
-// matchAll is a pattern for each name that accepts any value.
-func matchAll(names []string) map[string]*regexp.Regexp {
-	m := make(map[string]*regexp.Regexp, len(names))
+// matchAll places any value of names as escape makes it: the check of a
+// template with its values filled in.
+func matchAll(names []string, escape func(string) string) template.Placement {
+	pl := template.Placement{Patterns: make(map[string]*template.Pattern, len(names)), Escape: escape}
 	for _, n := range names {
-		m[n] = anything
+		pl.Patterns[n] = anything
 	}
-	return m
+	return pl
 }
 
 // Timeout is the longest one request may take. Run applies it; the engine
@@ -261,13 +267,16 @@ func (a *Action) Timeout() time.Duration { return a.timeout }
 // that is not JSON refuses the action (template.ErrRefused).
 func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 	d := template.DataFor(req)
-	u, err := a.renderURL(d, a.patterns, escapeURLValue)
+	pl := a.place
+	pl.Escape = escapeURLValue
+	u, err := a.renderURL(d, pl)
 	if err != nil {
 		return nil, fmt.Errorf("http: url: %w", err)
 	}
 	inv := &invocation{a: a, url: u}
 	if a.body != nil {
-		body, err := a.body.Render(d, a.patterns, escapeJSONValue)
+		pl.Escape = escapeJSONValue
+		body, err := a.body.Render(d, pl)
 		if err != nil {
 			return nil, fmt.Errorf("http: body: %w", err)
 		}
@@ -280,8 +289,8 @@ func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 }
 
 // renderURL renders the URL template and checks the result.
-func (a *Action) renderURL(d *template.Data, patterns map[string]*regexp.Regexp, escape func(string) string) (*url.URL, error) {
-	s, err := a.url.Render(d, patterns, escape)
+func (a *Action) renderURL(d *template.Data, pl template.Placement) (*url.URL, error) {
+	s, err := a.url.Render(d, pl)
 	if err != nil {
 		return nil, err
 	}

@@ -284,6 +284,26 @@ func TestWire(t *testing.T) {
 	}
 }
 
+// TestAllowLeadingDash: allow_leading_dash lets a value begin with "-"
+// where the config says so.
+func TestAllowLeadingDash(t *testing.T) {
+	ep := newEndpoint(t, 200, "")
+	a := mustNew(t, &rules.HTTPActionConfig{URL: ep.URL + "/scale?by={{ .labels.v }}", Validate: map[string]string{"v": "-?[0-9]+"}, AllowLeadingDash: []string{"v"}})
+	inv, err := a.Render(request(map[string]string{"v": "-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := inv.Run(context.Background()); !res.OK {
+		t.Fatalf("Result = %+v", res)
+	}
+	if got := ep.requests(); len(got) != 1 || strings.Join(got[0].Query["by"], ",") != "-1" {
+		t.Fatalf("requests = %+v", got)
+	}
+	if _, err := New(&rules.HTTPActionConfig{URL: ep.URL + "/x", AllowLeadingDash: []string{"v"}}); err == nil || !strings.Contains(err.Error(), "allow_leading_dash: v: not used by url or body") {
+		t.Fatalf("unused allow_leading_dash: %v", err)
+	}
+}
+
 // TestDescribe: "METHOD URL" without userinfo, query values or fragment.
 func TestDescribe(t *testing.T) {
 	tests := []struct {
@@ -516,6 +536,11 @@ func TestHostileValues(t *testing.T) {
 		{"ampersand in query", "query", "a&admin=true", ".*", false, ""},                  // one query value
 		{"plus in query", "query", "a+b c", ".*", false, ""},                              // not a space
 		{"hash in query", "query", "a#frag", ".*", false, ""},                             // not a fragment
+		{"leading dash in path", "path", "-rf", ".*", true, ""},                           // no value begins with -
+		{"leading dash in query", "query", "-1", "-?[0-9]+", true, ""},                    // not even when the pattern admits it
+		{"leading dash in body", "body", "--all", ".*", true, ""},                         // nor in a body
+		{"encoded dot-dot", "path", "%2e%2e", ".*", false, ""},                            // % is escaped: a literal segment
+		{"line break in query", "query", "a\r\nHost: evil", "(?s).*", false, ""},          // escaped, no header
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

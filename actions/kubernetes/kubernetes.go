@@ -71,7 +71,7 @@ type Action struct {
 	tokenFile   string
 	namespace   *template.Template
 	name        *template.Template
-	patterns    map[string]*regexp.Regexp
+	place       template.Placement
 	kind        string // Deployment or StatefulSet
 	resource    string // deployments or statefulsets
 	op          string
@@ -188,7 +188,7 @@ func New(c *rules.KubernetesConfig, opts ...Option) (*Action, error) {
 	if err != nil {
 		fail("%w", err)
 	}
-	a.patterns = patterns
+	a.place = template.Placement{Patterns: patterns}
 	for _, name := range slices.Sorted(maps.Keys(c.Validate)) {
 		if !slices.Contains(refs, name) {
 			fail("validate.%s: not used by namespace or name", name)
@@ -295,14 +295,14 @@ func (a *Action) Timeout() time.Duration { return a.timeout }
 // the action (template.ErrRefused).
 func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 	d := template.DataFor(req)
-	ns, err := a.namespace.Render(d, a.patterns, nil)
+	ns, err := a.namespace.Render(d, a.place)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: namespace: %w", err)
 	}
 	if !dns1123Label(ns) {
 		return nil, fmt.Errorf("kubernetes: namespace %s is not a DNS-1123 label: %w", quote(ns), template.ErrRefused)
 	}
-	name, err := a.name.Render(d, a.patterns, nil)
+	name, err := a.name.Render(d, a.place)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes: name: %w", err)
 	}

@@ -728,6 +728,9 @@ func TestHostileValues(t *testing.T) {
 		{"trailing dot", "deployment", "web.", ".*", true},                        // each label ends alphanumeric
 		{"newline", "deployment", "web\n", "(?s).*", true},                        // no control bytes
 		{"dotted name", "deployment", "web-1.v2", "", false},                      // a subdomain is a valid name
+		{"leading dash", "deployment", "-web", ".*", true},                        // never an option, never a name
+		{"slash in namespace", "namespace", "kube-system/secrets", ".*", true},    // no other resource
+		{"another namespace", "namespace", "kube-system", "shop|default", true},   // the pattern is anchored as a whole
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

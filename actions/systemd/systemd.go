@@ -7,7 +7,6 @@ package systemd
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,8 +28,10 @@ const (
 // never allowed, so systemctl cannot read one name as many.
 var unitRE = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]{1,255}$`)
 
-// unitSuffixes are the unit types this action may act on.
-var unitSuffixes = []string{".service", ".socket", ".target", ".timer", ".mount", ".path"}
+// templatedSuffixes is what a templated unit may end in when the config
+// names no unit_suffixes: a label names a service, never a target
+// (poweroff.target), a slice, a scope, a mount or a device.
+var templatedSuffixes = []string{".service"}
 
 var actions = []string{"restart", "start", "stop", "reload"}
 
@@ -38,7 +39,8 @@ var actions = []string{"restart", "start", "stop", "reload"}
 type Action struct {
 	action    string
 	unit      *template.Template
-	patterns  map[string]*regexp.Regexp
+	place     template.Placement
+	suffixes  []string // of a templated unit
 	systemctl string
 	timeout   time.Duration
 	stop      rules.StopConfig
@@ -71,21 +73,21 @@ func New(c *rules.SystemdConfig) (*Action, error) {
 		}
 		if len(t.Refs()) == 0 {
 			// A literal unit is checked now, not at the first alert.
-			if _, err := unitName(c.Unit); err != nil {
+			if _, err := unitName(c.Unit, rules.UnitTypes, false); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	a.patterns = map[string]*regexp.Regexp{}
-	for _, name := range slices.Sorted(maps.Keys(c.Validate)) {
-		p, err := template.CompilePatterns(map[string]string{name: c.Validate[name]})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("systemd: %w", err))
-			continue
-		}
-		a.patterns[name] = p[name]
-		if parsed && !used[name] {
-			errs = append(errs, fmt.Errorf("systemd: validate.%s: no template uses it", name))
+	a.place, errs = exec.Placement("systemd", c.Validate, c.AllowLeadingDash, used, parsed, errs)
+	a.suffixes = templatedSuffixes
+	if len(c.UnitSuffixes) > 0 {
+		a.suffixes = nil
+		for _, suf := range c.UnitSuffixes {
+			if !slices.Contains(rules.UnitTypes, suf) {
+				errs = append(errs, fmt.Errorf("systemd: unit_suffixes: %q is not a unit type (%s)", suf, strings.Join(rules.UnitTypes, ", ")))
+				continue
+			}
+			a.suffixes = append(a.suffixes, suf)
 		}
 	}
 	if a.systemctl == "" {
@@ -104,13 +106,20 @@ func New(c *rules.SystemdConfig) (*Action, error) {
 
 // Render renders the unit name and checks it; a name that is not a valid
 // unit name of an allowed type refuses the action (template.ErrRefused).
+// A templated unit may be a .service only (or of the unit_suffixes
+// types), and never begins with "-"; a literal one may be any unit.
 // The invocation is [systemctl, action, "--", unit].
 func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
-	s, err := a.unit.Render(template.DataFor(req), a.patterns, nil)
+	s, err := a.unit.Render(template.DataFor(req), a.place)
 	if err != nil {
 		return nil, fmt.Errorf("systemd: unit: %w", err)
 	}
-	unit, err := unitName(s)
+	templated := len(a.unit.Refs()) > 0
+	suffixes := rules.UnitTypes
+	if templated {
+		suffixes = a.suffixes
+	}
+	unit, err := unitName(s, suffixes, templated)
 	if err != nil {
 		return nil, err
 	}
@@ -124,18 +133,28 @@ func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 }
 
 // unitName checks a unit name, appending ".service" when it has no
-// suffix. Its errors wrap template.ErrRefused.
-func unitName(s string) (string, error) {
+// suffix: it must be a unit name ending in one of suffixes and, when
+// templated, not begin with "-" (-.mount, -.slice). Its errors wrap
+// template.ErrRefused.
+func unitName(s string, suffixes []string, templated bool) (string, error) {
 	name := s
 	if !strings.Contains(name, ".") {
 		name += ".service"
 	}
-	valid := unitRE.MatchString(name) && slices.ContainsFunc(unitSuffixes, func(suffix string) bool {
+	if templated && strings.HasPrefix(name, "-") {
+		return "", fmt.Errorf("systemd: unit %s begins with \"-\": a templated unit never does (write the unit out in the config to act on it): %w",
+			quote(s), template.ErrRefused)
+	}
+	valid := unitRE.MatchString(name) && slices.ContainsFunc(suffixes, func(suffix string) bool {
 		return len(name) > len(suffix) && strings.HasSuffix(name, suffix)
 	})
 	if !valid {
-		return "", fmt.Errorf("systemd: unit %s is not a unit name ending in %s (or without a suffix, meaning .service): %w",
-			quote(s), strings.Join(unitSuffixes, ", "), template.ErrRefused)
+		what := "a unit name"
+		if templated {
+			what = "a templated unit name"
+		}
+		return "", fmt.Errorf("systemd: unit %s is not %s ending in %s (or without a suffix, meaning .service): %w",
+			quote(s), what, strings.Join(suffixes, ", "), template.ErrRefused)
 	}
 	return name, nil
 }

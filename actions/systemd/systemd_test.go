@@ -78,7 +78,7 @@ func request(service string) *engine.ActionRequest {
 }
 
 func TestNewErrors(t *testing.T) {
-	const suffixes = ".service, .socket, .target, .timer, .mount, .path (or without a suffix, meaning .service): refused"
+	const suffixes = ".service, .socket, .target, .timer, .mount, .automount, .swap, .path, .slice, .scope, .device (or without a suffix, meaning .service): refused"
 	tests := []struct {
 		name string
 		c    rules.SystemdConfig
@@ -98,12 +98,18 @@ func TestNewErrors(t *testing.T) {
 		// A literal unit is checked at load.
 		{"bad literal unit", rules.SystemdConfig{Action: "restart", Unit: "nginx service"},
 			`systemd: unit "nginx service" is not a unit name ending in ` + suffixes},
-		// A unit type this action does not act on.
-		{"device unit", rules.SystemdConfig{Action: "restart", Unit: "dev-sda.device"},
-			`systemd: unit "dev-sda.device" is not a unit name ending in ` + suffixes},
+		// A literal unit of a type systemd does not have.
+		{"unknown unit type", rules.SystemdConfig{Action: "restart", Unit: "dev-sda.disk"},
+			`systemd: unit "dev-sda.disk" is not a unit name ending in ` + suffixes},
+		// unit_suffixes names only unit types.
+		{"bad unit suffix", rules.SystemdConfig{Action: "restart", Unit: "{{ .labels.service }}", UnitSuffixes: []string{".service", "conf"}},
+			`systemd: unit_suffixes: "conf" is not a unit type (.service, .socket, .target, .timer, .mount, .automount, .swap, .path, .slice, .scope, .device)`},
+		// allow_leading_dash names a parameter a template uses.
+		{"unused allow_leading_dash", rules.SystemdConfig{Action: "restart", Unit: "{{ .labels.service }}", AllowLeadingDash: []string{"instance"}},
+			"systemd: allow_leading_dash: instance: no template uses it"},
 		// A pattern that does not compile.
 		{"bad pattern", rules.SystemdConfig{Action: "restart", Unit: "{{ .labels.service }}", Validate: map[string]string{"service": "(("}},
-			"systemd: validate.service: error parsing regexp: missing closing ): `^(($`"},
+			"systemd: validate.service: error parsing regexp: missing closing ): `((`"},
 		// A pattern no template uses.
 		{"unused pattern", rules.SystemdConfig{Action: "restart", Unit: "{{ .labels.service }}", Validate: map[string]string{"instance": "[a-z0-9]+"}},
 			"systemd: validate.instance: no template uses it"},
@@ -146,23 +152,28 @@ func TestRender(t *testing.T) {
 	tests := []struct {
 		name  string
 		value string // the service label
-		loose bool   // validate service with (?s).*, leaving only the unit-name check
+		loose bool   // validate service with (?s).*, leaving only the unit-name check, and allow six unit types
 		want  string // the unit; "" when refused
 	}{
 		// No suffix means .service.
 		{"plain name", "nginx", false, "nginx.service"},
 		// A .service suffix is kept.
 		{"service", "nginx.service", false, "nginx.service"},
-		// Each allowed unit type.
-		{"socket", "sshd.socket", false, "sshd.socket"},
-		{"target", "multi-user.target", false, "multi-user.target"},
-		{"timer", "backup.timer", false, "backup.timer"},
-		{"mount", "mnt-data.mount", false, "mnt-data.mount"},
-		{"path", "watch.path", false, "watch.path"},
+		// Each unit type unit_suffixes allows.
+		{"socket", "sshd.socket", true, "sshd.socket"},
+		{"target", "multi-user.target", true, "multi-user.target"},
+		{"timer", "backup.timer", true, "backup.timer"},
+		{"mount", "mnt-data.mount", true, "mnt-data.mount"},
+		{"path", "watch.path", true, "watch.path"},
+		// Without unit_suffixes a templated unit is a service.
+		{"target by default", "multi-user.target", false, ""},
+		{"socket by default", "sshd.socket", false, ""},
 		// A template instance.
 		{"instance", "getty@tty1", false, "getty@tty1.service"},
-		// A name like an option stays a name: it comes after "--".
-		{"dash", "-x", false, "-x.service"},
+		// A name like an option is refused, whatever the pattern.
+		{"dash", "-x", false, ""},
+		{"dash, loose", "-x", true, ""},
+		{"root mount", "-.mount", true, ""},
 		// systemd's escapes are allowed when the pattern lets a backslash through.
 		{"escape", `dev-disk-by\x2dlabel.mount`, true, `dev-disk-by\x2dlabel.mount`},
 		// A type not in the list.
@@ -196,7 +207,9 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loose, err := New(&rules.SystemdConfig{Action: "restart", Unit: "{{ .labels.service }}", Systemctl: "/usr/bin/systemctl", Validate: map[string]string{"service": "(?s).*"}})
+	// loose: any value the unit check takes, and more unit types.
+	loose, err := New(&rules.SystemdConfig{Action: "restart", Unit: "{{ .labels.service }}", Systemctl: "/usr/bin/systemctl", Validate: map[string]string{"service": "(?s).*"},
+		UnitSuffixes: []string{".service", ".socket", ".target", ".timer", ".mount", ".path"}})
 	if err != nil {
 		t.Fatal(err)
 	}

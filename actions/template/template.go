@@ -11,7 +11,9 @@ package template
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template/parse"
@@ -19,17 +21,68 @@ import (
 	"github.com/remediator/remediator/engine"
 )
 
-// DefaultPattern is what a value must match when the action names no
-// pattern for it: letters, digits and . _ : / @ + = , -, at most 253
-// characters, and never "..".
-var DefaultPattern = regexp.MustCompile(`^[A-Za-z0-9._:/@+=,-]{1,253}$`)
-
 // ErrRefused is the error of a value that fails its pattern: the action
 // is refused and the refusal recorded.
 var ErrRefused = errors.New("refused")
 
+// Pattern is a value pattern as the user wrote it, compiled anchored as
+// a whole (^(?:…)$): "web|api" admits web and api, not game-api.
+type Pattern struct {
+	src string
+	re  *regexp.Regexp
+	// noDotDot refuses a value holding ".." (the default pattern).
+	noDotDot bool
+}
+
+// CompilePattern compiles src anchored as a whole. src must be a pattern
+// on its own: "a)|(b" would otherwise break out of the group.
+func CompilePattern(src string) (*Pattern, error) {
+	if _, err := regexp.Compile(src); err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile(`^(?:` + src + `)$`)
+	if err != nil {
+		return nil, err
+	}
+	return &Pattern{src: src, re: re}, nil
+}
+
+// MatchString reports whether the whole of v matches.
+func (p *Pattern) MatchString(v string) bool {
+	return p.re.MatchString(v) && !(p.noDotDot && strings.Contains(v, ".."))
+}
+
+// String is the pattern as the user wrote it.
+func (p *Pattern) String() string {
+	if p.noDotDot {
+		return "the default pattern " + p.src + ` (without "..")`
+	}
+	return p.src
+}
+
+// DefaultPattern is what a value must match when the action names no
+// pattern for it: letters, digits and . _ : / @ + = , -, at most 253
+// characters, and never "..". Like every value, it may not begin with
+// "-" either (see Placement.LeadingDash).
+var DefaultPattern = &Pattern{src: `[A-Za-z0-9._:/@+=,-]{1,253}`, re: regexp.MustCompile(`^[A-Za-z0-9._:/@+=,-]{1,253}$`), noDotDot: true}
+
+// Placement is how the values of a template are placed.
+type Placement struct {
+	// Patterns are the action's validate patterns, by parameter name;
+	// a parameter without one must match DefaultPattern.
+	Patterns map[string]*Pattern
+	// LeadingDash names the parameters whose value may begin with "-"
+	// (the action's allow_leading_dash). No other value may: a program
+	// could read it as an option (ssh -oProxyCommand=…).
+	LeadingDash map[string]bool
+	// Escape transforms each value once it is checked (nil: as is).
+	Escape func(string) string
+}
+
 // Data is what templates may name.
 type Data struct {
+	// Rule names the remediation rule in refusals; templates cannot name it.
+	Rule        string
 	Labels      map[string]string
 	Annotations map[string]string
 	Alertname   string
@@ -43,6 +96,7 @@ type Data struct {
 // when the request has none (0), so a template that needs it is refused.
 func DataFor(req *engine.ActionRequest) *Data {
 	d := &Data{
+		Rule:        req.Rule,
 		Labels:      req.Alert.Labels,
 		Annotations: req.Alert.Annotations,
 		Alertname:   req.Alert.Labels["alertname"],
@@ -130,31 +184,45 @@ func (t *Template) Refs() []string {
 // Source is the template as written.
 func (t *Template) Source() string { return t.src }
 
-// Render places each value, checked against patterns[name] or
-// DefaultPattern, and transformed by escape (nil: as is). A value that
-// fails is ErrRefused, naming the parameter but not echoing more than 40
-// bytes of the value.
-func (t *Template) Render(d *Data, patterns map[string]*regexp.Regexp, escape func(string) string) (string, error) {
+// Render places each value, checked against its pattern (or
+// DefaultPattern) and the leading-dash rule, then transformed by the
+// placement's Escape. A value that fails is ErrRefused, naming the rule,
+// the parameter and at most 40 bytes of the value.
+func (t *Template) Render(d *Data, pl Placement) (string, error) {
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.ref == nil {
 			b.WriteString(p.text)
 			continue
 		}
-		v := lookup(d, p.ref)
-		pat := patterns[p.name()]
-		if pat == nil {
-			pat = DefaultPattern
-		}
-		if !pat.MatchString(v) || (pat == DefaultPattern && strings.Contains(v, "..")) {
-			return "", fmt.Errorf("%s=%s does not match %s: %w", p.name(), quote(v), pat, ErrRefused)
-		}
-		if escape != nil {
-			v = escape(v)
+		v, err := place(d, p, &pl)
+		if err != nil {
+			return "", err
 		}
 		b.WriteString(v)
 	}
 	return b.String(), nil
+}
+
+// place checks one value and escapes it.
+func place(d *Data, p part, pl *Placement) (string, error) {
+	name := p.name()
+	v := lookup(d, p.ref)
+	pat := pl.Patterns[name]
+	if pat == nil {
+		pat = DefaultPattern
+	}
+	if strings.HasPrefix(v, "-") && !pl.LeadingDash[name] {
+		return "", fmt.Errorf("%s=%s begins with \"-\", which a program could read as an option; rule %q places it only with allow_leading_dash: [%s]: %w",
+			name, quote(v), d.Rule, name, ErrRefused)
+	}
+	if !pat.MatchString(v) {
+		return "", fmt.Errorf("%s=%s does not match %s (rule %q): %w", name, quote(v), pat, d.Rule, ErrRefused)
+	}
+	if pl.Escape != nil {
+		v = pl.Escape(v)
+	}
+	return v, nil
 }
 
 func lookup(d *Data, ref []string) string {
@@ -184,24 +252,31 @@ func quote(v string) string {
 	return fmt.Sprintf("%q", v)
 }
 
-// CompilePatterns compiles an action's validate map; each pattern is
-// anchored (^…$ added when missing).
-func CompilePatterns(m map[string]string) (map[string]*regexp.Regexp, error) {
-	out := make(map[string]*regexp.Regexp, len(m))
+// CompilePatterns compiles an action's validate map, each pattern
+// anchored as a whole (see CompilePattern). Errors name validate.NAME and
+// show the pattern as written.
+func CompilePatterns(m map[string]string) (map[string]*Pattern, error) {
+	out := make(map[string]*Pattern, len(m))
 	var errs []error
-	for name, src := range m {
-		if !strings.HasPrefix(src, "^") {
-			src = "^" + src
-		}
-		if !strings.HasSuffix(src, "$") {
-			src += "$"
-		}
-		re, err := regexp.Compile(src)
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		p, err := CompilePattern(m[name])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("validate.%s: %w", name, err))
 			continue
 		}
-		out[name] = re
+		out[name] = p
 	}
 	return out, errors.Join(errs...)
+}
+
+// LeadingDash turns an action's allow_leading_dash list into a set.
+func LeadingDash(names []string) map[string]bool {
+	if len(names) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }

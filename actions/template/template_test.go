@@ -3,7 +3,6 @@ package template
 import (
 	"errors"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -37,8 +36,8 @@ func TestHostileValues(t *testing.T) {
 	}
 	svc, _ := CompilePatterns(map[string]string{"service": `[a-z0-9-]{1,63}`})
 	for _, v := range []string{"; rm -rf /", "$(touch /tmp/pwned)", "`id`", "../../etc/passwd", "a\nb", "{{ .labels.x }}", strings.Repeat("a", 1<<20), "\xff\xfe"} {
-		for _, pats := range []map[string]*regexp.Regexp{svc, nil} {
-			_, err := tpl.Render(&Data{Labels: map[string]string{"service": v}}, pats, nil)
+		for _, pats := range []map[string]*Pattern{svc, nil} {
+			_, err := tpl.Render(&Data{Labels: map[string]string{"service": v}}, Placement{Patterns: pats})
 			if !errors.Is(err, ErrRefused) {
 				t.Errorf("value %.20q with patterns %v: err = %v, want refused", v, pats != nil, err)
 			}
@@ -47,20 +46,20 @@ func TestHostileValues(t *testing.T) {
 			}
 		}
 	}
-	got, err := tpl.Render(&Data{Labels: map[string]string{"service": "game-api"}}, svc, nil)
+	got, err := tpl.Render(&Data{Labels: map[string]string{"service": "game-api"}}, Placement{Patterns: svc})
 	if err != nil || got != "restart game-api.service" {
 		t.Fatalf("good value: %q %v", got, err)
 	}
 	// A pattern that allows template syntax places it literally.
 	loose, _ := CompilePatterns(map[string]string{"x": `.*`})
 	tx, _ := Parse("{{ .labels.x }}")
-	got, err = tx.Render(&Data{Labels: map[string]string{"x": "{{ .level }}"}}, loose, nil)
+	got, err = tx.Render(&Data{Labels: map[string]string{"x": "{{ .level }}"}}, Placement{Patterns: loose})
 	if err != nil || got != "{{ .level }}" {
 		t.Fatalf("template syntax in a value: %q %v", got, err)
 	}
 	// An escape applies to values only.
 	tu, _ := Parse("/scale/{{ .labels.x }}")
-	got, _ = tu.Render(&Data{Labels: map[string]string{"x": "a b/c"}}, loose, url.PathEscape)
+	got, _ = tu.Render(&Data{Labels: map[string]string{"x": "a b/c"}}, Placement{Patterns: loose, Escape: url.PathEscape})
 	if got != "/scale/a%20b%2Fc" {
 		t.Fatalf("escaped: %q", got)
 	}
@@ -71,7 +70,8 @@ func TestRefsAndPatterns(t *testing.T) {
 	if got := strings.Join(tpl.Refs(), ","); got != "instance,service,level" {
 		t.Fatalf("refs = %s", got)
 	}
-	if _, err := CompilePatterns(map[string]string{"x": "(("}); err == nil || !strings.Contains(err.Error(), "validate.x") {
+	// The error names the parameter and shows the pattern as written.
+	if _, err := CompilePatterns(map[string]string{"x": "(("}); err == nil || err.Error() != "validate.x: error parsing regexp: missing closing ): `((`" {
 		t.Fatalf("bad pattern: %v", err)
 	}
 	p, _ := CompilePatterns(map[string]string{"x": "[a-z]+"})
@@ -90,5 +90,68 @@ func TestDataFor(t *testing.T) {
 	req.Incident = 0
 	if DataFor(req).Incident != "" {
 		t.Fatal("no incident must read as empty")
+	}
+}
+
+// TestLeadingDash: no value begins with "-", whatever its pattern, unless
+// the placement allows it for that parameter; the refusal names the rule,
+// the parameter and the value.
+func TestLeadingDash(t *testing.T) {
+	tpl, _ := Parse("{{ .labels.instance }}")
+	loose, _ := CompilePatterns(map[string]string{"instance": ".+"})
+	d := &Data{Rule: "ssh-fix", Labels: map[string]string{"instance": "-oProxyCommand=/tmp/x"}}
+	for _, pats := range []map[string]*Pattern{nil, loose} {
+		_, err := tpl.Render(d, Placement{Patterns: pats})
+		if !errors.Is(err, ErrRefused) {
+			t.Fatalf("patterns %v: err = %v, want refused", pats != nil, err)
+		}
+		want := `instance="-oProxyCommand=/tmp/x" begins with "-", which a program could read as an option; rule "ssh-fix" places it only with allow_leading_dash: [instance]: refused`
+		if err.Error() != want {
+			t.Fatalf("refusal =\n%s\nwant\n%s", err, want)
+		}
+	}
+	// Allowed for this parameter: placed, still checked by its pattern.
+	got, err := tpl.Render(d, Placement{LeadingDash: LeadingDash([]string{"instance"})})
+	if err != nil || got != "-oProxyCommand=/tmp/x" {
+		t.Fatalf("allowed: %q %v", got, err)
+	}
+	if _, err := tpl.Render(&Data{Labels: map[string]string{"instance": "-a b"}}, Placement{LeadingDash: LeadingDash([]string{"instance"})}); !errors.Is(err, ErrRefused) {
+		t.Fatalf("allowed dash, failing pattern: %v", err)
+	}
+	// Allowing another parameter allows nothing here.
+	if _, err := tpl.Render(d, Placement{LeadingDash: LeadingDash([]string{"service"})}); !errors.Is(err, ErrRefused) {
+		t.Fatalf("another parameter allowed: %v", err)
+	}
+	// A dash inside a value is fine.
+	if got, err := tpl.Render(&Data{Labels: map[string]string{"instance": "game-api-1"}}, Placement{}); err != nil || got != "game-api-1" {
+		t.Fatalf("inner dash: %q %v", got, err)
+	}
+}
+
+// TestAnchoredAsAWhole: an alternation is anchored around all of it, and
+// the refusal shows the pattern as the user wrote it.
+func TestAnchoredAsAWhole(t *testing.T) {
+	p, err := CompilePatterns(map[string]string{"service": "web|api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, want := range map[string]bool{"web": true, "api": true, "game-api": false, "web; anything": false, "webapi": false, "": false} {
+		if got := p["service"].MatchString(v); got != want {
+			t.Errorf("web|api on %q = %v, want %v", v, got, want)
+		}
+	}
+	tpl, _ := Parse("{{ .labels.service }}")
+	_, err = tpl.Render(&Data{Rule: "r", Labels: map[string]string{"service": "game-api"}}, Placement{Patterns: p})
+	if want := `service="game-api" does not match web|api (rule "r"): refused`; err == nil || err.Error() != want {
+		t.Fatalf("refusal = %v, want %s", err, want)
+	}
+	// A pattern that is not one on its own cannot break out of the group.
+	if _, err := CompilePattern("a)|(?:b"); err == nil {
+		t.Fatal(`"a)|(?:b" compiled`)
+	}
+	// A pattern the user anchored still works.
+	q, _ := CompilePattern("^[a-z]+$")
+	if !q.MatchString("abc") || q.MatchString("abc1") {
+		t.Fatal("an anchored pattern")
 	}
 }
