@@ -133,6 +133,9 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
+	if err := cfg.CheckExposedPlaceholders(); err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
 	a := &App{opts: o, log: o.Logger, cfg: cfg, registry: prometheus.NewRegistry(), shutdown: cfg.Server.ShutdownTimeout.D(), storePath: cfg.Storage.Path}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "remediator_config_last_reload_successful", Help: "Whether the last configuration reload succeeded."})
@@ -369,6 +372,9 @@ func (a *App) Reload(_ context.Context) error {
 	bound := *cfg
 	bound.Server.Listen = a.cfg.Server.Listen
 	if err := bound.Validate(); err != nil {
+		return fail(fmt.Errorf("for the running listen address %s: %w", a.cfg.Server.Listen, err))
+	}
+	if err := bound.CheckExposedPlaceholders(); err != nil {
 		return fail(fmt.Errorf("for the running listen address %s: %w", a.cfg.Server.Listen, err))
 	}
 	b, err := build(cfg, a.log, a.ruleErrors)

@@ -234,3 +234,27 @@ func TestWrapStoreSeesTheEnginesWrites(t *testing.T) {
 		t.Fatalf("alert not stored: %s", rec.Body)
 	}
 }
+
+// TestServeRefusesExposedPlaceholders: the seed policy with its published
+// placeholder tokens starts on loopback, and is refused on an address
+// that is not loopback; the error names the keys, not the secrets.
+func TestServeRefusesExposedPlaceholders(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"REMEDIATOR_DB": filepath.Join(dir, "r.db"), "REMEDIATOR_LISTEN": "0.0.0.0:0"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	_, err := app.New(context.Background(), app.Options{ConfigFile: "../testdata/seed-policy.yml", LookupEnv: lookup})
+	if err == nil || !strings.Contains(err.Error(), "server.webhook_token") || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Fatalf("New on 0.0.0.0 with placeholders: %v", err)
+	}
+	if strings.Contains(err.Error(), "change-me-webhook") {
+		t.Fatalf("the error shows a secret: %v", err)
+	}
+	env["REMEDIATOR_LISTEN"] = "127.0.0.1:0"
+	a, err := app.New(context.Background(), app.Options{ConfigFile: "../testdata/seed-policy.yml", LookupEnv: lookup})
+	if err != nil {
+		t.Fatalf("New on loopback: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

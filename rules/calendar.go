@@ -459,3 +459,17 @@ func (s SLADuration) Deadline(start time.Time, cal *Calendar) time.Time {
 	}
 	return cal.AddWorkingTime(start, d)
 }
+
+// Shortest is the least wall time from a start to its deadline: the wall
+// duration, or the working time itself (reached when all of it falls
+// inside one stretch of working hours).
+func (s SLADuration) Shortest(cal *Calendar) time.Duration {
+	var start time.Time
+	switch {
+	case s.WorkingDays != 0 && cal != nil:
+		return time.Duration(math.Round(s.WorkingDays * float64(cal.WorkingDayLength())))
+	case s.WorkingHours != 0:
+		return time.Duration(math.Round(s.WorkingHours * float64(time.Hour)))
+	}
+	return s.Deadline(start, nil).Sub(start)
+}

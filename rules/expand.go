@@ -32,9 +32,11 @@ func (l *loader) expandTree(n *yaml.Node, path string) {
 }
 
 // expandScalar expands one scalar in place. A plain scalar loses its tag so
-// that yaml resolves the expanded text's type (${LIMIT:-1024} is an int); a
-// quoted, block or explicitly tagged one keeps it. The expanded text is
-// only ever a scalar's value: it is not parsed as YAML.
+// that yaml resolves the expanded text's type (${LIMIT:-1024} is an int),
+// except that it is never null: an expanded "~" or "null" is that text (a
+// token ${WT} with WT=~ must not turn into "no token"). A quoted, block or
+// explicitly tagged scalar keeps its tag. The expanded text is only ever a
+// scalar's value: it is not parsed as YAML.
 func (l *loader) expandScalar(n *yaml.Node, path string) {
 	if !strings.Contains(n.Value, "$") {
 		return
@@ -48,8 +50,15 @@ func (l *loader) expandScalar(n *yaml.Node, path string) {
 	n.Value = v
 	if isPlain(n) {
 		n.Tag = ""
+		if nullWords[v] {
+			n.Tag = "!!str"
+		}
 	}
 }
+
+// nullWords are the texts YAML resolves as null, but for the empty one
+// (which is the zero value of every field alike).
+var nullWords = map[string]bool{"~": true, "null": true, "Null": true, "NULL": true}
 
 // isPlain reports whether n is written without quotes, block indicator or
 // explicit tag.

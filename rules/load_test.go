@@ -58,6 +58,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"remediation_bad_actions"},          // two kinds in one action, bad enums, empty command, unused pattern, bad templates
 		{"remediation_bad_safeguards"},       // negative cooldown, attempts and breaker out of range, queue, a bad on_failure, too much concurrency
 		{"remediation_missing"},              // no when, target or actions; a duplicate name; a syntax error; an unknown reference
+		{"remediation_placement"},            // a bad pattern, allow_leading_dash naming unused or repeated parameters, unit_suffixes that are no unit types
 		{"unknown_key_in_list_item"},         // a misspelt key inside auth.tokens[1]
 		{"bad_integer"},                      // max_body_bytes: abc
 		{"bad_duration"},                     // lock_timeout: 5 parsecs
@@ -300,6 +301,14 @@ func TestParseEnvTyping(t *testing.T) {
 		// A block scalar is expanded and stays a string.
 		{"literal block", "storage:\n  path: |-\n    ${P}\n", map[string]string{"P": "42"},
 			func(c *Config) any { return c.Storage.Path }, "42"},
+		// An expanded ~ or null is that text, never "no value": a token
+		// that comes out as null would turn into no token at all.
+		{"tilde is text", "storage:\n  path: ${P}\n", map[string]string{"P": "~"},
+			func(c *Config) any { return c.Storage.Path }, "~"},
+		{"null is text", "storage:\n  path: ${P}\n", map[string]string{"P": "null"},
+			func(c *Config) any { return c.Storage.Path }, "null"},
+		{"NULL is text", "storage:\n  path: ${P:-NULL}\n", nil,
+			func(c *Config) any { return c.Storage.Path }, "NULL"},
 		// An anchored value is expanded once and the alias shares it.
 		{"alias shares expansion", "storage:\n  path: &p ${P}\nclassify:\n  label: *p\n", map[string]string{"P": "team"},
 			func(c *Config) any { return c.Classify.Label }, "team"},
@@ -314,6 +323,26 @@ func TestParseEnvTyping(t *testing.T) {
 				t.Errorf("got %#v, want %#v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWebhookTokenFromEnv: webhook_token: ${WT} with WT=~ or null is a
+// one- or four-character token, which is refused like every token under
+// 16 characters (without showing it), never "no token".
+func TestWebhookTokenFromEnv(t *testing.T) {
+	for _, v := range []string{"~", "null", "Null", "short-token"} {
+		_, err := Parse("env.yml", []byte("server:\n  webhook_token: ${WT}\n"), envOf(map[string]string{"WT": v}))
+		want := "env.yml:2:18: server.webhook_token: must be at least 16 characters"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("WT=%q: err = %v, want %s", v, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), v) {
+			t.Errorf("WT=%q: the error shows the token: %v", v, err)
+		}
+	}
+	cfg, err := Parse("env.yml", []byte("server:\n  webhook_token: ${WT}\n"), envOf(map[string]string{"WT": testWebhookToken}))
+	if err != nil || cfg.Server.WebhookToken.Value() != testWebhookToken {
+		t.Fatalf("a good token: %v", err)
 	}
 }
 

@@ -293,12 +293,14 @@ func parseOverrideTime(v *validator, path, key, s string) (time.Time, bool) {
 }
 
 // Warnings are problems that do not stop a config from loading, for
-// `remediator check` to print: two layers of a schedule with the same
-// members and restriction windows, where the earlier never decides who is
-// on call. (Gaps in a schedule need the schedule computed: package oncall
-// reports them.)
+// `remediator check` to print (and serve to log): two layers of a
+// schedule with the same members and restriction windows, where the
+// earlier never decides who is on call, and the remediation warnings
+// (remediationWarnings). (Gaps in a schedule need the schedule computed:
+// package oncall reports them.)
 func (c *Config) Warnings() []string {
-	var out []string
+	out := append(c.placeholderWarnings(), c.remediationWarnings()...)
+	out = append(out, c.slaWarnings()...)
 	for i := range c.Schedules {
 		s := &c.Schedules[i]
 		sp := joinIndex("schedules", i)
@@ -314,6 +316,25 @@ func (c *Config) Warnings() []string {
 					break
 				}
 			}
+		}
+	}
+	return out
+}
+
+// slaWarnings: a level whose first page is due when its respond-by time
+// has already come (notify_within at or past the shortest respond_within)
+// breaches its own SLA before anyone is paged.
+func (c *Config) slaWarnings() []string {
+	var out []string
+	for i := range c.Levels {
+		l := &c.Levels[i]
+		pages := l.Escalation != "" || len(l.Notify.People) > 0 || len(l.Notify.Rooms) > 0
+		if l.NotifyWithin.Report || l.RespondWithin.IsZero() || !pages {
+			continue
+		}
+		if respond := l.RespondWithin.Shortest(c.calendar); l.NotifyWithin.Within >= respond {
+			out = append(out, fmt.Sprintf("%s: level %q is first paged %s after an incident opens (notify_within), but must be answered within %s (respond_within): its respond SLA is breached before anyone hears of it",
+				joinIndex("levels", i), l.Name, Duration(l.NotifyWithin.Within), l.RespondWithin))
 		}
 	}
 	return out

@@ -181,6 +181,9 @@ func (s *ServerConfig) validate(v *validator, path string) {
 	if s.ExternalURL != "" && !isHTTPURL(s.ExternalURL) {
 		v.addf(joinKey(path, "external_url"), "%q is not an absolute http or https URL", s.ExternalURL)
 	}
+	if s.WebhookToken != "" && utf8.RuneCountInString(s.WebhookToken.Value()) < minTokenLength {
+		v.addf(joinKey(path, "webhook_token"), "must be at least %d characters long", minTokenLength)
+	}
 	switch {
 	case s.MaxBodyBytes < 0:
 		v.addf(joinKey(path, "max_body_bytes"), "must be positive (got %d)", s.MaxBodyBytes)
@@ -266,8 +269,8 @@ func (t *TokenConfig) validate(v *validator, path string) {
 
 // DefaultLevels are the levels of our users' support process, used when a
 // config has no levels key: critical (P1: respond in 15m, resolve in 4h,
-// notify at once), warning (P2: 30m, 8h, within 1h), notice (P3: 2h, 24h,
-// within 24h) and info (P4: 1 and 5 working days, periodic report). They
+// notify at once), warning (P2: 30m, 8h, within 5m), notice (P3: 2h, 24h,
+// within 30m: each is paged well before its respond-by time) and info (P4: 1 and 5 working days, periodic report). They
 // are given by the severity label (classify), and the first three pop up
 // in the console (the app room). rules/default.yml spells out the same list.
 func DefaultLevels() []LevelConfig {
@@ -275,8 +278,8 @@ func DefaultLevels() []LevelConfig {
 	console := LevelNotifyConfig{Rooms: []string{"app"}}
 	return []LevelConfig{
 		{Name: "critical", Priority: "P1", RespondWithin: wall(15 * time.Minute), ResolveWithin: wall(4 * time.Hour), Notify: console},
-		{Name: "warning", Priority: "P2", RespondWithin: wall(30 * time.Minute), ResolveWithin: wall(8 * time.Hour), NotifyWithin: NotifyWithin{Within: time.Hour}, Notify: console},
-		{Name: "notice", Priority: "P3", RespondWithin: wall(2 * time.Hour), ResolveWithin: wall(24 * time.Hour), NotifyWithin: NotifyWithin{Within: 24 * time.Hour}, Notify: console},
+		{Name: "warning", Priority: "P2", RespondWithin: wall(30 * time.Minute), ResolveWithin: wall(8 * time.Hour), NotifyWithin: NotifyWithin{Within: 5 * time.Minute}, Notify: console},
+		{Name: "notice", Priority: "P3", RespondWithin: wall(2 * time.Hour), ResolveWithin: wall(24 * time.Hour), NotifyWithin: NotifyWithin{Within: 30 * time.Minute}, Notify: console},
 		{Name: "info", Priority: "P4", RespondWithin: SLADuration{WorkingDays: 1}, ResolveWithin: SLADuration{WorkingDays: 5}, NotifyWithin: NotifyWithin{Report: true}},
 	}
 }
