@@ -316,7 +316,7 @@ func TestNewDefaults(t *testing.T) {
 	if n, pause := tw.CallAttempts(); n != 3 || pause != time.Minute {
 		t.Errorf("CallAttempts = %d, %s; want 3, 1m", n, pause)
 	}
-	want := rules.TwilioPromptsConfig{Menu: DefaultMenu, Acknowledged: DefaultAcknowledged, Resolved: DefaultResolved, Silenced: DefaultSilenced, Invalid: DefaultInvalid}
+	want := rules.TwilioPromptsConfig{Menu: DefaultMenu, Acknowledged: DefaultAcknowledged, Resolved: DefaultResolved, Silenced: DefaultSilenced, Invalid: DefaultInvalid, NoInput: DefaultNoInput}
 	if tw.prompts != want {
 		t.Errorf("prompts = %+v", tw.prompts)
 	}
@@ -384,7 +384,7 @@ func TestVoiceWire(t *testing.T) {
 	if !strings.Contains(g.Says[0].Text, "incident 12: Disk full on db-1") || !strings.Contains(g.Says[0].Text, "disk /var is 99% full") {
 		t.Errorf("the call says %q", g.Says[0].Text)
 	}
-	if g.Says[1].Text != DefaultMenu || doc.Says[0].Text != NoInput {
+	if g.Says[1].Text != DefaultMenu || doc.Says[0].Text != DefaultNoInput {
 		t.Errorf("menu %q, then %q", g.Says[1].Text, doc.Says[0].Text)
 	}
 }
@@ -447,6 +447,33 @@ func TestVoiceChinese(t *testing.T) {
 		if s.Language != "zh-CN" || s.Voice != "Polly.Zhiyu" {
 			t.Errorf("Say language %q voice %q", s.Language, s.Voice)
 		}
+	}
+}
+
+// TestNoInputIsAPrompt: what a call says when no key is pressed is the
+// no_input prompt, in the call's language, also after a wrong key; the
+// seed policy's call speaks Chinese to the end.
+func TestNoInputIsAPrompt(t *testing.T) {
+	seed, err := rules.Load("../../testdata/seed-policy.yml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeTwilio(t)
+	c := config(f.URL)
+	c.Voice = seed.Notifiers.Twilio.Voice
+	tw := newTwilio(t, c, nil)
+	if _, err := tw.Voice().Notify(context.Background(), notification(engine.NotifyFiring)); err != nil {
+		t.Fatal(err)
+	}
+	const want = "未收到按键，再见。"
+	doc := parseTwiML(t, f.only(t).Form.Get("Twiml"))
+	if len(doc.Says) != 1 || doc.Says[0].Text != want || doc.Says[0].Language != "zh-CN" {
+		t.Errorf("without a key the call says %+v, want %q in zh-CN", doc.Says, want)
+	}
+	resp, body := serve(t, tw.Handler(newResponder(), nil), signed(voiceURI, callForm("9")))
+	doc = twimlReply(t, resp, body)
+	if len(doc.Gathers) != 1 || len(doc.Says) != 1 || doc.Says[0].Text != want || doc.Gathers[0].Says[0].Text != "抱歉，操作未成功。" {
+		t.Errorf("after a wrong key: %s", body)
 	}
 }
 
