@@ -192,3 +192,33 @@ func TestDigestRendersEveryPage(t *testing.T) {
 		t.Fatalf("override: %q", r.Body)
 	}
 }
+
+// TestByLineSaysByOnce: the line that says who acted reads as a sentence
+// for every event, never "By by remediator." (a remediation that failed
+// is reported by remediator).
+func TestByLineSaysByOnce(t *testing.T) {
+	for _, k := range []Kind{KindSMS, KindVoice, KindEmail, KindMarkdown, KindSlack, KindText} {
+		set, err := Compile(k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range engine.NotifyEvents {
+			n := notification(ev)
+			n.By, n.Detail = "remediator", "restart-game failed: exit status 1"
+			r, err := set.Render(NewData(n, "", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all := strings.ToLower(r.Title + "\n" + r.Body + "\n" + r.HTML); strings.Contains(all, "by by") {
+				t.Errorf("%s/%s says \"by by\":\n%s", k, ev, r.Body)
+			}
+		}
+	}
+	set, _ := Compile(KindText, nil)
+	n := notification(engine.NotifyRemediationFailed)
+	n.By, n.Detail = "remediator", "restart-game failed: exit status 1"
+	r, _ := set.Render(NewData(n, "", nil))
+	if want := "Reported by remediator. restart-game failed: exit status 1"; !strings.HasPrefix(r.Body, want) {
+		t.Errorf("remediation_failed body = %q, want it to start %q", r.Body, want)
+	}
+}
