@@ -980,3 +980,59 @@ func TestTruncate(t *testing.T) {
 		})
 	}
 }
+
+// TestVoiceHostileLabels: label and annotation values that try to close
+// the <Say> and add <Redirect>, <Dial> or <Play>, end a CDATA section, or
+// hold characters XML cannot carry are spoken as text: the call's TwiML
+// keeps one Gather with the message and the menu, and a final Say.
+func TestVoiceHostileLabels(t *testing.T) {
+	f := newFakeTwilio(t)
+	tw := newTwilio(t, config(f.URL), nil)
+	n := notification(engine.NotifyFiring)
+	evil := `</Say><Redirect method="POST">https://evil.example/twiml</Redirect><Dial>+19005550000</Dial><Play>x</Play><Say>]]>` + "\x00\x0b\ufffe"
+	n.Incident.Title = "Disk " + evil
+	n.Alerts[0].Labels["instance"] = evil
+	n.Alerts[0].Annotations["summary"] = evil
+	if _, err := tw.Voice().Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	raw := f.only(t).Form.Get("Twiml")
+	for _, verb := range []string{"<Redirect", "<Dial", "<Play", "\x00", "\x0b"} {
+		if strings.Contains(raw, verb) {
+			t.Errorf("the TwiML holds %q: %s", verb, raw)
+		}
+	}
+	doc := parseTwiML(t, raw)
+	if len(doc.Gathers) != 1 || len(doc.Gathers[0].Says) != 2 || len(doc.Says) != 1 ||
+		!strings.Contains(doc.Gathers[0].Says[0].Text, `</Say><Redirect method="POST">https://evil.example/twiml</Redirect>`) {
+		t.Errorf("the values are not spoken as text: %s", raw)
+	}
+	if !strings.Contains(doc.Inner, "</Gather><Say") || strings.Count(raw, "<Say") != 3 {
+		t.Errorf("the TwiML's verbs changed: %s", raw)
+	}
+}
+
+// TestSMSHostileLabels: an SMS is one form field (Body) of the API
+// request: a title that tries to add form fields (another To, a
+// StatusCallback) or holds line breaks reaches Twilio as the Body's text,
+// and the request's own fields are unchanged.
+func TestSMSHostileLabels(t *testing.T) {
+	f := newFakeTwilio(t)
+	tw := newTwilio(t, config(f.URL), nil)
+	n := notification(engine.NotifyFiring)
+	evil := "x&To=%2B19005550000&StatusCallback=https://evil.example/\r\nBody: y {{.Recipient}} <Message>"
+	n.Incident.Title = evil
+	if _, err := tw.SMS().Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	form := f.only(t).Form
+	if to := form["To"]; len(to) != 1 || to[0] != testTo {
+		t.Errorf("To = %q, want only %s", to, testTo)
+	}
+	if cb := form["StatusCallback"]; len(cb) != 1 || !strings.HasPrefix(cb[0], testExternal+PathStatus) {
+		t.Errorf("StatusCallback = %q", cb)
+	}
+	if body := form["Body"]; len(body) != 1 || !strings.Contains(body[0], evil) {
+		t.Errorf("Body = %q, want it to hold the title as written", body)
+	}
+}
