@@ -22,22 +22,24 @@ type Auditor interface {
 }
 
 // The audit log's action names. The console writes login and logout; the
-// API the others.
+// API the others; the engine (a call's keypress) and the Twilio callbacks
+// those it names, and callback.
 const (
 	ActionLogin            = "login"
 	ActionLogout           = "logout"
-	ActionIncidentAck      = "incident.ack"
-	ActionIncidentResolve  = "incident.resolve"
-	ActionSilenceCreate    = "silence.create"
+	ActionIncidentAck      = engine.AuditIncidentAck
+	ActionIncidentResolve  = engine.AuditIncidentResolve
+	ActionSilenceCreate    = engine.AuditSilenceCreate
 	ActionSilenceExpire    = "silence.expire"
 	ActionApprove          = "action.approve"
 	ActionReject           = "action.reject"
 	ActionScheduleOverride = "schedule.override"
 	ActionConfigReload     = "config.reload"
+	ActionCallback         = engine.AuditCallback
 )
 
 var auditActions = []string{ActionLogin, ActionLogout, ActionIncidentAck, ActionIncidentResolve, ActionSilenceCreate,
-	ActionSilenceExpire, ActionApprove, ActionReject, ActionScheduleOverride, ActionConfigReload}
+	ActionSilenceExpire, ActionApprove, ActionReject, ActionScheduleOverride, ActionConfigReload, ActionCallback}
 
 // maxAuditDetail bounds an entry's detail (an error text, a note).
 const maxAuditDetail = 300

@@ -230,32 +230,28 @@ type twilioResponder struct {
 
 var _ twilio.Responder = (*twilioResponder)(nil)
 
-func (t *twilioResponder) Acknowledge(ctx context.Context, incident uint64, by string) error {
-	_, err := t.e.Acknowledge(ctx, incident, engine.Transition{By: by, Note: "by phone or SMS"})
-	return t.audit(ctx, "incident.ack", incident, by, err)
+// Keypress is the engine's: the key, what it did and its audit entries
+// are written together.
+func (t *twilioResponder) Keypress(ctx context.Context, k engine.CallResponse) (string, error) {
+	return t.e.RespondToCall(ctx, k)
 }
 
-func (t *twilioResponder) Resolve(ctx context.Context, incident uint64, by string) error {
-	_, err := t.e.Resolve(ctx, incident, engine.Transition{By: by, Note: "by phone or SMS"})
-	return t.audit(ctx, "incident.resolve", incident, by, err)
+func (t *twilioResponder) Acknowledge(ctx context.Context, incident uint64, by, addr string) error {
+	_, err := t.e.Acknowledge(ctx, incident, engine.Transition{By: by, Note: "by SMS"})
+	return t.audit(ctx, engine.AuditIncidentAck, incident, by, addr, err)
 }
 
-// Silence silences the incident's group (its common labels) for d and
-// acknowledges it.
-func (t *twilioResponder) Silence(ctx context.Context, incident uint64, by string, d time.Duration) error {
-	err := t.e.SilenceIncident(ctx, incident, by, d)
-	if err == nil { // silencing by phone acknowledges too
-		_ = t.audit(ctx, "incident.ack", incident, by, nil)
-	}
-	return t.audit(ctx, "silence.create", incident, by, err)
+func (t *twilioResponder) Resolve(ctx context.Context, incident uint64, by, addr string) error {
+	_, err := t.e.Resolve(ctx, incident, engine.Transition{By: by, Note: "by SMS"})
+	return t.audit(ctx, engine.AuditIncidentResolve, incident, by, addr, err)
 }
 
-// audit records a change a person made by phone or SMS (the audit log
-// has every state change, whatever its way in), and returns err.
-func (t *twilioResponder) audit(ctx context.Context, action string, incident uint64, by string, err error) error {
-	a := engine.AuditEntry{Actor: by, Addr: "twilio", Action: action, Target: fmt.Sprintf("incident %d", incident), Outcome: engine.AuditOK}
+// audit records a change a person made by SMS (the audit log has every
+// state change, whatever its way in), and returns err.
+func (t *twilioResponder) audit(ctx context.Context, action string, incident uint64, by, addr string, err error) error {
+	a := engine.AuditEntry{Actor: by, Addr: addr, Action: action, Target: fmt.Sprintf("incident %d", incident), Outcome: engine.AuditOK, Detail: "by SMS"}
 	if err != nil {
-		a.Outcome, a.Detail = engine.AuditFailed, err.Error()
+		a.Outcome, a.Detail = engine.AuditFailed, "by SMS: "+err.Error()
 	}
 	if aerr := t.e.Audit(ctx, a); aerr != nil {
 		// The change is made; a lost audit line must not undo its answer.
@@ -264,12 +260,17 @@ func (t *twilioResponder) audit(ctx context.Context, action string, incident uin
 	return err
 }
 
-func (t *twilioResponder) DeliveryStatus(ctx context.Context, id uint64, providerID, status, detail string) error {
-	return t.e.DeliveryStatus(ctx, id, providerID, status, detail)
+// Refused audits a callback refused before it could change anything.
+// Without an actor, the engine rate-limits these per address.
+func (t *twilioResponder) Refused(ctx context.Context, r twilio.Refusal) {
+	a := engine.AuditEntry{Addr: r.Addr, Action: r.Action, Target: r.Target, Outcome: engine.AuditDenied, Detail: r.Detail}
+	if err := t.e.Audit(ctx, a); err != nil {
+		t.log.Error("audit entry not stored", "action", r.Action, "target", r.Target, "err", err)
+	}
 }
 
-func (t *twilioResponder) Recipient(id uint64) (string, uint64, bool) {
-	return t.e.NotificationRecipient(id)
+func (t *twilioResponder) DeliveryStatus(ctx context.Context, id uint64, providerID, status, detail string) error {
+	return t.e.DeliveryStatus(ctx, id, providerID, status, detail)
 }
 
 func (t *twilioResponder) PersonByPhone(phone string) (string, bool) {

@@ -14,6 +14,18 @@ const (
 	AuditFailed = "failed" // allowed, but it did not succeed (bad input, a conflict)
 )
 
+// Audit actions the engine writes itself; the API's list of actions
+// (api.Action*) names these from here.
+const (
+	AuditIncidentAck     = "incident.ack"
+	AuditIncidentResolve = "incident.resolve"
+	AuditSilenceCreate   = "silence.create"
+	// AuditCallback is a provider's callback (Twilio's) refused before
+	// it could ask for anything: a wrong signature, or an SMS from a
+	// number nobody has that is not a command.
+	AuditCallback = "callback"
+)
+
 // AuditEntry is one state change (or attempt) by a person or a service:
 // who, when, from where, what. The audit log is append-only: entries are
 // never changed or removed.
@@ -37,6 +49,21 @@ func (e *Engine) Audit(ctx context.Context, a AuditEntry) error {
 	}
 	e.mu.Lock()
 	c := e.begin()
+	if !c.audit(a) {
+		e.mu.Unlock()
+		return nil
+	}
+	t := c.commit()
+	e.mu.Unlock()
+	return e.wait(ctx, t)
+}
+
+// audit adds a to the change, so that it is written with the change it
+// records; it reports false when a was left out (too many anonymous
+// denials from its address). At is set to the change's time when zero.
+// Callers hold mu.
+func (c *change) audit(a AuditEntry) bool {
+	e := c.e
 	if a.At.IsZero() {
 		a.At = c.now
 	}
@@ -45,8 +72,7 @@ func (e *Engine) Audit(ctx context.Context, a AuditEntry) error {
 		// anonymousPerMinute per address and minute are written; the
 		// next one written says how many were not.
 		if !e.anon.allow(a.Addr, a.At) {
-			e.mu.Unlock()
-			return nil
+			return false
 		}
 		if n := e.anon.dropped[a.Addr]; n > 0 {
 			a.Detail = strings.TrimSpace(fmt.Sprintf("%s (and %d more denied attempts from this address not recorded)", a.Detail, n))
@@ -57,10 +83,8 @@ func (e *Engine) Audit(ctx context.Context, a AuditEntry) error {
 	a.ID = e.lastAudit
 	cp := a
 	e.auditLog = append(e.auditLog, &cp)
-	c.audit = append(c.audit, &cp)
-	t := c.commit()
-	e.mu.Unlock()
-	return e.wait(ctx, t)
+	c.audits = append(c.audits, &cp)
+	return true
 }
 
 // anonymousPerMinute bounds the audit entries of requests without any

@@ -256,7 +256,7 @@ type change struct {
 	pageable      map[uint64]bool
 	escalations   []*Escalation
 	overrides     []*ScheduleOverride
-	audit         []*AuditEntry
+	audits        []*AuditEntry
 	chainMoved    map[uint64]bool // incidents whose chain paged a step in this change
 }
 
@@ -380,7 +380,7 @@ func (c *change) changes() *Changes {
 		ch.Silences = append(ch.Silences, &cp)
 	}
 	ch.Overrides = append(ch.Overrides, c.overrides...) // never changed after creation
-	ch.Audit = append(ch.Audit, c.audit...)
+	ch.Audit = append(ch.Audit, c.audits...)
 	if len(c.escalations) > 0 {
 		seen := make(map[uint64]bool, len(c.escalations))
 		for i := len(c.escalations) - 1; i >= 0; i-- { // the last version of each
@@ -731,29 +731,35 @@ type Transition struct {
 
 // Acknowledge moves an open incident to acknowledged.
 func (e *Engine) Acknowledge(ctx context.Context, id uint64, t Transition) (Incident, error) {
-	return e.transition(ctx, id, t, func(c *change, inc *Incident) error {
-		if inc.Status != IncidentOpen {
-			return fmt.Errorf("incident %d is %s, only an open incident can be acknowledged: %w", id, inc.Status, ErrConflict)
-		}
-		inc.Status, inc.AcknowledgedAt, inc.AcknowledgedBy = IncidentAcknowledged, c.now, t.By
-		c.event(inc, EventAcknowledged, t.By, "acknowledged by %s%s", t.By, noteSuffix(t.Note))
-		e.log.Info("incident acknowledged", "incident", id, "by", t.By)
-		e.onAcknowledged(c, inc, t.By)
-		return nil
-	})
+	return e.transition(ctx, id, t, func(c *change, inc *Incident) error { return e.acknowledge(c, inc, t) })
+}
+
+// acknowledge is Acknowledge within c. Callers hold mu.
+func (e *Engine) acknowledge(c *change, inc *Incident, t Transition) error {
+	if inc.Status != IncidentOpen {
+		return fmt.Errorf("incident %d is %s, only an open incident can be acknowledged: %w", inc.ID, inc.Status, ErrConflict)
+	}
+	inc.Status, inc.AcknowledgedAt, inc.AcknowledgedBy = IncidentAcknowledged, c.now, t.By
+	c.event(inc, EventAcknowledged, t.By, "acknowledged by %s%s", t.By, noteSuffix(t.Note))
+	e.log.Info("incident acknowledged", "incident", inc.ID, "by", t.By)
+	e.onAcknowledged(c, inc, t.By)
+	return nil
 }
 
 // Resolve moves an open or acknowledged incident to resolved. Alerts that
 // still fire stay attached to it; a new episode of the group opens a new
 // incident.
 func (e *Engine) Resolve(ctx context.Context, id uint64, t Transition) (Incident, error) {
-	return e.transition(ctx, id, t, func(c *change, inc *Incident) error {
-		if inc.Status == IncidentResolved {
-			return fmt.Errorf("incident %d is already resolved: %w", id, ErrConflict)
-		}
-		e.resolve(c, inc, t.By, "resolved by "+t.By+noteSuffix(t.Note))
-		return nil
-	})
+	return e.transition(ctx, id, t, func(c *change, inc *Incident) error { return e.resolveBy(c, inc, t) })
+}
+
+// resolveBy is Resolve within c. Callers hold mu.
+func (e *Engine) resolveBy(c *change, inc *Incident, t Transition) error {
+	if inc.Status == IncidentResolved {
+		return fmt.Errorf("incident %d is already resolved: %w", inc.ID, ErrConflict)
+	}
+	e.resolve(c, inc, t.By, "resolved by "+t.By+noteSuffix(t.Note))
+	return nil
 }
 
 func (e *Engine) transition(ctx context.Context, id uint64, t Transition, f func(*change, *Incident) error) (Incident, error) {

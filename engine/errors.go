@@ -12,4 +12,7 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: the request itself is malformed.
 	ErrInvalid = errors.New("invalid")
+	// ErrDenied: the request is not allowed whatever the state: a key
+	// pressed in a call that is not live (a replayed or late callback).
+	ErrDenied = errors.New("denied")
 )

@@ -69,6 +69,9 @@ type NotificationRecord struct {
 	ProviderID     string   `json:"provider_id,omitempty"`
 	ProviderStatus string   `json:"provider_status,omitempty"`
 	OldProviderIDs []string `json:"old_provider_ids,omitempty"`
+	// KeyCall is the call (its provider id) whose menu key was taken: a
+	// call's menu answers once (see RespondToCall).
+	KeyCall string `json:"key_call,omitempty"`
 	// Tries counts the attempts since the last one the provider accepted:
 	// retry.max_attempts bounds it (a call placed again after nobody
 	// answered starts from zero).
@@ -91,7 +94,7 @@ type NotificationRecord struct {
 // NoteAttempt is one line of a notification's history.
 type NoteAttempt struct {
 	At     time.Time `json:"at"`
-	Result string    `json:"result"` // sent, retry, failed, callback:<status>, interrupted, cancelled
+	Result string    `json:"result"` // sent, retry, failed, callback:<status>, key:<key>, interrupted, cancelled
 	Error  string    `json:"error,omitempty"`
 }
 
@@ -1028,7 +1031,9 @@ func (e *Engine) unanswered(c *change, r *NotificationRecord, inc *Incident, sta
 		if r.ProviderID != "" {
 			r.OldProviderIDs = append(r.OldProviderIDs, r.ProviderID)
 		}
-		r.Status, r.DueAt, r.Error, r.ProviderID = NotePending, c.now.Add(cfg.CallRetryAfter), "phone "+status, ""
+		// The next call's status is its own: a key pressed in it must not
+		// be refused for this one having ended.
+		r.Status, r.DueAt, r.Error, r.ProviderID, r.ProviderStatus = NotePending, c.now.Add(cfg.CallRetryAfter), "phone "+status, "", ""
 		c.touchNote(r)
 	default:
 		e.failNote(c, r, inc, fmt.Sprintf("not answered after %d calls (last: %s)", r.Calls, status))
@@ -1051,18 +1056,6 @@ func (e *Engine) callWatchdog(c *change) {
 		r.log(c.now, "no status callback", fmt.Sprintf("no final status within %s of the call", wait))
 		e.unanswered(c, r, inc, "no status callback")
 	}
-}
-
-// NotificationRecipient returns the person and incident of notification
-// id (for a call's keypress).
-func (e *Engine) NotificationRecipient(id uint64) (person string, incident uint64, ok bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := e.out.records.get(id)
-	if r == nil {
-		return "", 0, false
-	}
-	return r.Recipient.Person, r.Incident, true
 }
 
 // NotificationFilter selects notification records; empty fields select

@@ -520,13 +520,41 @@ func TestLevelRaisedEscalatesToTheNewLevelsRoute(t *testing.T) {
 	}
 }
 
-func TestSilenceIncidentSilencesTheGroupAndAcknowledges(t *testing.T) {
+// phoneNote is incident's phone notification to person.
+func (h *notifyHarness) phoneNote(incident uint64, person string) engine.NotificationRecord {
+	h.t.Helper()
+	for _, r := range h.notes(incident) {
+		if r.Channel == engine.ChannelPhone && r.Recipient.Person == person {
+			return r
+		}
+	}
+	h.t.Fatalf("no call to %s for incident %d: %v", person, incident, h.statuses(incident))
+	return engine.NotificationRecord{}
+}
+
+func (h *notifyHarness) press(r engine.NotificationRecord, call string, key engine.CallKey) (string, error) {
+	return h.e.RespondToCall(context.Background(), engine.CallResponse{Notification: r.ID, Incident: r.Incident,
+		Call: call, Key: key, SilenceFor: time.Hour, Addr: "192.0.2.7"})
+}
+
+// auditOf lists the audit log as "action outcome actor", oldest first.
+func (h *notifyHarness) auditOf() []string {
+	list, _ := h.e.AuditLog(engine.AuditFilter{}, engine.Page{Limit: 1000})
+	var out []string
+	for i := len(list) - 1; i >= 0; i-- {
+		out = append(out, fmt.Sprintf("%s %s %s", list[i].Action, list[i].Outcome, list[i].Actor))
+	}
+	return out
+}
+
+func TestCallKeySilencesTheGroupAndAcknowledges(t *testing.T) {
 	h := newNotifyHarness(t)
-	ctx := context.Background()
 	id := h.ingest(group("g", critical("Down"))).Incident
 	h.e.WaitActions()
-	if err := h.e.SilenceIncident(ctx, id, "bob", time.Hour); err != nil {
-		t.Fatal(err)
+	r := h.phoneNote(id, "bob")
+	by, err := h.press(r, r.ProviderID, engine.CallSilence)
+	if err != nil || by != "bob" {
+		t.Fatalf("press 3: %q, %v", by, err)
 	}
 	d := h.incident(id)
 	if d.Incident.Status != engine.IncidentAcknowledged || d.Incident.AcknowledgedBy != "bob" {
@@ -539,16 +567,131 @@ func TestSilenceIncidentSilencesTheGroupAndAcknowledges(t *testing.T) {
 	if _, ok := h.e.Suppression(map[string]string{"alertname": "Other"}); ok {
 		t.Fatal("the silence matches another group")
 	}
-	// Unknown incident; an incident without common labels cannot be
-	// silenced (a silence matching everything is refused).
-	if err := h.e.SilenceIncident(ctx, 99, "bob", time.Hour); !errors.Is(err, engine.ErrNotFound) {
+	if got, want := h.auditOf(), []string{"silence.create ok bob", "incident.ack ok bob"}; !slices.Equal(got, want) {
+		t.Fatalf("audit = %q, want %q", got, want)
+	}
+	// An unknown notification; an incident without common labels cannot
+	// be silenced (a silence matching everything is refused).
+	if _, err := h.e.RespondToCall(context.Background(), engine.CallResponse{Notification: 99, Incident: id, Call: "x", Key: engine.CallSilence}); !errors.Is(err, engine.ErrNotFound) {
 		t.Fatalf("unknown: %v", err)
 	}
 	w := group("h", critical("X"))
 	w.CommonLabels = nil
 	id2 := h.ingest(w).Incident
-	if err := h.e.SilenceIncident(ctx, id2, "bob", time.Hour); !errors.Is(err, engine.ErrInvalid) {
+	h.e.WaitActions()
+	r2 := h.phoneNote(id2, "bob")
+	if _, err := h.press(r2, r2.ProviderID, engine.CallSilence); !errors.Is(err, engine.ErrInvalid) {
 		t.Fatalf("no labels: %v", err)
+	}
+	if got := h.incident(id2).Incident.Status; got != engine.IncidentOpen {
+		t.Fatalf("a refused silence left the incident %s", got)
+	}
+}
+
+// A call's menu takes one key, from the notification's live call: a
+// replay (also after a restart, and after the incident resolved), a key
+// of a call a re-call replaced, of a call that ended, or of a call whose
+// id is not recorded yet changes nothing and is audited as denied.
+func TestCallKeyIsTakenOnceFromTheLiveCall(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["critical"] = engine.Route{People: []string{"bob"}, Via: []string{"phone"}}
+	h.install()
+	ctx := context.Background()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	h.e.WaitActions()
+	r := h.phoneNote(id, "bob")
+	if _, err := h.press(r, r.ProviderID, engine.CallSilence); err != nil {
+		t.Fatal(err)
+	}
+	silences := func() int {
+		list, _ := h.e.Silences(engine.SilenceFilter{}, engine.Page{Limit: 100})
+		return len(list)
+	}
+	replay := func(when string) {
+		t.Helper()
+		if _, err := h.press(r, r.ProviderID, engine.CallSilence); !errors.Is(err, engine.ErrDenied) || !strings.Contains(err.Error(), "already taken") {
+			t.Fatalf("replay %s: %v", when, err)
+		}
+	}
+	replay("at once")
+	h.restart()
+	replay("after a restart")
+	if _, err := h.e.Resolve(ctx, id, engine.Transition{By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	replay("after the incident resolved")
+	if n := silences(); n != 1 {
+		t.Fatalf("%d silences, want 1", n)
+	}
+	want := []string{"silence.create ok bob", "incident.ack ok bob", "silence.create denied ", "silence.create denied ", "silence.create denied "}
+	if got := h.auditOf(); !slices.Equal(got, want) {
+		t.Fatalf("audit = %q\nwant %q", got, want)
+	}
+	if got := h.phoneNote(id, "bob"); got.KeyCall != r.ProviderID || got.History[len(got.History)-1].Result != "key:silence" {
+		t.Fatalf("the taken key is not on the notification: %+v", got)
+	}
+
+	// A re-call replaces the call.
+	id = h.ingest(group("g2", critical("DB"))).Incident
+	h.e.WaitActions()
+	first := h.phoneNote(id, "bob")
+	if err := h.e.DeliveryStatus(ctx, first.ID, first.ProviderID, "no-answer", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.press(first, first.ProviderID, engine.CallAcknowledge); !errors.Is(err, engine.ErrDenied) {
+		t.Fatalf("a key of the replaced call before the re-call: %v", err)
+	}
+	h.tick(time.Minute)
+	second := h.phoneNote(id, "bob")
+	if second.ProviderID == first.ProviderID || second.Calls != 2 {
+		t.Fatalf("no second call: %+v", second)
+	}
+	if _, err := h.press(second, first.ProviderID, engine.CallAcknowledge); !errors.Is(err, engine.ErrDenied) || !strings.Contains(err.Error(), "replaced") {
+		t.Fatalf("a key of the replaced call: %v", err)
+	}
+	// The second call rings: its key counts though the first one ended.
+	if _, err := h.press(second, second.ProviderID, engine.CallAcknowledge); err != nil {
+		t.Fatalf("a key of the live call: %v", err)
+	}
+	if got := h.incident(id).Incident.Status; got != engine.IncidentAcknowledged {
+		t.Fatalf("incident %d is %s", id, got)
+	}
+
+	// A call that ended; a call id that is not the notification's; an
+	// incident that is not the notification's.
+	id = h.ingest(group("g3", critical("Cache"))).Incident
+	h.e.WaitActions()
+	r = h.phoneNote(id, "bob")
+	if _, err := h.press(r, "CA-other", engine.CallResolve); !errors.Is(err, engine.ErrDenied) {
+		t.Fatalf("another call id: %v", err)
+	}
+	if _, err := h.e.RespondToCall(ctx, engine.CallResponse{Notification: r.ID, Incident: id + 1, Call: r.ProviderID, Key: engine.CallResolve}); !errors.Is(err, engine.ErrInvalid) {
+		t.Fatalf("another incident: %v", err)
+	}
+	if err := h.e.DeliveryStatus(ctx, r.ID, r.ProviderID, "completed", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.press(r, r.ProviderID, engine.CallResolve); !errors.Is(err, engine.ErrDenied) || !strings.Contains(err.Error(), "ended") {
+		t.Fatalf("a key after the call ended: %v", err)
+	}
+	if got := h.incident(id).Incident.Status; got != engine.IncidentOpen {
+		t.Fatalf("incident %d is %s", id, got)
+	}
+
+	// A key before the call's id is recorded (it cannot come from the
+	// call, which rings only once the provider accepted it).
+	h.n["phone"].result = func(n *engine.Notification) (bool, error) {
+		_, err := h.e.RespondToCall(ctx, engine.CallResponse{Notification: n.ID, Incident: n.Incident.ID, Call: "CA-early", Key: engine.CallResolve})
+		if !errors.Is(err, engine.ErrDenied) {
+			t.Errorf("a key before the call id is recorded: %v", err)
+		}
+		n.ProviderID = "CA-early"
+		return false, nil
+	}
+	id = h.ingest(group("g4", critical("Queue"))).Incident
+	h.e.WaitActions()
+	if got := h.incident(id).Incident.Status; got != engine.IncidentOpen {
+		t.Fatalf("incident %d is %s", id, got)
 	}
 }
 

@@ -2,9 +2,7 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -128,6 +126,20 @@ type NewSilence struct {
 func (e *Engine) CreateSilence(ctx context.Context, n NewSilence) (Silence, error) {
 	e.mu.Lock()
 	c := e.begin()
+	s, err := e.createSilence(c, n)
+	if err != nil {
+		e.mu.Unlock()
+		return Silence{}, err
+	}
+	out := *s
+	out.CurrentState = s.State(c.now)
+	t := c.commit()
+	e.mu.Unlock()
+	return out, e.wait(ctx, t)
+}
+
+// createSilence is CreateSilence within c. Callers hold mu.
+func (e *Engine) createSilence(c *change, n NewSilence) (*Silence, error) {
 	s := &Silence{Matchers: n.Matchers, StartsAt: n.StartsAt, EndsAt: n.EndsAt, CreatedBy: strings.TrimSpace(n.CreatedBy), Comment: n.Comment, CreatedAt: c.now}
 	if s.StartsAt.IsZero() || s.StartsAt.Before(c.now) {
 		s.StartsAt = c.now
@@ -141,20 +153,15 @@ func (e *Engine) CreateSilence(ctx context.Context, n NewSilence) (Silence, erro
 		err = fmt.Errorf("ends_at: must be after starts_at (%s) and in the future: %w", s.StartsAt.UTC().Format(time.RFC3339), ErrInvalid)
 	}
 	if err != nil {
-		e.mu.Unlock()
-		return Silence{}, err
+		return nil, err
 	}
 	e.lastSilence++
 	s.ID, s.Rev = e.lastSilence, c.rev
 	e.silences.put(s.ID, s)
 	e.live.valid = false
 	c.silences = append(c.silences, s)
-	out := *s
-	out.CurrentState = s.State(c.now)
-	t := c.commit()
-	e.mu.Unlock()
-	e.log.Info("silence created", "silence", out.ID, "by", out.CreatedBy, "ends_at", out.EndsAt)
-	return out, e.wait(ctx, t)
+	e.log.Info("silence created", "silence", s.ID, "by", s.CreatedBy, "ends_at", s.EndsAt)
+	return s, nil
 }
 
 // ExpireSilence ends a pending or active silence now.
@@ -305,44 +312,4 @@ func (e *Engine) Suppression(ls map[string]string) (Suppression, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.suppressed(ls, e.clock.Now())
-}
-
-// SilenceIncident silences an incident's group for d, from now: a silence
-// on the group's common labels, by who asked. An open incident is
-// acknowledged too, so that paging stops. (A phone keypress does this.)
-func (e *Engine) SilenceIncident(ctx context.Context, id uint64, by string, d time.Duration) error {
-	e.mu.Lock()
-	inc := e.incidents.get(id)
-	var group map[string]string
-	var status IncidentStatus
-	if inc != nil {
-		group, status = inc.Labels, inc.Status
-	}
-	now := e.clock.Now()
-	e.mu.Unlock()
-	if inc == nil {
-		return fmt.Errorf("incident %d: %w", id, ErrNotFound)
-	}
-	if len(group) == 0 {
-		return fmt.Errorf("incident %d has no common labels to silence: %w", id, ErrInvalid)
-	}
-	names := make([]string, 0, len(group))
-	for k := range group {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	ms := make([]Matcher, 0, len(names))
-	for _, k := range names {
-		ms = append(ms, Matcher{Name: k, Value: group[k]})
-	}
-	if _, err := e.CreateSilence(ctx, NewSilence{Matchers: ms, EndsAt: now.Add(d), CreatedBy: by,
-		Comment: fmt.Sprintf("silenced from incident %d for %s", id, d)}); err != nil {
-		return err
-	}
-	if status == IncidentOpen {
-		if _, err := e.Acknowledge(ctx, id, Transition{By: by, Note: fmt.Sprintf("silenced for %s", d)}); err != nil && !errors.Is(err, ErrConflict) {
-			return err
-		}
-	}
-	return nil
 }

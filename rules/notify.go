@@ -112,6 +112,7 @@ type TwilioPromptsConfig struct {
 	Resolved     string `yaml:"resolved"`     // default "Resolved. Goodbye."
 	Silenced     string `yaml:"silenced"`     // default "Silenced. Goodbye."
 	Invalid      string `yaml:"invalid"`      // default "Sorry, that did not work."
+	NoInput      string `yaml:"no_input"`     // default "No key was pressed. Goodbye."
 }
 
 // TwilioSMSConfig is the SMS channel.

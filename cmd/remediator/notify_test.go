@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -315,9 +316,10 @@ func postTwilio(t *testing.T, fullURL string, form url.Values, sig string) (int,
 }
 
 // A keypress on the call, signed as Twilio signs it, acknowledges the
-// incident through the real HTTP server: the unanswered-call retry that
-// was pending is cancelled and nobody is called again. An unsigned or
-// forged keypress changes nothing.
+// incident through the real HTTP server, once: the same keypress again (a
+// replay) changes nothing and is audited as denied, as are an unsigned
+// and a forged one. The call's late no-answer callback cancels the
+// notification instead of calling again.
 func TestSignedKeypressAcknowledgesAndStopsPaging(t *testing.T) {
 	tw := &fakeTwilio{t: t}
 	twSrv := httptest.NewServer(tw)
@@ -356,23 +358,43 @@ func TestSignedKeypressAcknowledgesAndStopsPaging(t *testing.T) {
 	if list := listIncidents(t, base, adminToken); list[0].Status != "open" {
 		t.Fatalf("a refused keypress changed the incident: %+v", list[0])
 	}
-	// The call was not answered the first time: a second call is due in
-	// a second. The keypress (on that first call's menu) acknowledges.
-	statusURL := fmt.Sprintf("%s/api/v1/twilio/status?notification=%d", base, call.ID)
-	cb := url.Values{"CallSid": {call.ProviderID}, "CallStatus": {"no-answer"}}
-	if status, body := postTwilio(t, statusURL, cb, twilioSignature(statusURL, cb)); status >= 300 {
-		t.Fatalf("status callback: %d %s", status, body)
-	}
 	status, body := postTwilio(t, action, form, twilioSignature(action, form))
-	if status != 200 || !strings.Contains(body, "<Say") {
+	if status != 200 || !strings.Contains(body, "Acknowledged. Goodbye.") {
 		t.Fatalf("signed keypress: %d %s", status, body)
 	}
 	if list := listIncidents(t, base, adminToken); list[0].Status != "acknowledged" {
 		t.Fatalf("after the keypress: %+v", list[0])
 	}
-	// Nobody is called again: the notification is cancelled, and after
-	// its retry time has passed there is still only the first call.
-	waitFor(t, 10*time.Second, "the pending call to be cancelled", func() bool {
+	status, body = postTwilio(t, action, form, twilioSignature(action, form))
+	if status != 200 || strings.Contains(body, "Acknowledged") {
+		t.Fatalf("replayed keypress: %d %s", status, body)
+	}
+	status, audit := request(t, "GET", base+"/api/v1/audit?outcome=denied", adminToken, nil)
+	if status != 200 {
+		t.Fatalf("audit: %d %s", status, audit)
+	}
+	var denied struct {
+		Entries []struct{ Action, Target, Detail string }
+	}
+	if err := json.Unmarshal(audit, &denied); err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range denied.Entries {
+		actions = append(actions, e.Action)
+	}
+	sort.Strings(actions)
+	if want := []string{"callback", "callback", "incident.ack"}; !slices.Equal(actions, want) {
+		t.Fatalf("denied entries %v, want %v: %s", actions, want, audit)
+	}
+	// The call's own no-answer callback comes after the acknowledgement:
+	// the notification is cancelled, and nobody is called again.
+	statusURL := fmt.Sprintf("%s/api/v1/twilio/status?notification=%d", base, call.ID)
+	cb := url.Values{"CallSid": {call.ProviderID}, "CallStatus": {"no-answer"}}
+	if status, body := postTwilio(t, statusURL, cb, twilioSignature(statusURL, cb)); status >= 300 {
+		t.Fatalf("status callback: %d %s", status, body)
+	}
+	waitFor(t, 10*time.Second, "the call to be cancelled", func() bool {
 		n := notesOf(t, base, 1)
 		return n[0].Status == "cancelled"
 	})

@@ -406,3 +406,21 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	robottest.NoSecrets(t, errs, logs.String(), n, token, secret)
 }
+
+// TestLabelValuesCannotMention: DingTalk pings only the numbers and ids
+// in "at" (and everyone only with isAtAll); those come from the
+// recipients alone, so "@all", "@所有人" or another number in a label,
+// annotation, by or detail is text that pings nobody.
+func TestLabelValuesCannotMention(t *testing.T) {
+	r, n, _, _ := setup(t, secret, secret)
+	if _, err := n.Notify(context.Background(), robottest.HostileNotification(7, mobile)); err != nil {
+		t.Fatal(err)
+	}
+	m := r.requests()[0].Msg
+	if m.At == nil || m.At.IsAtAll || fmt.Sprint(m.At.AtMobiles) != fmt.Sprint([]string{mobile}) || len(m.At.AtUserIDs) != 0 {
+		t.Errorf("at = %+v, want the recipient's mobile alone, not all", m.At)
+	}
+	if !strings.Contains(m.Markdown.Text, "@13900000000") || !strings.HasSuffix(m.Markdown.Text, "@"+mobile) {
+		t.Errorf("text:\n%s", m.Markdown.Text)
+	}
+}

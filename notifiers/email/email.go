@@ -38,6 +38,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	mail "github.com/wneessen/go-mail"
 	maillog "github.com/wneessen/go-mail/log"
@@ -183,8 +184,9 @@ func (e *Notifier) message(n *engine.Notification, r message.Rendered) (*mail.Ms
 func (e *Notifier) compose(subject, text, html, local string) *mail.Msg {
 	m := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	m.FromMailAddress(e.from)
-	// A subject is one line, whatever the template left in it.
-	m.Subject(strings.Join(strings.Fields(subject), " "))
+	// A subject is one line, whatever the template (or a label value in
+	// it) left in it.
+	m.Subject(subjectHeader(strings.Join(strings.Fields(subject), " ")))
 	m.SetMessageIDWithValue(local + "@" + e.domain)
 	m.SetDateWithValue(e.now().In(e.loc))
 	m.SetUserAgent("remediator")
@@ -195,6 +197,29 @@ func (e *Notifier) compose(subject, text, html, local string) *mail.Msg {
 		m.AddAlternativeString(mail.TypeTextHTML, html)
 	}
 	return m
+}
+
+// subjectHeader is subject as go-mail should write it: as it is (go-mail
+// encodes it when it is not ASCII), unless it holds "=?". A mail reader
+// decodes such text as an RFC 2047 encoded-word, so a label value
+// "=?UTF-8?B?YWxsIGNsZWFy?=" would read "all clear"; then the whole
+// subject is encoded here, in encoded-words of whole characters, and
+// reads as written.
+func subjectHeader(subject string) string {
+	if !strings.Contains(subject, "=?") {
+		return subject
+	}
+	const chunk = 45 // bytes: 60 base64 characters, an encoded-word of 72
+	var words []string
+	for s := subject; s != ""; {
+		n := min(len(s), chunk)
+		for n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		words = append(words, "=?UTF-8?B?"+base64.StdEncoding.EncodeToString([]byte(s[:n]))+"?=")
+		s = s[n:]
+	}
+	return strings.Join(words, " ")
 }
 
 // SendMessage sends one message that is not about one incident (a

@@ -1353,3 +1353,46 @@ func TestSendMessageNoSecretLeak(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileTitleStaysInTheSubject: an incident title comes from alert
+// labels. A line break in it cannot start a header (no Bcc, no second
+// recipient), and text that looks like an RFC 2047 encoded-word is shown
+// as written, not decoded into something else by the mail reader.
+func TestHostileTitleStaysInTheSubject(t *testing.T) {
+	forged := "=?UTF-8?B?" + base64.StdEncoding.EncodeToString([]byte("all clear")) + "?="
+	for _, title := range []string{
+		"DiskFull\r\nBcc: evil@example.com\r\nX-Injected: 1\r\n\r\nfake body",
+		"DiskFull\nBcc: evil@example.com",
+		"DiskFull " + forged,
+		"数据库 " + forged + " \r\nBcc: evil@example.com",
+		// Long: several encoded-words, folded, none splitting a character.
+		strings.Repeat("磁盘已满 ", 30) + forged,
+	} {
+		srv := startServer(t, serverConfig{mode: TLSNone})
+		n := newNotifier(t, rules.EmailConfig{Smarthost: srv.addr, TLS: TLSNone}, nil)
+		no := notification()
+		no.Incident.Title = title
+		no.Alerts[0].Labels["instance"] = "db-1\r\nBcc: evil@example.com"
+		if _, err := notify(t, n, no); err != nil {
+			t.Fatalf("%q: Notify: %v", title, err)
+		}
+		got := srv.be.received()
+		if len(got) != 1 || len(got[0].To) != 1 || got[0].To[0] != "lilei@example.net" {
+			t.Fatalf("%q: received %+v", title, got)
+		}
+		m := parseMessage(t, got[0].Data)
+		for _, h := range []string{"Bcc", "X-Injected"} {
+			if v, ok := m.header[h]; ok {
+				t.Errorf("%q: header %s: %q", title, h, v)
+			}
+		}
+		subject, err := new(mime.WordDecoder).DecodeHeader(m.header.Get("Subject"))
+		if err != nil {
+			t.Fatalf("%q: subject: %v", title, err)
+		}
+		want := strings.Join(strings.Fields(render(t, no).Title), " ")
+		if subject != want {
+			t.Errorf("%q: Subject reads %q, want %q", title, subject, want)
+		}
+	}
+}

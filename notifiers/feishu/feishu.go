@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,20 @@ func New(cfg *rules.IMConfig, o Options) (*Notifier, error) {
 		Max: c.MaxPerMinute, Window: time.Minute,
 		Burst: MaxPerSecond, BurstWindow: time.Second,
 	}, o, n.send)
+	n.robot.Escape = defuseMentions
 	return n, nil
+}
+
+// mentionRE is the start of a Feishu mention tag (<at id=all></at> in a
+// card, <at user_id="all"> in a text), in any case and spacing.
+var mentionRE = regexp.MustCompile(`(?i)<(\s*at)`)
+
+// defuseMentions keeps a value from mentioning anyone: a zero-width space
+// after the "<" of a mention tag leaves the text as it reads and no
+// longer a tag; the only mentions are those compose adds for the
+// recipients.
+func defuseMentions(s string) string {
+	return mentionRE.ReplaceAllString(s, "<\u200b$1")
 }
 
 // Notify posts nt to the bot's group, at once when the rate limits

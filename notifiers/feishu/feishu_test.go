@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -508,3 +509,31 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	robottest.NoSecrets(t, errs, logs.String(), n, hook, secret)
 }
+
+// TestLabelValuesCannotMention: a value with Feishu's mention syntax
+// (<at id=all></at>, <at user_id="all">) in the title, labels,
+// annotations, by or detail mentions nobody, in a card or a text; only
+// the recipient's own mention, which remediator adds, is one.
+func TestLabelValuesCannotMention(t *testing.T) {
+	off := false
+	for _, card := range []*bool{nil, &off} {
+		b, n, _, _ := setup(t, secret, rules.IMConfig{Secret: secret, Card: card})
+		if _, err := n.Notify(context.Background(), robottest.HostileNotification(7, openID)); err != nil {
+			t.Fatal(err)
+		}
+		m := b.requests()[0]
+		text := m.text()
+		if got := len(atTagRE.FindAllString(text, -1)); got != 1 || !strings.Contains(text[strings.LastIndex(text, "\n\n"):], openID) {
+			t.Errorf("%s: %d mentions, want the recipient's alone at the end:\n%s", m.MsgType, got, text)
+		}
+		if m.Card != nil && atTagRE.MatchString(m.Card.Header.Title.Content) {
+			t.Errorf("the header mentions: %q", m.Card.Header.Title.Content)
+		}
+		if !strings.Contains(text, "所有人") {
+			t.Errorf("%s: the value is not shown:\n%s", m.MsgType, text)
+		}
+	}
+}
+
+// atTagRE is Feishu's mention tag, as loosely as a parser might read it.
+var atTagRE = regexp.MustCompile(`(?i)<\s*at[\s>]`)

@@ -28,8 +28,8 @@ func (k kindDefaults) forEvent(ev string) Template {
 
 const defaultTitle = `[{{eventTag .Event}}] {{.Priority}} {{.Level}} #{{.Incident.ID}} {{.Incident.Title}}`
 
-// byLine says who acknowledged or resolved, or what failed.
-const byLine = `{{if .By}}{{if eq .Event "acknowledged"}}Acknowledged{{else if eq .Event "resolved"}}Resolved{{else}}By{{end}} by {{.By}}.{{end}}{{if .Detail}} {{.Detail}}{{end}}`
+// byLine says who acknowledged or resolved, or who reported what failed.
+const byLine = `{{if .By}}{{if eq .Event "acknowledged"}}Acknowledged{{else if eq .Event "resolved"}}Resolved{{else}}Reported{{end}} by {{.By}}.{{end}}{{if .Detail}} {{.Detail}}{{end}}`
 
 const textBody = byLine + `
 {{if .Summary}}{{.Summary}}

@@ -111,6 +111,48 @@ func NewData(n *engine.Notification, ack string, loc *time.Location) *Data {
 	return d
 }
 
+// MapValues returns a copy of nt whose strings went through f: the
+// incident's, its labels and its alerts' labels and annotations, the
+// recipient's, who acted and the detail, the URLs, and the same in each
+// page of a digest. A channel escapes what its markup would read in alert
+// data this way (Slack's <, > and &, a chat service's mention syntax)
+// before the templates see it; nt is left as it is.
+func MapValues(nt *engine.Notification, f func(string) string) *engine.Notification {
+	c := *nt
+	inc := &c.Incident
+	inc.Key, inc.Receiver, inc.GroupKey, inc.Title = f(inc.Key), f(inc.Receiver), f(inc.GroupKey), f(inc.Title)
+	inc.Level, inc.Priority, inc.ExternalURL = engine.Level(f(string(inc.Level))), f(inc.Priority), f(inc.ExternalURL)
+	inc.AcknowledgedBy, inc.ResolvedBy = f(inc.AcknowledgedBy), f(inc.ResolvedBy)
+	inc.Labels = mapMap(inc.Labels, f)
+	c.Alerts = make([]engine.Alert, len(nt.Alerts))
+	for i, a := range nt.Alerts {
+		a.Fingerprint, a.GeneratorURL, a.Level = f(a.Fingerprint), f(a.GeneratorURL), engine.Level(f(string(a.Level)))
+		a.Labels, a.Annotations = mapMap(a.Labels, f), mapMap(a.Annotations, f)
+		c.Alerts[i] = a
+	}
+	c.Recipient = engine.Recipient{Person: f(nt.Recipient.Person), Name: f(nt.Recipient.Name), Address: f(nt.Recipient.Address)}
+	c.URL, c.ExternalURL, c.By, c.Detail = f(c.URL), f(c.ExternalURL), f(c.By), f(c.Detail)
+	c.Thread, c.MessageID = f(c.Thread), f(c.MessageID)
+	if len(nt.Digest) > 0 { // a digest's other pages alike
+		c.Digest = make([]engine.Notification, len(nt.Digest))
+		for i := range nt.Digest {
+			c.Digest[i] = *MapValues(&nt.Digest[i], f)
+		}
+	}
+	return &c
+}
+
+func mapMap(m map[string]string, f func(string) string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[f(k)] = f(v)
+	}
+	return out
+}
+
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {

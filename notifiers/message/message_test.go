@@ -1,6 +1,8 @@
 package message
 
 import (
+	"html"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +192,85 @@ func TestDigestRendersEveryPage(t *testing.T) {
 	}
 	if r, _ := set.Render(NewData(n, "", nil)); r.Body != "#12 #13" {
 		t.Fatalf("override: %q", r.Body)
+	}
+}
+
+// TestByLineSaysByOnce: the line that says who acted reads as a sentence
+// for every event, never "By by remediator." (a remediation that failed
+// is reported by remediator).
+func TestByLineSaysByOnce(t *testing.T) {
+	for _, k := range []Kind{KindSMS, KindVoice, KindEmail, KindMarkdown, KindSlack, KindText} {
+		set, err := Compile(k, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range engine.NotifyEvents {
+			n := notification(ev)
+			n.By, n.Detail = "remediator", "restart-game failed: exit status 1"
+			r, err := set.Render(NewData(n, "", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all := strings.ToLower(r.Title + "\n" + r.Body + "\n" + r.HTML); strings.Contains(all, "by by") {
+				t.Errorf("%s/%s says \"by by\":\n%s", k, ev, r.Body)
+			}
+		}
+	}
+	set, _ := Compile(KindText, nil)
+	n := notification(engine.NotifyRemediationFailed)
+	n.By, n.Detail = "remediator", "restart-game failed: exit status 1"
+	r, _ := set.Render(NewData(n, "", nil))
+	if want := "Reported by remediator. restart-game failed: exit status 1"; !strings.HasPrefix(r.Body, want) {
+		t.Errorf("remediation_failed body = %q, want it to start %q", r.Body, want)
+	}
+}
+
+// TestValuesAreNeverTemplates: a label, annotation, title, by or detail
+// that is template text ({{ .Recipient }}, {{template "x"}}, a define) is
+// printed as written by every kind's defaults and by an override, in
+// every event and in a digest; nothing in it runs.
+func TestValuesAreNeverTemplates(t *testing.T) {
+	const (
+		recipient = `{{ .Recipient }}`
+		call      = `{{template "digest.body" .}}`
+		define    = `{{define "x"}}pwned{{end}}{{template "x"}}`
+	)
+	hostile := func(ev string) *engine.Notification {
+		n := notification(ev)
+		n.Incident.Title = "T " + recipient + " " + call
+		n.Alerts[0].Labels["alertname"] = define
+		n.Alerts[0].Annotations["summary"] = recipient + " " + define
+		n.By, n.Detail = recipient, call
+		return n
+	}
+	override := map[string]Template{engine.NotifyFiring: {Title: "{{.Incident.Title}}", Body: "{{.Summary}} {{range .Alerts}}{{.Labels.alertname}}{{end}}"}}
+	for _, k := range []Kind{KindSMS, KindVoice, KindEmail, KindMarkdown, KindSlack, KindText} {
+		for _, o := range []map[string]Template{nil, override} {
+			set, err := Compile(k, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range append(slices.Clone(engine.NotifyEvents), EventDigest) {
+				n := hostile(ev)
+				if ev == EventDigest {
+					n = hostile(engine.NotifyFiring)
+					n.Digest = []engine.Notification{*hostile(engine.NotifyFiring)}
+				}
+				r, err := set.Render(NewData(n, "", nil))
+				if err != nil {
+					t.Fatalf("%s/%s: %v", k, ev, err)
+				}
+				all := r.Title + "\n" + r.Body + "\n" + html.UnescapeString(r.HTML)
+				// What is left once the values as written are taken out
+				// shows what a value would have run.
+				left := strings.NewReplacer(define, "", recipient, "", call, "", "{{.Incident.ID}}", "").Replace(all)
+				if strings.Contains(left, "pwned") || strings.Contains(left, "{{") || strings.Contains(all, "zhangsan") || strings.Contains(all, "zhangsan") || strings.Contains(all, "z@example.com") {
+					t.Errorf("%s/%s: a value ran as a template:\n%s", k, ev, all)
+				}
+				if !strings.Contains(r.Title, recipient) || !strings.Contains(r.Title, call) {
+					t.Errorf("%s/%s: title %q, want the values as written", k, ev, r.Title)
+				}
+			}
+		}
 	}
 }

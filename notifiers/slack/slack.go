@@ -265,41 +265,8 @@ func truncate(s string, max int, suffix string) string {
 // escaper escapes Slack's control characters.
 var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-func escapeMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[escaper.Replace(k)] = escaper.Replace(v)
-	}
-	return out
-}
-
 // escapeNotification returns a copy of nt whose strings are escaped for
 // mrkdwn; nt is left as it is.
 func escapeNotification(nt *engine.Notification) *engine.Notification {
-	e := escaper.Replace
-	c := *nt
-	inc := &c.Incident
-	inc.Key, inc.Receiver, inc.GroupKey, inc.Title = e(inc.Key), e(inc.Receiver), e(inc.GroupKey), e(inc.Title)
-	inc.Level, inc.Priority, inc.ExternalURL = engine.Level(e(string(inc.Level))), e(inc.Priority), e(inc.ExternalURL)
-	inc.AcknowledgedBy, inc.ResolvedBy = e(inc.AcknowledgedBy), e(inc.ResolvedBy)
-	inc.Labels = escapeMap(inc.Labels)
-	c.Alerts = make([]engine.Alert, len(nt.Alerts))
-	for i, a := range nt.Alerts {
-		a.Fingerprint, a.GeneratorURL, a.Level = e(a.Fingerprint), e(a.GeneratorURL), engine.Level(e(string(a.Level)))
-		a.Labels, a.Annotations = escapeMap(a.Labels), escapeMap(a.Annotations)
-		c.Alerts[i] = a
-	}
-	c.Recipient = engine.Recipient{Person: e(nt.Recipient.Person), Name: e(nt.Recipient.Name), Address: e(nt.Recipient.Address)}
-	c.URL, c.ExternalURL, c.By, c.Detail = e(c.URL), e(c.ExternalURL), e(c.By), e(c.Detail)
-	c.Thread, c.MessageID = e(c.Thread), e(c.MessageID)
-	if len(nt.Digest) > 0 { // a digest's other pages are escaped alike
-		c.Digest = make([]engine.Notification, len(nt.Digest))
-		for i := range nt.Digest {
-			c.Digest[i] = *escapeNotification(&nt.Digest[i])
-		}
-	}
-	return &c
+	return message.MapValues(nt, escaper.Replace)
 }

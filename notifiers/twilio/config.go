@@ -29,9 +29,7 @@ const (
 	DefaultResolved     = "Resolved. Goodbye."
 	DefaultSilenced     = "Silenced. Goodbye."
 	DefaultInvalid      = "Sorry, that did not work."
-	// NoInput is what a call says when no key was pressed. It is not in
-	// TwilioPromptsConfig, so it is always English.
-	NoInput = "No key was pressed. Goodbye."
+	DefaultNoInput      = "No key was pressed. Goodbye."
 )
 
 // Options are what New needs besides the configuration.
@@ -170,6 +168,7 @@ func newSettings(c *rules.TwilioConfig, externalURL string) (*settings, error) {
 	def(&s.prompts.Resolved, DefaultResolved)
 	def(&s.prompts.Silenced, DefaultSilenced)
 	def(&s.prompts.Invalid, DefaultInvalid)
+	def(&s.prompts.NoInput, DefaultNoInput)
 
 	var err error
 	if s.voiceTpl, err = message.Compile(message.KindVoice, templates(c.Voice.Templates)); err != nil {

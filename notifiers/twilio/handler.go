@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
+	"unicode/utf8"
 
 	"github.com/twilio/twilio-go/client"
 
@@ -17,21 +18,36 @@ import (
 )
 
 // Responder is what Twilio's callbacks change. Errors wrapping
-// engine.ErrNotFound or engine.ErrConflict are told to the person
-// politely; others are logged and answered with an apology.
+// engine.ErrNotFound, engine.ErrConflict or engine.ErrDenied are told to
+// the person politely; others are logged and answered with an apology.
 type Responder interface {
-	Acknowledge(ctx context.Context, incident uint64, by string) error
-	Resolve(ctx context.Context, incident uint64, by string) error
-	// Silence silences the incident's alerts for d and acknowledges it.
-	Silence(ctx context.Context, incident uint64, by string, d time.Duration) error
+	// Keypress carries out a key pressed in a call's menu, as the person
+	// the notification called, whose id it returns. It acts only on the
+	// notification's live call, once (engine.Engine.RespondToCall), and
+	// audits every outcome.
+	Keypress(ctx context.Context, k engine.CallResponse) (person string, err error)
+	// Acknowledge and Resolve carry out an SMS reply by person, whose
+	// callback came from addr.
+	Acknowledge(ctx context.Context, incident uint64, by, addr string) error
+	Resolve(ctx context.Context, incident uint64, by, addr string) error
 	// DeliveryStatus records a status callback of notification id
 	// (CallStatus or MessageStatus, with ErrorCode if any).
 	DeliveryStatus(ctx context.Context, notification uint64, providerID, status, detail string) error
-	// Recipient returns the person a notification was sent to and its
-	// incident.
-	Recipient(notification uint64) (person string, incident uint64, ok bool)
 	// PersonByPhone finds the person whose phone number is phone (E.164).
 	PersonByPhone(phone string) (person string, ok bool)
+	// Refused records a callback refused before it could change
+	// anything (a wrong signature, an SMS from an unknown number) in the
+	// audit log, as denied and without an actor: such entries are
+	// rate-limited per address.
+	Refused(ctx context.Context, r Refusal)
+}
+
+// Refusal is a refused callback, for the audit log.
+type Refusal struct {
+	Action string // what it asked for (engine.AuditIncidentAck…), else engine.AuditCallback
+	Target string // "incident 12", or the callback's path
+	Addr   string // the host the request came from
+	Detail string // why it was refused
 }
 
 // MaxCallback is the largest callback body read; a larger one is
@@ -87,10 +103,36 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.signed(r) {
 		h.log.Warn("twilio callback refused: missing or wrong signature", "path", r.URL.Path, "remote", r.RemoteAddr)
+		h.r.Refused(r.Context(), Refusal{Action: engine.AuditCallback, Target: cut(r.URL.RequestURI(), maxTarget),
+			Addr: clientAddr(r), Detail: "twilio callback refused: missing or wrong signature (X-Twilio-Signature)"})
 		http.Error(w, "forbidden", http.StatusForbidden)
 		return
 	}
 	serve(w, r)
+}
+
+// maxTarget bounds the request URI an audit entry names.
+const maxTarget = 120
+
+// cut shortens s to at most n bytes, on a character boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// clientAddr is the host of the connection's remote address (forwarding
+// headers are not trusted), as the API records it.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // signed reports whether r carries Twilio's signature of the external URL
@@ -111,7 +153,12 @@ func (h *handler) signed(r *http.Request) bool {
 	return h.validator.Validate(h.t.external+r.URL.RequestURI(), params, sig)
 }
 
-// voice handles the key pressed in a call's menu.
+// keys are the call menu's keys.
+var keys = map[string]engine.CallKey{"1": engine.CallAcknowledge, "2": engine.CallResolve, "3": engine.CallSilence}
+
+// voice handles the key pressed in a call's menu. A key that asks for
+// something counts only from the notification's live call, once (see
+// engine.Engine.RespondToCall); anything else is told "invalid".
 func (h *handler) voice(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	incident, err1 := strconv.ParseUint(q.Get("incident"), 10, 64)
@@ -120,40 +167,25 @@ func (h *handler) voice(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "incident and notification are required", http.StatusBadRequest)
 		return
 	}
-	person, inc, ok := h.r.Recipient(nid)
+	key, ok := keys[r.PostForm.Get("Digits")]
 	if !ok {
-		h.log.Warn("twilio call: unknown notification", "notification", nid)
-		h.reply(w, twiml{Verbs: []any{h.t.say(h.t.prompts.Invalid)}})
-		return
-	}
-	if inc != incident {
-		h.log.Warn("twilio call: the incident is not the notification's", "notification", nid, "incident", incident)
-		http.Error(w, "the incident is not the notification's", http.StatusBadRequest)
+		// The person is on the line (or nobody is, and this changes
+		// nothing): say so and offer the menu again.
+		h.reply(w, h.t.menuTwiML(h.t.prompts.Invalid, h.t.external+r.URL.RequestURI()))
 		return
 	}
 	ctx := r.Context()
-	var err error
-	var done string
-	switch digits := r.PostForm.Get("Digits"); digits {
-	case "1":
-		err, done = h.r.Acknowledge(ctx, incident, person), h.t.prompts.Acknowledged
-	case "2":
-		err, done = h.r.Resolve(ctx, incident, person), h.t.prompts.Resolved
-	case "3":
-		err, done = h.r.Silence(ctx, incident, person, h.t.silenceFor), h.t.prompts.Silenced
-	default:
-		// The person is on the line: say so and offer the menu again.
-		doc := h.t.menuTwiML(h.t.prompts.Invalid, h.t.external+r.URL.RequestURI())
-		h.reply(w, doc)
-		return
-	}
+	person, err := h.r.Keypress(ctx, engine.CallResponse{Notification: nid, Incident: incident, Call: r.PostForm.Get("CallSid"),
+		Key: key, SilenceFor: h.t.silenceFor, Addr: clientAddr(r)})
 	if err != nil {
 		// The prompts are in the call's language; the reason is logged.
 		h.logResponderError(ctx, "twilio call", incident, person, err)
 		h.reply(w, twiml{Verbs: []any{h.t.say(h.t.prompts.Invalid)}})
 		return
 	}
-	h.log.Info("twilio call: key pressed", "incident", incident, "by", person, "notification", nid)
+	h.log.Info("twilio call: key pressed", "incident", incident, "by", person, "notification", nid, "key", key)
+	done := map[engine.CallKey]string{engine.CallAcknowledge: h.t.prompts.Acknowledged,
+		engine.CallResolve: h.t.prompts.Resolved, engine.CallSilence: h.t.prompts.Silenced}[key]
 	h.reply(w, twiml{Verbs: []any{h.t.say(done)}})
 }
 
@@ -204,36 +236,70 @@ func answeredByMachine(status, answeredBy string) bool {
 	return false
 }
 
-// smsCommandRE is a reply: ACK or RESOLVE and an incident id.
-var smsCommandRE = regexp.MustCompile(`(?i)^\s*(ack|resolve)\s*#?\s*([0-9]+)\s*$`)
+// smsCommandRE is a reply, once foldWidth made it half-width: ACK or
+// RESOLVE (or 确认, 解决) and one incident id, with an optional # before
+// the id and a full stop or ! after it.
+var smsCommandRE = regexp.MustCompile(`(?i)^[\s\p{Z}]*(ack|resolve|确认|解决)[\s\p{Z}]*#?[\s\p{Z}]*([0-9]+)[\s\p{Z}]*[.。!]?[\s\p{Z}]*$`)
 
 // SMSUsage is the answer to a text that is not a command.
 const SMSUsage = "Reply ACK <id> or RESOLVE <id>, e.g. ACK 12."
 
-// sms handles an inbound text message.
+// smsCommand parses a reply: whether it resolves (else it acknowledges),
+// and the incident.
+func smsCommand(body string) (resolve bool, incident uint64, ok bool) {
+	m := smsCommandRE.FindStringSubmatch(foldWidth(body))
+	if m == nil {
+		return false, 0, false
+	}
+	id, err := strconv.ParseUint(m[2], 10, 64)
+	if err != nil {
+		return false, 0, false
+	}
+	return strings.EqualFold(m[1], "resolve") || m[1] == "解决", id, true
+}
+
+// foldWidth maps the full-width forms of ASCII (ＡＣＫ, ２, ＃, ．), as a
+// Chinese keyboard types them, to ASCII. (The ideographic space is in
+// \p{Z}, which smsCommandRE allows as space.)
+func foldWidth(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '！' && r <= '～' {
+			return r - '！' + '!'
+		}
+		return r
+	}, s)
+}
+
+// sms handles an inbound text message. A text from a number nobody has
+// is refused (audited) and gets no answer.
 func (h *handler) sms(w http.ResponseWriter, r *http.Request) {
 	from := r.PostForm.Get("From")
+	resolve, id, isCommand := smsCommand(r.PostForm.Get("Body"))
 	person, ok := h.r.PersonByPhone(from)
 	if !ok {
 		h.log.Info("twilio sms from an unknown number ignored", "from", maskPhone(from))
+		ref := Refusal{Action: engine.AuditCallback, Target: PathSMS, Addr: clientAddr(r),
+			Detail: "twilio sms refused: a text from an unknown number " + maskPhone(from)}
+		if isCommand {
+			ref.Action, ref.Target = engine.AuditIncidentAck, fmt.Sprintf("incident %d", id)
+			if resolve {
+				ref.Action = engine.AuditIncidentResolve
+			}
+		}
+		h.r.Refused(r.Context(), ref)
 		h.reply(w, twiml{})
 		return
 	}
-	m := smsCommandRE.FindStringSubmatch(r.PostForm.Get("Body"))
-	var id uint64
-	var err error
-	if m != nil {
-		id, err = strconv.ParseUint(m[2], 10, 64)
-	}
-	if m == nil || err != nil {
+	if !isCommand {
 		h.reply(w, text(SMSUsage))
 		return
 	}
+	var err error
 	var done string
-	if strings.EqualFold(m[1], "ack") {
-		err, done = h.r.Acknowledge(r.Context(), id, person), "acknowledged"
+	if resolve {
+		err, done = h.r.Resolve(r.Context(), id, person, clientAddr(r)), "resolved"
 	} else {
-		err, done = h.r.Resolve(r.Context(), id, person), "resolved"
+		err, done = h.r.Acknowledge(r.Context(), id, person, clientAddr(r)), "acknowledged"
 	}
 	switch {
 	case err == nil:
@@ -241,7 +307,7 @@ func (h *handler) sms(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, text(fmt.Sprintf("Incident %d %s.", id, done)))
 	case errors.Is(err, engine.ErrNotFound):
 		h.reply(w, text(fmt.Sprintf("Incident %d was not found.", id)))
-	case errors.Is(err, engine.ErrConflict) && done == "resolved":
+	case errors.Is(err, engine.ErrConflict) && resolve:
 		h.reply(w, text(fmt.Sprintf("Incident %d is already resolved.", id)))
 	case errors.Is(err, engine.ErrConflict):
 		h.reply(w, text(fmt.Sprintf("Incident %d is already acknowledged or resolved.", id)))
@@ -255,7 +321,10 @@ func text(s string) twiml { return twiml{Verbs: []any{textMessage{Text: s}}} }
 
 func (h *handler) logResponderError(ctx context.Context, what string, incident uint64, person string, err error) {
 	level := slog.LevelError
-	if errors.Is(err, engine.ErrNotFound) || errors.Is(err, engine.ErrConflict) {
+	switch {
+	case errors.Is(err, engine.ErrDenied):
+		level = slog.LevelWarn // a replayed or late callback
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrConflict), errors.Is(err, engine.ErrInvalid):
 		level = slog.LevelInfo
 	}
 	h.log.Log(ctx, level, what+": not done", "incident", incident, "by", person, "err", err)

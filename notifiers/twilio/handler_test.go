@@ -47,18 +47,22 @@ func sign(token, fullURL string, form url.Values) string {
 type call struct {
 	Method   string
 	ID       uint64 // incident or notification
+	Incident uint64 // a keypress's
+	Key      engine.CallKey
 	By       string
 	D        time.Duration
-	Provider string
+	Provider string // a keypress's CallSid, a status callback's id
 	Status   string
 	Detail   string
+	Addr     string
+	Action   string // a refusal's
+	Target   string
 }
 
 // fakeResponder records what the handler asks for.
 type fakeResponder struct {
-	recipients map[uint64][2]any // notification → person, incident
-	people     map[string]string // phone → person
-	err        error             // returned by every change
+	people map[string]string // phone → person
+	err    error             // returned by every change
 
 	mu    sync.Mutex
 	calls []call
@@ -73,33 +77,29 @@ func (f *fakeResponder) record(c call) error {
 	return f.err
 }
 
-func (f *fakeResponder) Acknowledge(_ context.Context, id uint64, by string) error {
-	return f.record(call{Method: "Acknowledge", ID: id, By: by})
+func (f *fakeResponder) Keypress(_ context.Context, k engine.CallResponse) (string, error) {
+	return "alice", f.record(call{Method: "Keypress", ID: k.Notification, Incident: k.Incident, Key: k.Key, Provider: k.Call, D: k.SilenceFor, Addr: k.Addr})
 }
 
-func (f *fakeResponder) Resolve(_ context.Context, id uint64, by string) error {
-	return f.record(call{Method: "Resolve", ID: id, By: by})
+func (f *fakeResponder) Acknowledge(_ context.Context, id uint64, by, addr string) error {
+	return f.record(call{Method: "Acknowledge", ID: id, By: by, Addr: addr})
 }
 
-func (f *fakeResponder) Silence(_ context.Context, id uint64, by string, d time.Duration) error {
-	return f.record(call{Method: "Silence", ID: id, By: by, D: d})
+func (f *fakeResponder) Resolve(_ context.Context, id uint64, by, addr string) error {
+	return f.record(call{Method: "Resolve", ID: id, By: by, Addr: addr})
 }
 
 func (f *fakeResponder) DeliveryStatus(_ context.Context, id uint64, provider, status, detail string) error {
 	return f.record(call{Method: "DeliveryStatus", ID: id, Provider: provider, Status: status, Detail: detail})
 }
 
-func (f *fakeResponder) Recipient(id uint64) (string, uint64, bool) {
-	r, ok := f.recipients[id]
-	if !ok {
-		return "", 0, false
-	}
-	return r[0].(string), r[1].(uint64), true
-}
-
 func (f *fakeResponder) PersonByPhone(phone string) (string, bool) {
 	p, ok := f.people[phone]
 	return p, ok
+}
+
+func (f *fakeResponder) Refused(_ context.Context, r Refusal) {
+	_ = f.record(call{Method: "Refused", Action: r.Action, Target: r.Target, Addr: r.Addr, Detail: r.Detail})
 }
 
 func (f *fakeResponder) seen() []call {
@@ -109,10 +109,7 @@ func (f *fakeResponder) seen() []call {
 }
 
 func newResponder() *fakeResponder {
-	return &fakeResponder{
-		recipients: map[uint64][2]any{34: {"alice", uint64(12)}},
-		people:     map[string]string{testTo: "alice"},
-	}
+	return &fakeResponder{people: map[string]string{testTo: "alice"}}
 }
 
 // callback is a request as Twilio sends it.
@@ -169,9 +166,12 @@ const (
 	statusURI = PathStatus + "?notification=34"
 )
 
+// testCallSid is the CallSid of callForm.
+var testCallSid = "CA" + strings.Repeat("a1", 16)
+
 // callForm is what Twilio posts with a key pressed.
 func callForm(digits string) url.Values {
-	return url.Values{"AccountSid": {testSID}, "CallSid": {"CA" + strings.Repeat("a1", 16)}, "CallStatus": {"in-progress"},
+	return url.Values{"AccountSid": {testSID}, "CallSid": {testCallSid}, "CallStatus": {"in-progress"},
 		"Digits": {digits}, "From": {testFrom}, "To": {testTo}, "Direction": {"outbound-api"}, "FinishedOnKey": {""}}
 }
 
@@ -227,8 +227,18 @@ func TestSignature(t *testing.T) {
 				if resp.StatusCode != tc.want {
 					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, body)
 				}
-				if got := len(r.seen()); (tc.want == http.StatusForbidden) != (got == 0) {
-					t.Errorf("the responder saw %d calls", got)
+				got := r.seen()
+				if tc.want != http.StatusForbidden {
+					if len(got) != 1 || got[0].Method == "Refused" {
+						t.Errorf("the responder saw %+v", got)
+					}
+					return
+				}
+				// Refused, and audited as such: nothing else.
+				want := call{Method: "Refused", Action: engine.AuditCallback, Target: ep.uri, Addr: "127.0.0.1",
+					Detail: "twilio callback refused: missing or wrong signature (X-Twilio-Signature)"}
+				if len(got) != 1 || got[0] != want {
+					t.Errorf("the responder saw %+v, want %+v", got, want)
 				}
 			})
 		}
@@ -247,9 +257,14 @@ func TestSignatureBehindPrefix(t *testing.T) {
 	cb := callback{method: http.MethodPost, uri: voiceURI, form: form, sig: sign(testToken, "https://ops.example.com:8443/remediator"+voiceURI, form)}
 	resp, body := serve(t, tw.Handler(r, nil), cb)
 	twimlReply(t, resp, body)
-	if got := r.seen(); len(got) != 1 || got[0].Method != "Resolve" {
+	if got := r.seen(); len(got) != 1 || got[0].Method != "Keypress" || got[0].Key != engine.CallResolve {
 		t.Errorf("responder saw %+v", got)
 	}
+}
+
+// press is what the Responder sees of key pressed on voiceURI's call.
+func press(key engine.CallKey) call {
+	return call{Method: "Keypress", ID: 34, Incident: 12, Key: key, Provider: testCallSid, D: 2 * time.Hour, Addr: "127.0.0.1"}
 }
 
 func TestVoiceCallback(t *testing.T) {
@@ -263,26 +278,25 @@ func TestVoiceCallback(t *testing.T) {
 		gather bool   // the reply asks again
 		status int    // 0: 200 with TwiML
 	}{
-		// 1 acknowledges as the person the call was for.
-		{"acknowledge", voiceURI, "1", nil, []call{{Method: "Acknowledge", ID: 12, By: "alice"}}, DefaultAcknowledged, false, 0},
+		// 1 acknowledges, from the call the CallSid names.
+		{"acknowledge", voiceURI, "1", nil, []call{press(engine.CallAcknowledge)}, DefaultAcknowledged, false, 0},
 		// 2 resolves.
-		{"resolve", voiceURI, "2", nil, []call{{Method: "Resolve", ID: 12, By: "alice"}}, DefaultResolved, false, 0},
+		{"resolve", voiceURI, "2", nil, []call{press(engine.CallResolve)}, DefaultResolved, false, 0},
 		// 3 silences for voice.silence_for.
-		{"silence", voiceURI, "3", nil, []call{{Method: "Silence", ID: 12, By: "alice", D: 2 * time.Hour}}, DefaultSilenced, false, 0},
+		{"silence", voiceURI, "3", nil, []call{press(engine.CallSilence)}, DefaultSilenced, false, 0},
 		// Another key: sorry, and the menu again.
 		{"unknown key", voiceURI, "9", nil, nil, DefaultInvalid, true, 0},
 		// No key (a Gather without input posts none).
 		{"no key", voiceURI, "", nil, nil, DefaultInvalid, true, 0},
 		// Already resolved: the person hears it did not work.
 		{"conflict", voiceURI, "1", fmt.Errorf("incident 12 is already resolved: %w", engine.ErrConflict),
-			[]call{{Method: "Acknowledge", ID: 12, By: "alice"}}, DefaultInvalid, false, 0},
-		// An unknown incident likewise.
-		{"not found", voiceURI, "2", fmt.Errorf("incident 12: %w", engine.ErrNotFound),
-			[]call{{Method: "Resolve", ID: 12, By: "alice"}}, DefaultInvalid, false, 0},
-		// A notification remediator does not know changes nothing.
-		{"unknown notification", PathVoice + "?incident=12&notification=99", "1", nil, nil, DefaultInvalid, false, 0},
-		// The incident must be the notification's.
-		{"incident mismatch", PathVoice + "?incident=13&notification=34", "1", nil, nil, "", false, http.StatusBadRequest},
+			[]call{press(engine.CallAcknowledge)}, DefaultInvalid, false, 0},
+		// An unknown notification or incident likewise.
+		{"not found", voiceURI, "2", fmt.Errorf("notification 34: %w", engine.ErrNotFound),
+			[]call{press(engine.CallResolve)}, DefaultInvalid, false, 0},
+		// A replay, or a key of a call that is not live: no menu again.
+		{"denied", voiceURI, "3", fmt.Errorf("a key of call CA1 was already taken: %w", engine.ErrDenied),
+			[]call{press(engine.CallSilence)}, DefaultInvalid, false, 0},
 		// Both ids are needed.
 		{"no ids", PathVoice, "1", nil, nil, "", false, http.StatusBadRequest},
 	}
@@ -343,7 +357,8 @@ func TestVoiceRoundTrip(t *testing.T) {
 	if doc := twimlReply(t, resp, body); len(doc.Says) != 1 || doc.Says[0].Text != DefaultAcknowledged {
 		t.Errorf("reply %s", body)
 	}
-	if got := r.seen(); len(got) != 1 || got[0] != (call{Method: "Acknowledge", ID: 12, By: "alice"}) {
+	if got := r.seen(); len(got) != 1 || got[0] != (call{Method: "Keypress", ID: 34, Incident: 12, Key: engine.CallAcknowledge,
+		Provider: testCallSid, D: time.Hour, Addr: "127.0.0.1"}) {
 		t.Errorf("responder saw %+v", got)
 	}
 }
@@ -403,6 +418,9 @@ func TestStatusCallback(t *testing.T) {
 	}
 }
 
+func ack(id uint64) call     { return call{Method: "Acknowledge", ID: id, By: "alice", Addr: "127.0.0.1"} }
+func resolve(id uint64) call { return call{Method: "Resolve", ID: id, By: "alice", Addr: "127.0.0.1"} }
+
 func TestSMSCallback(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -413,24 +431,51 @@ func TestSMSCallback(t *testing.T) {
 		reply string // the Message; "" an empty Response
 	}{
 		// A known person acknowledges, in lower case.
-		{"ack lower case", testTo, "ack 12", nil, []call{{Method: "Acknowledge", ID: 12, By: "alice"}}, "Incident 12 acknowledged."},
+		{"ack lower case", testTo, "ack 12", nil, []call{ack(12)}, "Incident 12 acknowledged."},
 		// Resolve, with spaces, a '#' and mixed case.
-		{"resolve", testTo, "  Resolve   #12 \n", nil, []call{{Method: "Resolve", ID: 12, By: "alice"}}, "Incident 12 resolved."},
+		{"resolve", testTo, "  Resolve   #12 \n", nil, []call{resolve(12)}, "Incident 12 resolved."},
+		// A full stop after the id, as a sentence ends.
+		{"full stop", testTo, "ACK 2.", nil, []call{ack(2)}, "Incident 2 acknowledged."},
+		// A '#' and no space.
+		{"hash", testTo, "ack#2", nil, []call{ack(2)}, "Incident 2 acknowledged."},
+		// In Chinese: 确认 acknowledges, 解决 resolves.
+		{"chinese ack", testTo, "确认 2", nil, []call{ack(2)}, "Incident 2 acknowledged."},
+		{"chinese resolve", testTo, "解决 2", nil, []call{resolve(2)}, "Incident 2 resolved."},
+		{"chinese hash", testTo, "确认#2", nil, []call{ack(2)}, "Incident 2 acknowledged."},
+		// Full-width forms, as a Chinese keyboard types them: a digit, the
+		// ideographic space, letters, '＃', '。'.
+		{"full-width digit", testTo, "确认２", nil, []call{ack(2)}, "Incident 2 acknowledged."},
+		{"ideographic space", testTo, "ACK\u30002", nil, []call{ack(2)}, "Incident 2 acknowledged."},
+		{"full-width letters", testTo, "ＲＥＳＯＬＶＥ　＃１２。", nil, []call{resolve(12)}, "Incident 12 resolved."},
 		// Anything else gets the usage.
 		{"chatter", testTo, "on my way", nil, nil, SMSUsage},
+		// Two ids are ambiguous.
+		{"two ids", testTo, "ACK 2 3", nil, nil, SMSUsage},
+		{"two ids full-width", testTo, "确认２　３", nil, nil, SMSUsage},
+		// So is more than the command.
+		{"trailing words", testTo, "ACK 2 please", nil, nil, SMSUsage},
+		{"two stops", testTo, "ACK 2..", nil, nil, SMSUsage},
+		{"decimal", testTo, "ACK 2.5", nil, nil, SMSUsage},
+		{"negative", testTo, "ACK -2", nil, nil, SMSUsage},
+		{"both words", testTo, "ACK RESOLVE 2", nil, nil, SMSUsage},
 		// An id too large for an incident.
 		{"huge id", testTo, "ACK 99999999999999999999999", nil, nil, SMSUsage},
 		// An unknown incident is said so.
 		{"not found", testTo, "ACK 99", fmt.Errorf("incident 99: %w", engine.ErrNotFound),
-			[]call{{Method: "Acknowledge", ID: 99, By: "alice"}}, "Incident 99 was not found."},
+			[]call{ack(99)}, "Incident 99 was not found."},
 		// So is one already resolved.
 		{"already resolved", testTo, "RESOLVE 12", fmt.Errorf("incident 12 is already resolved: %w", engine.ErrConflict),
-			[]call{{Method: "Resolve", ID: 12, By: "alice"}}, "Incident 12 is already resolved."},
+			[]call{resolve(12)}, "Incident 12 is already resolved."},
 		// An internal failure is an apology.
 		{"store failure", testTo, "ACK 12", fmt.Errorf("disk full"),
-			[]call{{Method: "Acknowledge", ID: 12, By: "alice"}}, "Sorry, incident 12 could not be acknowledged. Try again or use the console."},
-		// An unknown number changes nothing and hears nothing.
-		{"unknown number", "+15550009876", "ACK 12", nil, nil, ""},
+			[]call{ack(12)}, "Sorry, incident 12 could not be acknowledged. Try again or use the console."},
+		// An unknown number changes nothing and hears nothing; the refusal
+		// is audited with what it asked for and the number masked.
+		{"unknown number", "+15550009876", "ACK 12", nil, []call{{Method: "Refused", Action: engine.AuditIncidentAck, Target: "incident 12",
+			Addr: "127.0.0.1", Detail: "twilio sms refused: a text from an unknown number ********9876"}}, ""},
+		// Chatter from an unknown number is refused as a callback.
+		{"unknown number chatter", "+15550009876", "hello?", nil, []call{{Method: "Refused", Action: engine.AuditCallback, Target: PathSMS,
+			Addr: "127.0.0.1", Detail: "twilio sms refused: a text from an unknown number ********9876"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -462,18 +507,20 @@ func TestSMSCallback(t *testing.T) {
 func TestHandlerRefuses(t *testing.T) {
 	big := url.Values{"From": {testTo}, "Body": {strings.Repeat("x", MaxCallback)}}
 	tests := []struct {
-		name string
-		cb   callback
-		want int
+		name    string
+		cb      callback
+		want    int
+		refused bool // audited as a refused callback
 	}{
 		// Twilio posts; a GET is refused, signed or not.
-		{"get", callback{method: http.MethodGet, uri: voiceURI, sig: sign(testToken, testExternal+voiceURI, nil)}, http.StatusMethodNotAllowed},
+		{"get", callback{method: http.MethodGet, uri: voiceURI, sig: sign(testToken, testExternal+voiceURI, nil)}, http.StatusMethodNotAllowed, false},
 		// A body over 64 KiB.
-		{"too large", signed(PathSMS, big), http.StatusRequestEntityTooLarge},
+		{"too large", signed(PathSMS, big), http.StatusRequestEntityTooLarge, false},
 		// A path the handler does not serve.
-		{"unknown path", signed("/api/v1/twilio/other", smsForm(testTo, "ACK 12")), http.StatusNotFound},
-		// A parameter given twice is not what Twilio signs.
-		{"repeated parameter", signed(PathSMS, url.Values{"From": {testTo}, "Body": {"ACK 12", "RESOLVE 12"}}), http.StatusForbidden},
+		{"unknown path", signed("/api/v1/twilio/other", smsForm(testTo, "ACK 12")), http.StatusNotFound, false},
+		// A parameter given twice is not what Twilio signs: refused as
+		// unsigned, and audited.
+		{"repeated parameter", signed(PathSMS, url.Values{"From": {testTo}, "Body": {"ACK 12", "RESOLVE 12"}}), http.StatusForbidden, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -483,7 +530,8 @@ func TestHandlerRefuses(t *testing.T) {
 			if resp.StatusCode != tt.want {
 				t.Errorf("status %d, want %d: %s", resp.StatusCode, tt.want, body)
 			}
-			if got := r.seen(); len(got) != 0 {
+			got := r.seen()
+			if refused := len(got) == 1 && got[0].Method == "Refused"; refused != tt.refused || !refused && len(got) != 0 {
 				t.Errorf("responder saw %+v", got)
 			}
 		})

@@ -391,7 +391,7 @@ func (t *Twilio) menuTwiML(text, action string) twiml {
 		g.Says = append(g.Says, t.say(text))
 	}
 	g.Says = append(g.Says, t.say(t.prompts.Menu))
-	return twiml{Verbs: []any{g, t.say(NoInput)}}
+	return twiml{Verbs: []any{g, t.say(t.prompts.NoInput)}}
 }
 
 // callTwiML is a call's TwiML: text and, when action is set, the menu.

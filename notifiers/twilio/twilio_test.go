@@ -316,7 +316,7 @@ func TestNewDefaults(t *testing.T) {
 	if n, pause := tw.CallAttempts(); n != 3 || pause != time.Minute {
 		t.Errorf("CallAttempts = %d, %s; want 3, 1m", n, pause)
 	}
-	want := rules.TwilioPromptsConfig{Menu: DefaultMenu, Acknowledged: DefaultAcknowledged, Resolved: DefaultResolved, Silenced: DefaultSilenced, Invalid: DefaultInvalid}
+	want := rules.TwilioPromptsConfig{Menu: DefaultMenu, Acknowledged: DefaultAcknowledged, Resolved: DefaultResolved, Silenced: DefaultSilenced, Invalid: DefaultInvalid, NoInput: DefaultNoInput}
 	if tw.prompts != want {
 		t.Errorf("prompts = %+v", tw.prompts)
 	}
@@ -384,7 +384,7 @@ func TestVoiceWire(t *testing.T) {
 	if !strings.Contains(g.Says[0].Text, "incident 12: Disk full on db-1") || !strings.Contains(g.Says[0].Text, "disk /var is 99% full") {
 		t.Errorf("the call says %q", g.Says[0].Text)
 	}
-	if g.Says[1].Text != DefaultMenu || doc.Says[0].Text != NoInput {
+	if g.Says[1].Text != DefaultMenu || doc.Says[0].Text != DefaultNoInput {
 		t.Errorf("menu %q, then %q", g.Says[1].Text, doc.Says[0].Text)
 	}
 }
@@ -447,6 +447,33 @@ func TestVoiceChinese(t *testing.T) {
 		if s.Language != "zh-CN" || s.Voice != "Polly.Zhiyu" {
 			t.Errorf("Say language %q voice %q", s.Language, s.Voice)
 		}
+	}
+}
+
+// TestNoInputIsAPrompt: what a call says when no key is pressed is the
+// no_input prompt, in the call's language, also after a wrong key; the
+// seed policy's call speaks Chinese to the end.
+func TestNoInputIsAPrompt(t *testing.T) {
+	seed, err := rules.Load("../../testdata/seed-policy.yml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeTwilio(t)
+	c := config(f.URL)
+	c.Voice = seed.Notifiers.Twilio.Voice
+	tw := newTwilio(t, c, nil)
+	if _, err := tw.Voice().Notify(context.Background(), notification(engine.NotifyFiring)); err != nil {
+		t.Fatal(err)
+	}
+	const want = "未收到按键，再见。"
+	doc := parseTwiML(t, f.only(t).Form.Get("Twiml"))
+	if len(doc.Says) != 1 || doc.Says[0].Text != want || doc.Says[0].Language != "zh-CN" {
+		t.Errorf("without a key the call says %+v, want %q in zh-CN", doc.Says, want)
+	}
+	resp, body := serve(t, tw.Handler(newResponder(), nil), signed(voiceURI, callForm("9")))
+	doc = twimlReply(t, resp, body)
+	if len(doc.Gathers) != 1 || len(doc.Says) != 1 || doc.Says[0].Text != want || doc.Gathers[0].Says[0].Text != "抱歉，操作未成功。" {
+		t.Errorf("after a wrong key: %s", body)
 	}
 }
 
@@ -951,5 +978,61 @@ func TestTruncate(t *testing.T) {
 				t.Errorf("truncate(%q, %d) = %q, want %q", tt.s, tt.max, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestVoiceHostileLabels: label and annotation values that try to close
+// the <Say> and add <Redirect>, <Dial> or <Play>, end a CDATA section, or
+// hold characters XML cannot carry are spoken as text: the call's TwiML
+// keeps one Gather with the message and the menu, and a final Say.
+func TestVoiceHostileLabels(t *testing.T) {
+	f := newFakeTwilio(t)
+	tw := newTwilio(t, config(f.URL), nil)
+	n := notification(engine.NotifyFiring)
+	evil := `</Say><Redirect method="POST">https://evil.example/twiml</Redirect><Dial>+19005550000</Dial><Play>x</Play><Say>]]>` + "\x00\x0b\ufffe"
+	n.Incident.Title = "Disk " + evil
+	n.Alerts[0].Labels["instance"] = evil
+	n.Alerts[0].Annotations["summary"] = evil
+	if _, err := tw.Voice().Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	raw := f.only(t).Form.Get("Twiml")
+	for _, verb := range []string{"<Redirect", "<Dial", "<Play", "\x00", "\x0b"} {
+		if strings.Contains(raw, verb) {
+			t.Errorf("the TwiML holds %q: %s", verb, raw)
+		}
+	}
+	doc := parseTwiML(t, raw)
+	if len(doc.Gathers) != 1 || len(doc.Gathers[0].Says) != 2 || len(doc.Says) != 1 ||
+		!strings.Contains(doc.Gathers[0].Says[0].Text, `</Say><Redirect method="POST">https://evil.example/twiml</Redirect>`) {
+		t.Errorf("the values are not spoken as text: %s", raw)
+	}
+	if !strings.Contains(doc.Inner, "</Gather><Say") || strings.Count(raw, "<Say") != 3 {
+		t.Errorf("the TwiML's verbs changed: %s", raw)
+	}
+}
+
+// TestSMSHostileLabels: an SMS is one form field (Body) of the API
+// request: a title that tries to add form fields (another To, a
+// StatusCallback) or holds line breaks reaches Twilio as the Body's text,
+// and the request's own fields are unchanged.
+func TestSMSHostileLabels(t *testing.T) {
+	f := newFakeTwilio(t)
+	tw := newTwilio(t, config(f.URL), nil)
+	n := notification(engine.NotifyFiring)
+	evil := "x&To=%2B19005550000&StatusCallback=https://evil.example/\r\nBody: y {{.Recipient}} <Message>"
+	n.Incident.Title = evil
+	if _, err := tw.SMS().Notify(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	form := f.only(t).Form
+	if to := form["To"]; len(to) != 1 || to[0] != testTo {
+		t.Errorf("To = %q, want only %s", to, testTo)
+	}
+	if cb := form["StatusCallback"]; len(cb) != 1 || !strings.HasPrefix(cb[0], testExternal+PathStatus) {
+		t.Errorf("StatusCallback = %q", cb)
+	}
+	if body := form["Body"]; len(body) != 1 || !strings.Contains(body[0], evil) {
+		t.Errorf("Body = %q, want it to hold the title as written", body)
 	}
 }

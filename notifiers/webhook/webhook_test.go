@@ -589,3 +589,47 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileValuesStayData: the payload is JSON, so a label value that
+// tries to close its string and add a key, or holds a template, a mention
+// or a line separator, arrives as the same string, in its place: the
+// payload's own fields (event, incident id) are not changed by it, and
+// the signature still verifies (the receiver checks it).
+func TestHostileValuesStayData(t *testing.T) {
+	evil := `db1","event":"resolved","x":{"a":1}} {{.Recipient}} <!channel> @all ` + "\u2028\n\r\t\\"
+	r := newReceiver(t, signKey)
+	n := newNotifier(t, &rules.IMConfig{URL: r.url(), Secret: signKey}, Options{})
+	nt := notification()
+	nt.Incident.Title = "DiskFull on " + evil
+	nt.Incident.Labels["instance"] = evil
+	nt.Alerts[0].Labels["instance"] = evil
+	nt.Alerts[0].Annotations["summary"] = evil
+	if _, err := n.Notify(context.Background(), nt); err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Event    string
+		Incident struct {
+			ID     uint64
+			Labels map[string]string
+		}
+		Alerts []struct {
+			Labels      map[string]string
+			Annotations map[string]string
+		}
+		Title, Text string
+	}
+	body := r.requests()[0].body
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Event != "acknowledged" || p.Incident.ID != 12 {
+		t.Errorf("the value changed the payload: %s", body)
+	}
+	if p.Incident.Labels["instance"] != evil || p.Alerts[0].Labels["instance"] != evil || p.Alerts[0].Annotations["summary"] != evil {
+		t.Errorf("the value did not arrive as it was: %s", body)
+	}
+	if !strings.Contains(p.Title, "{{.Recipient}}") || !strings.Contains(p.Text, evil) {
+		t.Errorf("title %q, text %q: want the value as written", p.Title, p.Text)
+	}
+}

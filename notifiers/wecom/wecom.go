@@ -6,6 +6,7 @@ package wecom
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/remediator/remediator/engine"
@@ -45,8 +46,15 @@ func New(cfg *rules.IMConfig, o Options) (*Notifier, error) {
 	}
 	n := &Notifier{webhook: &c.url}
 	n.robot = robot.New("wecom", c.Settings, bundle.Config{Max: c.MaxPerMinute, Window: time.Minute}, o, n.send)
+	n.robot.Escape = defuseMentions
 	return n, nil
 }
+
+// defuseMentions keeps a value from mentioning anyone: WeCom's markdown
+// pings <@userid> (and <@all>) wherever it stands. A zero-width space
+// after the "<" leaves the text as it reads and no longer a mention;
+// the only mentions are those compose adds for the recipients.
+var defuseMentions = strings.NewReplacer("<@", "<\u200b@").Replace
 
 // Notify posts nt to the robot's group, at once when the rate limit
 // allows, else in one message with the others waiting for the next slot.

@@ -286,3 +286,20 @@ func TestNoSecretLeaks(t *testing.T) {
 	}
 	robottest.NoSecrets(t, errs, logs.String(), n, key)
 }
+
+// TestLabelValuesCannotMention: a value with WeCom's mention syntax
+// (<@userid>) in the title, labels, annotations, by or detail mentions
+// nobody; only the recipient's own mention, which remediator adds, is one.
+func TestLabelValuesCannotMention(t *testing.T) {
+	r, n, _, _ := setup(t)
+	if _, err := n.Notify(context.Background(), robottest.HostileNotification(7, userID)); err != nil {
+		t.Fatal(err)
+	}
+	content := r.requests()[0].Markdown.Content
+	if got := strings.Count(content, "<@"); got != 1 || !strings.HasSuffix(content, "\n\n<@"+userID+">") {
+		t.Errorf("%d mentions, want the recipient's alone at the end:\n%s", got, content)
+	}
+	if !strings.Contains(content, "@13900000000") || !strings.Contains(content, "all") {
+		t.Errorf("the value is not shown:\n%s", content)
+	}
+}

@@ -73,6 +73,11 @@ type SendFunc func(ctx context.Context, batch []*engine.Notification, parts []bu
 type Robot struct {
 	Settings
 	Options // with its defaults
+	// Escape, when set, rewrites every value of a notification (its
+	// labels, annotations, title…: message.MapValues) before the
+	// templates see it, so that alert data cannot use the service's
+	// markup, such as a mention. Set it before the first Notify.
+	Escape  func(string) string
 	Limiter *bundle.Limiter
 	kind    string // "dingtalk": prefixes errors and log lines
 	send    SendFunc
@@ -102,11 +107,15 @@ func (r *Robot) Notify(ctx context.Context, nt *engine.Notification) (bool, erro
 }
 
 func (r *Robot) render(nt *engine.Notification) (bundle.Part, error) {
+	url := nt.URL
+	if r.Escape != nil {
+		nt = message.MapValues(nt, r.Escape)
+	}
 	m, err := r.Templates.Render(message.NewData(nt, "", r.Location))
 	if err != nil {
 		return bundle.Part{}, err
 	}
-	return bundle.Part{Title: m.Title, Body: m.Body, URL: nt.URL}, nil
+	return bundle.Part{Title: m.Title, Body: m.Body, URL: url}, nil
 }
 
 // sendBatch renders the batch a slot carries and sends it.

@@ -191,6 +191,25 @@ func Notification(id uint64, to string) *engine.Notification {
 	}
 }
 
+// Mentions is a label value that tries every chat service's way to
+// mention a person or everyone.
+const Mentions = `<@U999> <@all> <at id=all></at> <AT user_id="all">所有人</AT> < at id=ou_1></at> @all @所有人 @13900000000 <!channel> <!here>`
+
+// HostileNotification is Notification with Mentions in every value that
+// alert data or a person's action reaches: the title, labels,
+// annotations, who acted and the detail.
+func HostileNotification(id uint64, to string) *engine.Notification {
+	nt := Notification(id, to)
+	nt.Event = engine.NotifyAcknowledged
+	nt.Incident.Title = "Disk full " + Mentions
+	nt.Incident.Labels = map[string]string{"alertname": "DiskFull", "instance": Mentions}
+	nt.Alerts[0].Labels["instance"] = Mentions
+	nt.Alerts[0].Annotations["summary"] = "full " + Mentions
+	nt.Alerts[0].Annotations["runbook_url"] = "https://runbooks.example/" + Mentions
+	nt.By, nt.Detail = Mentions, Mentions
+	return nt
+}
+
 // WaitFor polls cond until it holds, failing after a deadline far beyond
 // any healthy wait.
 func WaitFor(t *testing.T, what string, cond func() bool) {

@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// A key pressed in the menu of a notification's call acts once, and only
+// from the live call. A call is live while
+//
+//   - it is the notification's current call: its provider id is the one
+//     recorded when the provider accepted the call. A re-call replaces it
+//     (the earlier ids move to OldProviderIDs); an id recorded nowhere,
+//     or a key that comes before the id is recorded, is refused;
+//   - no status callback has said that it ended (completed, busy,
+//     no-answer, failed, canceled);
+//   - none of its keys was taken yet: the first key that asks for
+//     something is taken (KeyCall), whatever it then does.
+//
+// A key that is not live (a replayed or late callback) changes nothing
+// and is audited as denied, with no actor: the sender is not known to be
+// the person called, and anonymous denials are rate-limited per address.
+// A live key that the incident's state refuses (acknowledging a resolved
+// incident) is audited as failed. The taken key, what it did and its
+// audit entries are one change, written together.
+
+// CallKey is what a key in a call's menu asks for.
+type CallKey string
+
+// The menu's keys.
+const (
+	CallAcknowledge CallKey = "acknowledge" // 1
+	CallResolve     CallKey = "resolve"     // 2
+	CallSilence     CallKey = "silence"     // 3: silence the group, and acknowledge
+)
+
+// auditAction is the audit log's action of a key.
+func (k CallKey) auditAction() string {
+	switch k {
+	case CallAcknowledge:
+		return AuditIncidentAck
+	case CallResolve:
+		return AuditIncidentResolve
+	}
+	return AuditSilenceCreate
+}
+
+// CallResponse is a key pressed in the menu of a notification's call.
+type CallResponse struct {
+	Notification uint64
+	// Incident is the incident the callback names: it must be the
+	// notification's.
+	Incident uint64
+	// Call is the provider's id of the call the key was pressed in.
+	Call string
+	Key  CallKey
+	// SilenceFor is how long CallSilence silences the group.
+	SilenceFor time.Duration
+	// Addr is where the callback came from, for the audit log.
+	Addr string
+}
+
+// callEnded reports whether a call's status callback says it is over.
+func callEnded(status string) bool {
+	switch status {
+	case "completed", "busy", "no-answer", "failed", "canceled":
+		return true
+	}
+	return false
+}
+
+// RespondToCall carries out a key pressed in the menu of a notification's
+// call, as the person the notification called, whose id it returns. It
+// returns ErrNotFound for an unknown notification, ErrDenied when the
+// call is not live (see above), ErrConflict when the incident's state
+// refuses the key, ErrInvalid for a request that cannot be (an incident
+// that is not the notification's, an unknown key, a group without labels
+// to silence). Every outcome is audited.
+func (e *Engine) RespondToCall(ctx context.Context, k CallResponse) (person string, err error) {
+	e.mu.Lock()
+	c := e.begin()
+	person, err = e.respondToCall(c, k)
+	t := c.commit()
+	e.mu.Unlock()
+	if werr := e.wait(ctx, t); werr != nil {
+		return person, werr
+	}
+	e.kickNotify()
+	return person, err
+}
+
+// respondToCall is RespondToCall within c. Callers hold mu.
+func (e *Engine) respondToCall(c *change, k CallResponse) (string, error) {
+	entry := AuditEntry{Addr: k.Addr, Action: k.Key.auditAction(), Target: fmt.Sprintf("incident %d", k.Incident)}
+	deny := func(format string, args ...any) error {
+		entry.Outcome, entry.Detail = AuditDenied, fmt.Sprintf("keypress by phone refused: "+format, args...)
+		c.audit(entry)
+		return fmt.Errorf("notification %d: %s: %w", k.Notification, entry.Detail, ErrDenied)
+	}
+	r := e.out.records.get(k.Notification)
+	switch {
+	case k.Key != CallAcknowledge && k.Key != CallResolve && k.Key != CallSilence:
+		return "", fmt.Errorf("unknown call key %q: %w", k.Key, ErrInvalid)
+	case r == nil:
+		entry.Outcome, entry.Detail = AuditDenied, fmt.Sprintf("keypress by phone refused: notification %d is unknown", k.Notification)
+		c.audit(entry)
+		return "", fmt.Errorf("notification %d: %w", k.Notification, ErrNotFound)
+	case r.Incident != k.Incident:
+		entry.Outcome, entry.Detail = AuditDenied, fmt.Sprintf("keypress by phone refused: notification %d is of incident %d", k.Notification, r.Incident)
+		c.audit(entry)
+		return "", fmt.Errorf("notification %d is of incident %d, not %d: %w", k.Notification, r.Incident, k.Incident, ErrInvalid)
+	case r.Channel != ChannelPhone || r.Recipient.Person == "":
+		return "", deny("notification %d is not a call to a person", r.ID)
+	case k.Call == "":
+		return "", deny("no call id")
+	case slices.Contains(r.OldProviderIDs, k.Call):
+		return "", deny("call %s of notification %d was replaced by a later call", k.Call, r.ID)
+	case k.Call != r.ProviderID:
+		return "", deny("call %s is not notification %d's call", k.Call, r.ID)
+	case r.KeyCall == k.Call:
+		return "", deny("a key of call %s was already taken (a replay)", k.Call)
+	case callEnded(r.ProviderStatus):
+		return "", deny("call %s has ended (%s)", k.Call, r.ProviderStatus)
+	}
+	inc := e.incidents.get(r.Incident)
+	if inc == nil {
+		return "", deny("incident %d is unknown", r.Incident)
+	}
+	by := r.Recipient.Person
+	entry.Actor = by
+	r.KeyCall = k.Call
+	r.log(c.now, "key:"+string(k.Key), "")
+	c.touchNote(r)
+
+	acked, err := e.callKey(c, inc, k, by, &entry)
+	entry.Outcome = AuditOK
+	if err != nil {
+		entry.Outcome, entry.Detail = AuditFailed, err.Error()
+	}
+	c.audit(entry)
+	if acked != nil {
+		c.audit(*acked)
+	}
+	return by, err
+}
+
+// callKey does what a live key asks for and fills in the audit entry's
+// detail; a silence that acknowledged the incident returns that
+// acknowledgement's entry too. Callers hold mu.
+func (e *Engine) callKey(c *change, inc *Incident, k CallResponse, by string, entry *AuditEntry) (acked *AuditEntry, err error) {
+	via := fmt.Sprintf("by phone (notification %d)", k.Notification)
+	t := Transition{By: by, Note: via}
+	switch k.Key {
+	case CallAcknowledge:
+		entry.Detail = via
+		return nil, e.acknowledge(c, inc, t)
+	case CallResolve:
+		entry.Detail = via
+		return nil, e.resolveBy(c, inc, t)
+	}
+	// Silence: the group for SilenceFor, and acknowledge an open incident.
+	if inc.Status == IncidentResolved {
+		return nil, fmt.Errorf("incident %d is resolved: nothing to silence: %w", inc.ID, ErrConflict)
+	}
+	s, err := e.silenceIncident(c, inc, by, k.SilenceFor)
+	if err != nil {
+		return nil, err
+	}
+	entry.Detail = fmt.Sprintf("%s: silence %d until %s", via, s.ID, s.EndsAt.UTC().Format(time.RFC3339))
+	if inc.Status != IncidentOpen {
+		// Someone acknowledged it first: the silence is all this key did.
+		entry.Detail += fmt.Sprintf("; the incident was already acknowledged by %s, so it was not acknowledged again", inc.AcknowledgedBy)
+		return nil, nil
+	}
+	if err := e.acknowledge(c, inc, Transition{By: by, Note: fmt.Sprintf("silenced for %s %s", k.SilenceFor, via)}); err != nil {
+		return nil, err
+	}
+	entry.Detail += "; the incident is acknowledged"
+	return &AuditEntry{Actor: by, Addr: k.Addr, Action: AuditIncidentAck, Target: entry.Target, Outcome: AuditOK,
+		Detail: fmt.Sprintf("%s, with silence %d", via, s.ID)}, nil
+}
+
+// silenceIncident silences inc's group (its common labels) for d from
+// now, by who asked. Callers hold mu.
+func (e *Engine) silenceIncident(c *change, inc *Incident, by string, d time.Duration) (*Silence, error) {
+	if len(inc.Labels) == 0 {
+		return nil, fmt.Errorf("incident %d has no common labels to silence: %w", inc.ID, ErrInvalid)
+	}
+	names := make([]string, 0, len(inc.Labels))
+	for k := range inc.Labels {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	ms := make([]Matcher, 0, len(names))
+	for _, k := range names {
+		ms = append(ms, Matcher{Name: k, Value: inc.Labels[k]})
+	}
+	return e.createSilence(c, NewSilence{Matchers: ms, EndsAt: c.now.Add(d), CreatedBy: by,
+		Comment: fmt.Sprintf("silenced from incident %d for %s", inc.ID, d)})
+}
