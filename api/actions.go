@@ -23,7 +23,7 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 	}
 	switch f.Status {
 	case "", engine.ActionSkipped, engine.ActionRefused, engine.ActionDryRun, engine.ActionPending, engine.ActionRunning,
-		engine.ActionSucceeded, engine.ActionFailed, engine.ActionCancelled, engine.ActionInterrupted,
+		engine.ActionSucceeded, engine.ActionFailed, engine.ActionCancelled, engine.ActionInterrupted, engine.ActionNotStarted,
 		engine.ActionAwaiting, engine.ActionRejected, engine.ActionExpired:
 	default:
 		s.fail(w, r, fmt.Errorf("status: %q is not an action status: %w", truncate(f.Status, 20), engine.ErrInvalid))
@@ -62,7 +62,7 @@ func (s *Server) decideAction(approve bool) http.HandlerFunc {
 		if approve {
 			decide = s.engine.ApproveAction
 		}
-		rec, err := decide(r.Context(), id, by)
+		rec, err := decide(r.Context(), id, engine.Transition{By: by, Note: req.Note})
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -37,8 +37,8 @@ type Engine interface {
 	Silences(f engine.SilenceFilter, p engine.Page) ([]engine.Silence, uint64)
 	GetSilence(id uint64) (engine.Silence, error)
 	Actions(f engine.ActionFilter, p engine.Page) ([]engine.ActionRecord, uint64)
-	ApproveAction(ctx context.Context, id uint64, by string) (engine.ActionRecord, error)
-	RejectAction(ctx context.Context, id uint64, by string) (engine.ActionRecord, error)
+	ApproveAction(ctx context.Context, id uint64, t engine.Transition) (engine.ActionRecord, error)
+	RejectAction(ctx context.Context, id uint64, t engine.Transition) (engine.ActionRecord, error)
 	Notifications(f engine.NotificationFilter, p engine.Page) ([]engine.NotificationRecord, uint64)
 	SLAEntries(from, to time.Time) []engine.SLAEntry
 }

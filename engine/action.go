@@ -37,12 +37,16 @@ type Invocation interface {
 // Result is how an invocation ended.
 type Result struct {
 	OK        bool
-	ExitCode  int           // processes: the exit code, -1 when killed or not started
-	Status    int           // HTTP and Kubernetes: the response status
-	Output    string        // captured output or response body, truncated
-	Err       string        // why it failed ("" when OK)
-	Cancelled bool          // ended by ctx (timeout or resolve)
-	Duration  time.Duration // wall time of Run
+	ExitCode  int    // processes: the exit code, -1 when killed or not started
+	Status    int    // HTTP and Kubernetes: the response status
+	Output    string // captured output or response body, truncated
+	Err       string // why it failed ("" when OK)
+	Cancelled bool   // ended by ctx (timeout or resolve)
+	// NotStarted: it could not start (the program, the unit or the
+	// object acted on does not exist): a configuration fault, recorded
+	// as not_started, that neither fails a verification nor escalates.
+	NotStarted bool
+	Duration   time.Duration // wall time of Run
 }
 
 // PlannedAction is one action of a matched remediation rule, rendered for

@@ -21,6 +21,7 @@ const (
 	ActionFailed      = "failed"      //
 	ActionCancelled   = "cancelled"   // the alert resolved while it ran, or an earlier action of the rule failed
 	ActionInterrupted = "interrupted" // remediator stopped while it ran or waited; it is not run again
+	ActionNotStarted  = "not_started" // it could not start (no such program, unit or object): a configuration fault, not a failed fix
 	ActionAwaiting    = "awaiting_approval"
 	ActionRejected    = "rejected" // a responder rejected it
 	ActionExpired     = "expired"  // nobody approved it within the rule's approval ttl
@@ -154,7 +155,7 @@ func (r *ActionRecord) isRun() bool {
 		return false
 	}
 	switch r.Status {
-	case ActionRunning, ActionSucceeded, ActionFailed, ActionCancelled, ActionInterrupted:
+	case ActionRunning, ActionSucceeded, ActionFailed, ActionCancelled, ActionInterrupted, ActionNotStarted:
 		return true
 	}
 	return false
@@ -569,7 +570,12 @@ func (e *Engine) run(r *run) {
 				res = Result{Cancelled: true, Err: "cancelled before it started: " + context.Cause(r.ctx).Error()}
 			}
 		}
-		if !res.OK && stopped == "" {
+		switch {
+		case res.NotStarted && stopped == "":
+			// A configuration fault: the fix was not tried, so it did not
+			// fail either; the rest of the rule does not run.
+			stopped = fmt.Sprintf("not run: action %d of the rule could not start", s.rec.Action)
+		case !res.OK && stopped == "":
 			stopped = fmt.Sprintf("not run: action %d of the rule did not succeed", s.rec.Action)
 			r.failed = true
 		}
@@ -634,6 +640,8 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 		cp.Status, cp.Reason = ActionSkipped, r.skip
 	case res.OK:
 		cp.Status = ActionSucceeded
+	case res.NotStarted:
+		cp.Status = ActionNotStarted
 	case res.Cancelled && errors.Is(context.Cause(r.ctx), errShutdown):
 		cp.Status = ActionInterrupted
 	case res.Cancelled:
@@ -665,20 +673,26 @@ func (e *Engine) finish(r *run, rec *ActionRecord, res Result, last bool) {
 	}
 	cp.HoldUntil = time.Time{} // it ended, or was stopped for sure: it holds nothing
 	e.rem.records.put(cp.ID, &cp)
+	e.countAction(cp.Rule, cp.Status, "")
+	// The action's end is on the timeline before what follows from it.
+	if inc := e.incidents.get(cp.Incident); inc != nil {
+		detail := cp.Err
+		if detail == "" {
+			detail = "ok"
+		}
+		if cp.Status == ActionNotStarted {
+			c.event(inc, EventActionFinished, "remediator", "%s on %s could not start: %s. This is a configuration fault, not a fix that failed: nothing was tried, and the incident is paged as usual",
+				cp.Rule, cp.Target, detail)
+		} else {
+			c.event(inc, EventActionFinished, "remediator", "%s on %s %s: %s", cp.Rule, cp.Target, cp.Status, detail)
+		}
+	}
 	retry := false
 	if failedRun {
 		// A run that failed did not fix it either.
 		first := *e.rem.records.get(r.steps[0].rec.ID)
 		first.VerifyRetry = r.retry
 		retry = e.failVerification(c, &first, "the run failed: "+cp.Err)
-	}
-	e.countAction(cp.Rule, cp.Status, "")
-	if inc := e.incidents.get(cp.Incident); inc != nil {
-		detail := cp.Err
-		if detail == "" {
-			detail = "ok"
-		}
-		c.event(inc, EventActionFinished, "remediator", "%s on %s %s: %s", cp.Rule, cp.Target, cp.Status, detail)
 	}
 	t := c.commit()
 	e.mu.Unlock()
@@ -766,16 +780,22 @@ func (e *Engine) verifyResolved(c *change, alertID uint64) {
 // again, the actions rendered again, and the run starts. It is a conflict
 // when the run expired, the alert resolved, the rule no longer matches or
 // a safeguard stops it; each of those is recorded.
-func (e *Engine) ApproveAction(ctx context.Context, id uint64, by string) (ActionRecord, error) {
-	return e.decideApproval(ctx, id, by, true)
+func (e *Engine) ApproveAction(ctx context.Context, id uint64, t Transition) (ActionRecord, error) {
+	return e.decideApproval(ctx, id, t, true)
 }
 
 // RejectAction rejects the run a record awaiting approval belongs to.
-func (e *Engine) RejectAction(ctx context.Context, id uint64, by string) (ActionRecord, error) {
-	return e.decideApproval(ctx, id, by, false)
+func (e *Engine) RejectAction(ctx context.Context, id uint64, t Transition) (ActionRecord, error) {
+	return e.decideApproval(ctx, id, t, false)
 }
 
-func (e *Engine) decideApproval(ctx context.Context, id uint64, by string, approve bool) (ActionRecord, error) {
+// decideApproval approves or rejects; the decision's note (t.Note) is on
+// the incident's timeline.
+func (e *Engine) decideApproval(ctx context.Context, id uint64, d Transition, approve bool) (ActionRecord, error) {
+	by, note := d.By, ""
+	if d.Note != "" {
+		note = " (note: " + d.Note + ")"
+	}
 	if by == "" {
 		return ActionRecord{}, fmt.Errorf("approving or rejecting needs who did it: %w", ErrInvalid)
 	}
@@ -802,7 +822,7 @@ func (e *Engine) decideApproval(ctx context.Context, id uint64, by string, appro
 			e.countAction(cp.Rule, status, reason)
 		}
 		if inc != nil {
-			c.event(inc, EventActionDecided, by, "%s on %s %s%s", rec.Rule, rec.Target, status, noteSuffix(reason))
+			c.event(inc, EventActionDecided, by, "%s on %s %s%s%s", rec.Rule, rec.Target, status, noteSuffix(reason), note)
 		}
 	}
 	var conflict string
@@ -817,7 +837,7 @@ func (e *Engine) decideApproval(ctx context.Context, id uint64, by string, appro
 		conflict = "the alert resolved before approval"
 		settle(ActionCancelled, conflict)
 	default:
-		r, conflict = e.approvedRun(c, a, inc, rec, group, by)
+		r, conflict = e.approvedRun(c, a, inc, rec, group, by, note)
 		if conflict != "" {
 			settle(ActionSkipped, conflict)
 		}
@@ -888,7 +908,7 @@ func (e *Engine) awaiting(alert uint64, rule string) []*ActionRecord {
 
 // approvedRun renders an approved run again and starts its first action,
 // or says why it cannot run. Callers hold mu.
-func (e *Engine) approvedRun(c *change, a *Alert, inc *Incident, rec *ActionRecord, group []*ActionRecord, by string) (*run, string) {
+func (e *Engine) approvedRun(c *change, a *Alert, inc *Incident, rec *ActionRecord, group []*ActionRecord, by, note string) (*run, string) {
 	var rm *Remedy
 	for _, x := range e.planner.Remedies(e.alertInput(a, inc, c.now), a.Level, a.Incident) {
 		if x.Rule == rec.Rule {
@@ -928,7 +948,7 @@ func (e *Engine) approvedRun(c *change, a *Alert, inc *Incident, rec *ActionReco
 	}
 	e.rem.running[a.ID][r.steps[0].rec.ID] = cancel
 	if inc != nil {
-		c.event(inc, EventActionStarted, by, "%s on %s approved by %s: %s", rm.Rule, rm.Target, by, r.steps[0].rec.Describe)
+		c.event(inc, EventActionStarted, by, "%s on %s approved by %s%s: %s", rm.Rule, rm.Target, by, note, r.steps[0].rec.Describe)
 	}
 	return r, ""
 }

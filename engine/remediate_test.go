@@ -531,7 +531,7 @@ func TestApproval(t *testing.T) {
 		h.restart()
 		h.withPlanner(p)
 		h.clock.Advance(5 * time.Minute)
-		rec, err := h.e.ApproveAction(ctx, id, "rita")
+		rec, err := h.e.ApproveAction(ctx, id, engine.Transition{By: "rita"})
 		if err != nil || rec.DecidedBy != "rita" {
 			t.Fatalf("approve: %+v %v", rec, err)
 		}
@@ -539,13 +539,13 @@ func TestApproval(t *testing.T) {
 		if got := statuses(h.actionsOf(t)); got != "succeeded" || p.runs.Load() != 1 {
 			t.Fatalf("records %s, runs %d", got, p.runs.Load())
 		}
-		if _, err := h.e.ApproveAction(ctx, id, "rita"); !errors.Is(err, engine.ErrConflict) {
+		if _, err := h.e.ApproveAction(ctx, id, engine.Transition{By: "rita"}); !errors.Is(err, engine.ErrConflict) {
 			t.Fatalf("approve twice: %v", err)
 		}
 	})
 	t.Run("reject", func(t *testing.T) {
 		h, p, id := setup(t)
-		if _, err := h.e.RejectAction(ctx, id, "rita"); err != nil {
+		if _, err := h.e.RejectAction(ctx, id, engine.Transition{By: "rita"}); err != nil {
 			t.Fatal(err)
 		}
 		if got := statuses(h.actionsOf(t)); got != "rejected" || p.runs.Load() != 0 {
@@ -558,14 +558,14 @@ func TestApproval(t *testing.T) {
 		if got := statuses(h.actionsOf(t)); got != "expired" {
 			t.Fatalf("records %s", got)
 		}
-		if _, err := h.e.ApproveAction(ctx, id, "rita"); !errors.Is(err, engine.ErrConflict) || p.runs.Load() != 0 {
+		if _, err := h.e.ApproveAction(ctx, id, engine.Transition{By: "rita"}); !errors.Is(err, engine.ErrConflict) || p.runs.Load() != 0 {
 			t.Fatalf("approve after expiry: %v", err)
 		}
 	})
 	t.Run("approve too late", func(t *testing.T) {
 		h, p, id := setup(t)
 		h.clock.Advance(20 * time.Minute) // past the ttl, before any Tick
-		if _, err := h.e.ApproveAction(ctx, id, "rita"); !errors.Is(err, engine.ErrConflict) || !strings.Contains(err.Error(), "expired") || p.runs.Load() != 0 {
+		if _, err := h.e.ApproveAction(ctx, id, engine.Transition{By: "rita"}); !errors.Is(err, engine.ErrConflict) || !strings.Contains(err.Error(), "expired") || p.runs.Load() != 0 {
 			t.Fatalf("late approve: %v", err)
 		}
 	})
@@ -574,7 +574,7 @@ func TestApproval(t *testing.T) {
 		r := alert("Down", engine.StatusResolved, t0, "service", "game-api")
 		r.EndsAt = t0.Add(time.Minute)
 		h.ingest(group("g", r))
-		if _, err := h.e.ApproveAction(ctx, id, "rita"); !errors.Is(err, engine.ErrConflict) || p.runs.Load() != 0 {
+		if _, err := h.e.ApproveAction(ctx, id, engine.Transition{By: "rita"}); !errors.Is(err, engine.ErrConflict) || p.runs.Load() != 0 {
 			t.Fatalf("approve after resolve: %v", err)
 		}
 		if got := statuses(h.actionsOf(t)); got != "cancelled" {
@@ -583,10 +583,10 @@ func TestApproval(t *testing.T) {
 	})
 	t.Run("unknown and anonymous", func(t *testing.T) {
 		h, _, id := setup(t)
-		if _, err := h.e.ApproveAction(ctx, 999, "rita"); !errors.Is(err, engine.ErrNotFound) {
+		if _, err := h.e.ApproveAction(ctx, 999, engine.Transition{By: "rita"}); !errors.Is(err, engine.ErrNotFound) {
 			t.Fatalf("unknown: %v", err)
 		}
-		if _, err := h.e.ApproveAction(ctx, id, ""); !errors.Is(err, engine.ErrInvalid) {
+		if _, err := h.e.ApproveAction(ctx, id, engine.Transition{By: ""}); !errors.Is(err, engine.ErrInvalid) {
 			t.Fatalf("anonymous: %v", err)
 		}
 	})
@@ -731,7 +731,7 @@ func TestApprovalAfterStopDoesNotRun(t *testing.T) {
 	if err := h.e.StopActions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = h.e.ApproveAction(context.Background(), id, "rita")
+	_, _ = h.e.ApproveAction(context.Background(), id, engine.Transition{By: "rita"})
 	h.e.WaitActions()
 	if p.runs.Load() != 0 {
 		t.Fatal("an approval after StopActions ran the action")

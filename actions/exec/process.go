@@ -84,17 +84,17 @@ func RunProcess(ctx context.Context, p *Process) engine.Result {
 	start := time.Now()
 	res := engine.Result{ExitCode: -1}
 	if len(p.Argv) == 0 || p.Argv[0] == "" {
-		res.Err = "not started: no program"
+		res.Err, res.NotStarted = "not started: no program", true
 		return res
 	}
 	if p.Dir != "" {
 		// Checked here because a failed chdir is reported as the
 		// program not being found.
 		if fi, err := os.Stat(p.Dir); err != nil {
-			res.Err = "not started: dir: " + err.Error()
+			res.Err, res.NotStarted = "not started: dir: "+err.Error(), true
 			return res
 		} else if !fi.IsDir() {
-			res.Err = "not started: dir: " + p.Dir + " is not a directory"
+			res.Err, res.NotStarted = "not started: dir: "+p.Dir+" is not a directory", true
 			return res
 		}
 	}
@@ -174,7 +174,8 @@ func RunProcess(ctx context.Context, p *Process) engine.Result {
 		res.Cancelled = true
 		res.Err = "not started: " + reason()
 	case state == nil:
-		res.Err = "not started: " + err.Error()
+		// The program could not be started (not found, not executable).
+		res.Err, res.NotStarted = "not started: "+err.Error(), true
 	case stopped && p.StopSignal != 0 && p.StopSignal != syscall.SIGKILL:
 		// Stopped gracefully (or not): cancelled, whatever its exit.
 		res.Cancelled = true

@@ -542,7 +542,9 @@ func (c *call) do(method, path, contentType string, body []byte) (status int, ou
 	} else if len(shown) > 0 {
 		msg += ": " + quoteN(shown, 200)
 	}
-	return resp.StatusCode, out, engine.Result{Status: resp.StatusCode, Err: msg, Output: truncate(shown, maxOutput)}
+	// No such object (or namespace): nothing was tried, a configuration
+	// fault rather than a failed fix.
+	return resp.StatusCode, out, engine.Result{Status: resp.StatusCode, Err: msg, Output: truncate(shown, maxOutput), NotStarted: resp.StatusCode == http.StatusNotFound}
 }
 
 // scrub replaces the token in s: an API server or a proxy in front of it

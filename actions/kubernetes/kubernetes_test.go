@@ -520,6 +520,10 @@ func TestAPIErrors(t *testing.T) {
 			if res.OK || res.Status != tt.code || !strings.HasPrefix(res.Err, tt.want) || res.Cancelled {
 				t.Fatalf("Result = %+v\nwant Err starting %q", res, tt.want)
 			}
+			// Only an object that does not exist is "could not start".
+			if res.NotStarted != (tt.code == 404) {
+				t.Errorf("NotStarted = %v for %d", res.NotStarted, tt.code)
+			}
 			if !strings.Contains(res.Output, `"kind":"Status"`) {
 				t.Errorf("Output = %q, want the Status", res.Output)
 			}

@@ -5,6 +5,7 @@
 package systemd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -123,13 +124,13 @@ func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &exec.Process{
+	return invocation{&exec.Process{
 		Argv:       []string{a.systemctl, a.action, "--", unit},
 		Env:        exec.BaseEnv(),
 		Timeout:    a.timeout,
 		StopSignal: a.stop.SignalValue(),
 		StopGrace:  a.stop.GraceValue(),
-	}, nil
+	}}, nil
 }
 
 // unitName checks a unit name, appending ".service" when it has no
@@ -170,3 +171,25 @@ func quote(v string) string {
 // Timeout is how long the action may run (its process group is stopped
 // then), for the lock a crash leaves behind.
 func (a *Action) Timeout() time.Duration { return a.timeout }
+
+// Exit statuses of systemctl (systemctl(1), "Exit status"; LSB's for
+// init scripts): 4 "no such unit", 5 "program is not installed" — what
+// `systemctl restart` answers for a unit that does not exist.
+const (
+	exitNoSuchUnit   = 4
+	exitNotInstalled = 5
+)
+
+// invocation is systemctl run for one unit: an exec.Process whose exit
+// status 4 or 5 means the unit does not exist, so nothing was tried.
+type invocation struct{ *exec.Process }
+
+// Run runs systemctl; a unit that does not exist is NotStarted.
+func (inv invocation) Run(ctx context.Context) engine.Result {
+	res := inv.Process.Run(ctx)
+	if !res.OK && !res.Cancelled && (res.ExitCode == exitNoSuchUnit || res.ExitCode == exitNotInstalled) {
+		res.NotStarted = true
+		res.Err += ": the unit does not exist"
+	}
+	return res
+}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/remediator/remediator/actions/exec"
 	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
@@ -142,7 +141,7 @@ func TestNewDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := inv.(*exec.Process)
+	p := inv.(invocation).Process
 	if p.Argv[0] != "systemctl" || p.Timeout != 60*time.Second {
 		t.Fatalf("defaults: %q, timeout %s", p.Argv, p.Timeout)
 	}
@@ -230,7 +229,7 @@ func TestRender(t *testing.T) {
 				t.Fatalf("Render: %v", err)
 			}
 			wantArgv := []string{"/usr/bin/systemctl", "restart", "--", tt.want}
-			if got := inv.(*exec.Process).Argv; !slices.Equal(got, wantArgv) {
+			if got := inv.(invocation).Process.Argv; !slices.Equal(got, wantArgv) {
 				t.Fatalf("argv = %q, want %q", got, wantArgv)
 			}
 			if got, want := inv.Describe(), `"/usr/bin/systemctl" "restart" "--" "`+strings.ReplaceAll(tt.want, `\`, `\\`)+`"`; got != want {

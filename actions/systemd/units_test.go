@@ -74,3 +74,26 @@ func TestLiteralUnitTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestNoSuchUnitIsNotStarted: systemctl's exit statuses 4 and 5 mean the
+// unit does not exist, so nothing was tried (NotStarted); other failures
+// are failures. The stand-in for systemctl is a real script.
+func TestNoSuchUnitIsNotStarted(t *testing.T) {
+	for code, want := range map[string]bool{"4": true, "5": true, "1": false, "3": false} {
+		path := filepath.Join(t.TempDir(), "systemctl")
+		if err := os.WriteFile(path, []byte("#!/bin/sh\necho \"Unit $3 not found.\" >&2\nexit "+code+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		a, err := New(&rules.SystemdConfig{Action: "restart", Unit: "{{ .labels.service }}", Systemctl: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, err := a.Render(request("game-api"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := inv.Run(context.Background()); res.OK || res.NotStarted != want {
+			t.Errorf("exit %s: %+v, want NotStarted %v", code, res, want)
+		}
+	}
+}
