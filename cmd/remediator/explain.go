@@ -133,6 +133,9 @@ func printExplanation(w io.Writer, x engine.Explanation) {
 		if !a.ResolveBy.IsZero() {
 			fmt.Fprintf(w, "  resolve by: %s (in %s)\n", a.ResolveBy.In(x.At.Location()).Format(time.RFC3339), a.ResolveBy.Sub(x.At))
 		}
+		if sup := a.Suppressed; sup != nil {
+			fmt.Fprintf(w, "  muted:      by %s until %s: stored and shown, not remediated, pages nobody\n", sup.By, sup.Until.In(x.At.Location()).Format(time.RFC3339))
+		}
 		fmt.Fprintln(w, "  rules:")
 		for _, r := range a.Rules {
 			mark := "✗"

@@ -69,11 +69,11 @@ func TestExplainSeedPolicy(t *testing.T) {
 		// P2: 30m and 8h.
 		{"warning", `"alertname":"HighLoad","severity":"warning"`, "2026-11-27T10:00:00+08:00",
 			"warning", "P2", "2026-11-27T10:30:00+08:00", "2026-11-27T18:00:00+08:00", "", "warning",
-			"2026-11-27T11:00:00+08:00 wang.wei,li.na by phone,email"}, // after notify_within 1h
+			"2026-11-27T10:05:00+08:00 wang.wei,li.na by phone,email"}, // after notify_within 5m
 		// P3: 2h and 24h.
 		{"notice", `"alertname":"CertExpiresSoon","severity":"notice"`, "2026-11-27T10:00:00+08:00",
 			"notice", "P3", "2026-11-27T12:00:00+08:00", "2026-11-28T10:00:00+08:00", "", "notice",
-			"2026-11-28T10:00:00+08:00 wang.wei by email"}, // after 24h: Saturday, the rotation
+			"2026-11-27T10:30:00+08:00 wang.wei,li.na by email"}, // after notify_within 30m: Friday, the weekday rota
 		// P4 raised Friday 17:00: one working day is due Monday 17:00, not
 		// Saturday; five working days the Friday after.
 		{"info on a Friday", `"alertname":"DiskTrend","severity":"info"`, "2026-11-27T17:00:00+08:00",
@@ -220,5 +220,25 @@ func TestExplainActions(t *testing.T) {
 				t.Fatal("explain printed the scale token")
 			}
 		})
+	}
+}
+
+// TestExplainTextSaysMuted: the text output says that a maintenance
+// window (or a silence) mutes the alert, and until when, as --json does.
+func TestExplainTextSaysMuted(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "db.json", `{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"DBSlowQueries","service":"db","severity":"warning"},"startsAt":"2026-11-27T08:00:00Z"}]}`)
+	code, out, errOut := runCLI("explain", "--config", seedPolicy, "--alert", p, "--at", "2026-11-27T03:10:00+08:00")
+	if code != 0 {
+		t.Fatalf("explain: %d %s", code, errOut)
+	}
+	want := "  muted:      by maintenance window nightly-db-backup until 2026-11-27T03:30:00+08:00: stored and shown, not remediated, pages nobody\n"
+	if !strings.Contains(out, want) {
+		t.Fatalf("explain does not say the alert is muted:\n%s", out)
+	}
+	// Out of the window: no such line.
+	code, out, _ = runCLI("explain", "--config", seedPolicy, "--alert", p, "--at", "2026-11-27T04:10:00+08:00")
+	if code != 0 || strings.Contains(out, "muted:") {
+		t.Fatalf("out of the window: %d\n%s", code, out)
 	}
 }
