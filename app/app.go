@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,7 +137,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err := cfg.CheckExposedPlaceholders(); err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	a := &App{opts: o, log: o.Logger, cfg: cfg, registry: prometheus.NewRegistry(), shutdown: cfg.Server.ShutdownTimeout.D(), storePath: cfg.Storage.Path}
+	// storage.path is relative to the working directory: the log says
+	// where the file really is.
+	storePath, err := filepath.Abs(cfg.Storage.Path)
+	if err != nil {
+		return nil, fmt.Errorf("storage.path: %w", err)
+	}
+	a := &App{opts: o, log: o.Logger, cfg: cfg, registry: prometheus.NewRegistry(), shutdown: cfg.Server.ShutdownTimeout.D(), storePath: storePath}
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "remediator_config_last_reload_successful", Help: "Whether the last configuration reload succeeded."})
 	a.reloadSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "remediator_config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration reload."})
@@ -158,6 +165,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.log.Info("store opened", "path", a.storePath)
 	a.ruleErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "remediator_rule_errors_total",
 		Help: "Rule expressions that failed at run time on one alert (counted as no match), by rule.",

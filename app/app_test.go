@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -256,5 +257,23 @@ func TestServeRefusesExposedPlaceholders(t *testing.T) {
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStorePathIsLoggedAbsolute: storage.path is relative to the working
+// directory; the log says where the file really is.
+func TestStorePathIsLoggedAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var logs strings.Builder
+	a, err := app.New(context.Background(), app.Options{DBPath: "data/r.db", Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	want := "path=" + filepath.Join(dir, "data", "r.db")
+	if !strings.Contains(logs.String(), "store opened") || !strings.Contains(logs.String(), want) {
+		t.Fatalf("log does not say %s:\n%s", want, logs.String())
 	}
 }

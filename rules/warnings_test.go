@@ -2,6 +2,8 @@ package rules
 
 import (
 	"errors"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -144,5 +146,65 @@ func TestRemediationWarnings(t *testing.T) {
 	}
 	if got := cfg.remediationWarnings(); !slices.Equal(got, want) {
 		t.Fatalf("warnings =\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestSeedEnvironmentTable: the README's table of the seed policy's
+// environment variables names exactly the variables the seed policy
+// reads, and DINGTALK_URL moves the DingTalk robot.
+func TestSeedEnvironmentTable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := os.ReadFile("../testdata/seed-policy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, ok := strings.Cut(string(readme), "| Variable | Used for | Default |\n")
+	if !ok {
+		t.Fatal("README has no environment table")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	var listed []string
+	for _, row := range strings.Split(table, "\n")[1:] {
+		if !strings.HasPrefix(row, "| ") {
+			t.Fatalf("the table is cut by %q", row)
+		}
+		first := strings.Split(row, "|")[1]
+		for _, m := range regexp.MustCompile("`([A-Z_]+)`").FindAllStringSubmatch(first, -1) {
+			listed = append(listed, m[1])
+		}
+	}
+	var read []string
+	for _, m := range regexp.MustCompile(`\$\{([A-Z_]+)`).FindAllStringSubmatch(string(seed), -1) {
+		read = append(read, m[1])
+	}
+	slices.Sort(listed)
+	slices.Sort(read)
+	if read = slices.Compact(read); !slices.Equal(listed, read) {
+		t.Fatalf("README lists\n%q\nthe seed policy reads\n%q", listed, read)
+	}
+	cfg, err := Load("../testdata/seed-policy.yml", envOf(map[string]string{"DINGTALK_URL": "http://127.0.0.1:8999/robot/send"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := cfg.Notifiers.IM[0].URL.Value(); !strings.HasPrefix(u, "http://127.0.0.1:8999/robot/send?access_token=") {
+		t.Fatalf("DingTalk URL %q", u)
+	}
+}
+
+// TestREADMETablesAreWhole: no table of the README is cut in two by a
+// blank line (Markdown would print the rest as text).
+func TestREADMETablesAreWhole(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(readme), "\n")
+	for i := 1; i+1 < len(lines); i++ {
+		if strings.HasPrefix(lines[i], "|") && lines[i-1] == "" && !strings.HasPrefix(lines[i+1], "|---") {
+			t.Errorf("README.md:%d: a table row after a blank line, not a header: %.60s", i+1, lines[i])
+		}
 	}
 }
