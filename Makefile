@@ -49,12 +49,13 @@ lint: $(SC_STAMP)
 
 ## test: lint, every test (with the race detector, a real Alertmanager, real
 ## processes and a real bbolt file), then bounded fuzz runs of the webhook
-## decoder and the config loader.
+## decoder, the config loader and the placing of values in templates.
 test: tools lint
 	ALERTMANAGER_BIN=$(TOOLS)/alertmanager AMTOOL_BIN=$(TOOLS)/amtool \
 	  $(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWebhook$$' -fuzztime $(FUZZTIME) ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rules
+	$(GO) test -run '^$$' -fuzz '^FuzzPlace$$' -fuzztime $(FUZZTIME) ./actions/template
 
 ## bench: the ingest load generator (durable ingest vs a bare decode handler).
 bench:
