@@ -37,7 +37,7 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 	if out.Actions == nil {
 		out.Actions = []engine.ActionRecord{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 // decideAction: POST /api/v1/actions/{id}/approve or /reject, with an
@@ -68,6 +68,6 @@ func (s *Server) decideAction(approve bool) http.HandlerFunc {
 			return
 		}
 		noteAudit(r, "", transitionDetail(req))
-		writeJSON(w, http.StatusOK, rec)
+		s.reply(w, r, http.StatusOK, rec)
 	}
 }

@@ -243,5 +243,5 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	if out.Entries == nil {
 		out.Entries = []engine.AuditEntry{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }

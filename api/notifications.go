@@ -42,7 +42,7 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 	if out.Notifications == nil {
 		out.Notifications = []engine.NotificationRecord{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 // incidentParam reads the optional ?incident= filter of a list: 0 when

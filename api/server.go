@@ -336,7 +336,7 @@ func (s *Server) doWebhook(w http.ResponseWriter, r *http.Request) int {
 	}
 	s.metrics.alertsReceived.WithLabelValues(engine.StatusFiring).Add(float64(firing))
 	s.metrics.alertsReceived.WithLabelValues(engine.StatusResolved).Add(float64(len(msg.Alerts) - firing))
-	writeJSON(w, http.StatusOK, webhookResponse{
+	s.reply(w, r, http.StatusOK, webhookResponse{
 		Status: "stored", Incident: res.Incident, NewAlerts: res.NewAlerts,
 		Resolved: res.Resolved, Redelivered: res.Redelivered,
 	})
@@ -365,7 +365,7 @@ func (s *Server) reloadz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "reload failed, the running config stays: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	s.reply(w, r, http.StatusOK, map[string]string{"status": "reloaded"})
 }
 
 // page parses limit and cursor.
@@ -412,7 +412,7 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		out.Incidents[i] = toIncidentJSON(&list[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
@@ -434,7 +434,7 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 	for i, ev := range d.Timeline {
 		out.Timeline[i] = eventJSON{At: ev.At, Type: ev.Type, Detail: ev.Detail, By: ev.By}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 func pathID(r *http.Request) (uint64, bool) {
@@ -486,7 +486,7 @@ func (s *Server) transition(to engine.IncidentStatus) http.HandlerFunc {
 			return
 		}
 		noteAudit(r, "", detail)
-		writeJSON(w, http.StatusOK, toIncidentJSON(&engine.IncidentSummary{Incident: inc}))
+		s.reply(w, r, http.StatusOK, toIncidentJSON(&engine.IncidentSummary{Incident: inc}))
 	}
 }
 
@@ -549,5 +549,5 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
