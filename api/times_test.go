@@ -5,16 +5,35 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/remediator/remediator/api"
+	"github.com/remediator/remediator/oncall"
 )
+
+// realShifts answers who is on call from a real schedule set, and takes
+// overrides like fakeOnCall.
+type realShifts struct {
+	fakeOnCall
+	set *oncall.Set
+}
+
+func (r realShifts) Names() []string { return r.set.Names() }
+func (r realShifts) At(name string, at time.Time) (oncall.Shift, error) {
+	return r.set.At(name, at)
+}
 
 // TestTimesOutOfRange: every time the API accepts is bounded to the years
 // 1970–9999 in UTC (after the zone is applied), with a 400 naming the
 // field; the zero time stays accepted where it means "unset" (the endsAt
 // Alertmanager sends for a firing alert).
 func TestTimesOutOfRange(t *testing.T) {
-	e := newEnvWith(t, true, func(o *api.Options) { o.OnCall = fakeOnCall{} })
+	set, err := oncall.New([]string{"alice", "bob"}, oncall.Spec{Name: "first-line", Location: time.UTC,
+		Layers: []oncall.Layer{{Name: "weekly", Members: []string{"alice", "bob"}, Every: 7, Anchor: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, true, func(o *api.Options) { o.OnCall = realShifts{set: set} })
 	// 9999-12-31T23:59:59-23:59 is 10000-01-01T23:58:59Z.
 	const late, early = "9999-12-31T23:59:59-23:59", "1969-12-31T23:59:59Z"
 	alert := func(startsAt, endsAt string) []byte {
@@ -67,9 +86,11 @@ func TestTimesOutOfRange(t *testing.T) {
 	if status, body, _ := e.do("POST", "/api/v1/silences", responderToken, []byte(`{`+matcher+`,"ends_at":"9999-12-31T23:59:59+01:00"}`)); status != 201 {
 		t.Fatalf("silence until 9999: %d %s", status, body)
 	}
-	// The latest on-call instant answers a whole JSON body.
+	// The last year answers a whole JSON body, though the shift then
+	// ends in the year 10000: that end is past the horizon.
 	status, body, _ := e.do("GET", "/api/v1/oncall?at=9999-12-31T10:00:00Z", viewerToken, nil)
-	if status != 200 || !json.Valid(body) || !strings.Contains(string(body), `"at":"9999-12-31T10:00:00Z"`) {
+	if status != 200 || !json.Valid(body) || !strings.Contains(string(body), `"at":"9999-12-31T10:00:00Z"`) ||
+		!strings.Contains(string(body), `"from":"9999-12-28T10:00:00Z","layer":"weekly"`) {
 		t.Fatalf("oncall at the last year: %d %q", status, body)
 	}
 	for _, path := range []string{"/api/v1/alerts", "/api/v1/silences", "/api/v1/incidents/1"} {
