@@ -10,6 +10,10 @@ import (
 // listActions: GET /api/v1/actions?incident=&rule=&status= lists the
 // remediation records, newest first.
 func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"incident", "rule", "status"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)

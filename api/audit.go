@@ -214,6 +214,10 @@ func (h *heldResponse) release() {
 // listAudit: GET /api/v1/audit?actor=&action=&outcome= lists the audit
 // log, newest first (admins only).
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"actor", "action", "outcome"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)

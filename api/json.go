@@ -9,22 +9,25 @@ import (
 // The API's JSON shapes. Times that have not happened are null.
 
 type incidentJSON struct {
-	ID             uint64            `json:"id"`
-	Key            string            `json:"key"`
-	Title          string            `json:"title"`
-	Level          engine.Level      `json:"level"`
-	Priority       string            `json:"priority,omitempty"`
-	Status         string            `json:"status"`
-	CreatedAt      time.Time         `json:"created_at"`
-	RespondBy      *time.Time        `json:"respond_by"`
-	ResolveBy      *time.Time        `json:"resolve_by"`
-	AcknowledgedAt *time.Time        `json:"acknowledged_at"`
-	AcknowledgedBy string            `json:"acknowledged_by,omitempty"`
-	ResolvedAt     *time.Time        `json:"resolved_at"`
-	ResolvedBy     string            `json:"resolved_by,omitempty"`
-	Alerts         []string          `json:"alerts"`
-	Firing         int               `json:"firing"`
-	Labels         map[string]string `json:"labels"`
+	ID             uint64       `json:"id"`
+	Key            string       `json:"key"`
+	Title          string       `json:"title"`
+	Level          engine.Level `json:"level"`
+	Priority       string       `json:"priority,omitempty"`
+	Status         string       `json:"status"`
+	CreatedAt      time.Time    `json:"created_at"`
+	RespondBy      *time.Time   `json:"respond_by"`
+	ResolveBy      *time.Time   `json:"resolve_by"`
+	AcknowledgedAt *time.Time   `json:"acknowledged_at"`
+	AcknowledgedBy string       `json:"acknowledged_by,omitempty"`
+	ResolvedAt     *time.Time   `json:"resolved_at"`
+	ResolvedBy     string       `json:"resolved_by,omitempty"`
+	// Alerts are the fingerprints of the first 100 alerts; Firing and
+	// Resolved count them all.
+	Alerts   []string          `json:"alerts"`
+	Firing   int               `json:"firing"`
+	Resolved int               `json:"resolved"`
+	Labels   map[string]string `json:"labels"`
 }
 
 type incidentList struct {
@@ -33,10 +36,11 @@ type incidentList struct {
 }
 
 type incidentDetailJSON struct {
-	Incident   incidentJSON    `json:"incident"`
-	Alerts     []alertJSON     `json:"alerts"`
-	Timeline   []eventJSON     `json:"timeline"`
-	Escalation *escalationJSON `json:"escalation,omitempty"`
+	Incident         incidentJSON    `json:"incident"`
+	Alerts           []alertJSON     `json:"alerts"` // one page, oldest first
+	AlertsNextCursor string          `json:"alerts_next_cursor,omitempty"`
+	Timeline         []eventJSON     `json:"timeline"`
+	Escalation       *escalationJSON `json:"escalation,omitempty"`
 }
 
 // escalationJSON is where an incident stands in its chain: the step due
@@ -115,7 +119,7 @@ func toIncidentJSON(s *engine.IncidentSummary) incidentJSON {
 		ID: s.ID, Key: s.Key, Title: s.Title, Level: s.Level, Priority: s.Priority, Status: string(s.Status),
 		CreatedAt: s.CreatedAt, RespondBy: optTime(s.RespondBy), ResolveBy: optTime(s.ResolveBy), AcknowledgedAt: optTime(s.AcknowledgedAt), AcknowledgedBy: s.AcknowledgedBy,
 		ResolvedAt: optTime(s.ResolvedAt), ResolvedBy: s.ResolvedBy,
-		Alerts: fps, Firing: s.Firing, Labels: s.Labels,
+		Alerts: fps, Firing: s.Firing, Resolved: s.Resolved(), Labels: s.Labels,
 	}
 }
 

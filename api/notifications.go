@@ -13,6 +13,10 @@ import (
 // lists every notification with its channel, recipient, status, attempts
 // and last error, newest first.
 func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"incident", "status", "channel"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)

@@ -33,6 +33,10 @@ type shiftJSON struct {
 // getOnCall: GET /api/v1/oncall?schedule=&at= says who is on call (at
 // an RFC 3339 time, default now), on one schedule or all.
 func (s *Server) getOnCall(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, "schedule", "at"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	at, err := timeParam(q, "at", s.clock.Now())
 	if err != nil {

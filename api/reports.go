@@ -16,6 +16,10 @@ const maxReportRange = 366 * 24 * time.Hour
 // breaches per level and per person for the incidents opened in [from,
 // to) (RFC 3339; default the 7 days up to now).
 func (s *Server) slaReport(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, "from", "to"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	to, err := timeParam(q, "to", s.clock.Now())
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +31,8 @@ type Engine interface {
 	Acknowledge(ctx context.Context, id uint64, t engine.Transition) (engine.Incident, error)
 	Resolve(ctx context.Context, id uint64, t engine.Transition) (engine.Incident, error)
 	Incidents(f engine.IncidentFilter, p engine.Page) ([]engine.IncidentSummary, uint64)
-	Incident(id uint64) (engine.IncidentDetail, error)
+	Incident(id uint64, alerts engine.Page) (engine.IncidentDetail, error)
+	Summary(inc engine.Incident) engine.IncidentSummary
 	Alerts(f engine.AlertFilter, p engine.Page) ([]engine.Alert, uint64)
 	Suppression(ls map[string]string) (engine.Suppression, bool)
 	CreateSilence(ctx context.Context, n engine.NewSilence) (engine.Silence, error)
@@ -103,11 +106,13 @@ type settings struct {
 	twilio  http.Handler
 }
 
-// Default and maximum page sizes of the list endpoints.
+// Default and maximum page sizes of the list endpoints and of an
+// incident's alerts.
 const (
-	defaultLimit = 50
-	maxLimit     = 500
-	maxJSONBody  = 64 << 10 // ack/resolve bodies
+	defaultLimit       = 50
+	defaultAlertsLimit = 100
+	maxLimit           = 500
+	maxJSONBody        = 64 << 10 // ack/resolve bodies
 )
 
 // New builds a Server.
@@ -264,6 +269,10 @@ const streamRecheck = 5 * time.Second
 // credentials hold: a logout, an expired session or a token removed by a
 // reload ends it within streamRecheck.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, "kinds", "last_event_id"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -370,23 +379,55 @@ func (s *Server) reloadz(w http.ResponseWriter, r *http.Request) {
 
 // page parses limit and cursor.
 func page(r *http.Request) (engine.Page, error) {
-	p := engine.Page{Limit: defaultLimit}
-	q := r.URL.Query()
-	if v := q.Get("limit"); v != "" {
+	return pageOf(r.URL.Query(), "limit", "cursor", defaultLimit)
+}
+
+// pageOf parses the page size of parameter limitKey (default def) and the
+// cursor of cursorKey.
+func pageOf(q url.Values, limitKey, cursorKey string, def int) (engine.Page, error) {
+	p := engine.Page{Limit: def}
+	if v := q.Get(limitKey); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxLimit {
-			return p, fmt.Errorf("limit: must be an integer from 1 to %d, got %q: %w", maxLimit, truncate(v, 20), engine.ErrInvalid)
+			return p, fmt.Errorf("%s: must be an integer from 1 to %d, got %q: %w", limitKey, maxLimit, truncate(v, 20), engine.ErrInvalid)
 		}
 		p.Limit = n
 	}
-	if v := q.Get("cursor"); v != "" {
+	if v := q.Get(cursorKey); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
-			return p, fmt.Errorf("cursor: %q is not a cursor this API returned: %w", truncate(v, 20), engine.ErrInvalid)
+			return p, fmt.Errorf("%s: %q is not a cursor this API returned: %w", cursorKey, truncate(v, 20), engine.ErrInvalid)
 		}
 		p.Cursor = n
 	}
 	return p, nil
+}
+
+// listParams are the paging parameters of every list.
+var listParams = []string{"limit", "cursor"}
+
+// params refuses a query parameter that the endpoint does not take (a
+// misspelt filter must not read as no filter) and one given twice.
+func params(r *http.Request, takes ...string) error {
+	q := r.URL.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(takes, k) {
+			list := "no parameters"
+			if len(takes) > 0 {
+				list = strings.Join(takes, ", ")
+			}
+			return fmt.Errorf("unknown parameter %q: %s takes %s: %w", truncate(k, 40), r.URL.Path, list, engine.ErrInvalid)
+		}
+		if n := len(q[k]); n > 1 {
+			return fmt.Errorf("parameter %q is given %d times; give it once: %w", k, n, engine.ErrInvalid)
+		}
+	}
+	return nil
 }
 
 func cursor(next uint64) string {
@@ -396,15 +437,26 @@ func cursor(next uint64) string {
 	return strconv.FormatUint(next, 10)
 }
 
+// listIncidents: GET /api/v1/incidents?status=&level=&priority= lists
+// incidents newest first; level and priority match in any case.
 func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"status", "level", "priority"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	f := engine.IncidentFilter{Status: engine.IncidentStatus(r.URL.Query().Get("status"))}
-	if f.Status != "" && !f.Status.Valid() {
+	q := r.URL.Query()
+	f := engine.IncidentFilter{Status: engine.IncidentStatus(q.Get("status")), Level: engine.Level(q.Get("level")), Priority: q.Get("priority")}
+	switch {
+	case f.Status != "" && !f.Status.Valid():
 		s.fail(w, r, fmt.Errorf("status: must be open, acknowledged or resolved, got %q: %w", truncate(string(f.Status), 20), engine.ErrInvalid))
+		return
+	case len(f.Level) > 100 || len(f.Priority) > 100:
+		s.fail(w, r, fmt.Errorf("level and priority: at most 100 bytes: %w", engine.ErrInvalid))
 		return
 	}
 	list, next := s.engine.Incidents(f, p)
@@ -415,19 +467,31 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, out)
 }
 
+// getIncident: GET /api/v1/incidents/{id}?alerts_limit=&alerts_cursor=
+// answers the incident with a page of its alerts (oldest first), its
+// timeline and its escalation.
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("incident %q not found", truncate(r.PathValue("id"), 20)))
 		return
 	}
-	d, err := s.engine.Incident(id)
+	if err := params(r, "alerts_limit", "alerts_cursor"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := pageOf(r.URL.Query(), "alerts_limit", "alerts_cursor", defaultAlertsLimit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := s.engine.Incident(id, p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	out := incidentDetailJSON{Incident: toIncidentJSON(&d.IncidentSummary), Alerts: make([]alertJSON, len(d.Alerts)),
-		Timeline: make([]eventJSON, len(d.Timeline)), Escalation: toEscalationJSON(d.Escalation)}
+		AlertsNextCursor: cursor(d.AlertsNext), Timeline: make([]eventJSON, len(d.Timeline)), Escalation: toEscalationJSON(d.Escalation)}
 	for i := range d.Alerts {
 		out.Alerts[i] = toAlertJSON(&d.Alerts[i])
 	}
@@ -486,7 +550,8 @@ func (s *Server) transition(to engine.IncidentStatus) http.HandlerFunc {
 			return
 		}
 		noteAudit(r, "", detail)
-		s.reply(w, r, http.StatusOK, toIncidentJSON(&engine.IncidentSummary{Incident: inc}))
+		sum := s.engine.Summary(inc)
+		s.reply(w, r, http.StatusOK, toIncidentJSON(&sum))
 	}
 }
 
@@ -528,7 +593,13 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// listAlerts: GET /api/v1/alerts?status= lists alert episodes newest
+// first.
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"status"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)

@@ -90,6 +90,10 @@ func silenceDetail(sil *engine.Silence) string {
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"state"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -117,6 +121,10 @@ func (s *Server) getSilence(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("silence %q not found", truncate(r.PathValue("id"), 20)))
+		return
+	}
+	if err := params(r); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	sil, err := s.engine.GetSilence(id)

@@ -34,7 +34,7 @@ var assets embed.FS
 // entries of logins and logouts).
 type Data interface {
 	Incidents(f engine.IncidentFilter, p engine.Page) ([]engine.IncidentSummary, uint64)
-	Incident(id uint64) (engine.IncidentDetail, error)
+	Incident(id uint64, alerts engine.Page) (engine.IncidentDetail, error)
 	Actions(f engine.ActionFilter, p engine.Page) ([]engine.ActionRecord, uint64)
 	Silences(f engine.SilenceFilter, p engine.Page) ([]engine.Silence, uint64)
 	Notifications(f engine.NotificationFilter, p engine.Page) ([]engine.NotificationRecord, uint64)
@@ -82,7 +82,7 @@ const DefaultSessionTTL = 12 * time.Hour
 const (
 	maxFormBytes = 4 << 10 // POST /login and /logout
 	listLimit    = 50      // rows of a list page
-	maxScan      = 10000   // incidents read for one filtered list page
+	alertsLimit  = 100     // alerts on an incident's page
 )
 
 // securityHeaders are set on every console response. connect-src 'self'
