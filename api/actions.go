@@ -35,11 +35,11 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 	}
 	list, next := s.engine.Actions(f, p)
 	out := struct {
-		Actions    []engine.ActionRecord `json:"actions"`
-		NextCursor string                `json:"next_cursor,omitempty"`
-	}{Actions: list, NextCursor: cursor(next)}
-	if out.Actions == nil {
-		out.Actions = []engine.ActionRecord{}
+		Actions    []actionJSON `json:"actions"`
+		NextCursor string       `json:"next_cursor,omitempty"`
+	}{Actions: make([]actionJSON, len(list)), NextCursor: cursor(next)}
+	for i := range list {
+		out.Actions[i] = toActionJSON(&list[i])
 	}
 	s.reply(w, r, http.StatusOK, out)
 }
@@ -72,6 +72,6 @@ func (s *Server) decideAction(approve bool) http.HandlerFunc {
 			return
 		}
 		noteAudit(r, "", transitionDetail(req))
-		s.reply(w, r, http.StatusOK, rec)
+		s.reply(w, r, http.StatusOK, toActionJSON(&rec))
 	}
 }

@@ -134,3 +134,33 @@ func toAlertJSON(a *engine.Alert) alertJSON {
 		FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Deliveries: a.Deliveries, Incident: a.Incident,
 	}
 }
+
+// actionJSON is an action record whose times that have not happened are
+// null (started_at, finished_at) or absent (verify_by, hold_until,
+// approve_by). Its fields shadow the record's of the same name.
+type actionJSON struct {
+	engine.ActionRecord
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	VerifyBy   *time.Time `json:"verify_by,omitempty"`
+	HoldUntil  *time.Time `json:"hold_until,omitempty"`
+	ApproveBy  *time.Time `json:"approve_by,omitempty"`
+}
+
+func toActionJSON(a *engine.ActionRecord) actionJSON {
+	return actionJSON{ActionRecord: *a, StartedAt: optTime(a.StartedAt), FinishedAt: optTime(a.FinishedAt),
+		VerifyBy: optTime(a.VerifyBy), HoldUntil: optTime(a.HoldUntil), ApproveBy: optTime(a.ApproveBy)}
+}
+
+// notificationJSON is a notification record whose times that have not
+// happened are null.
+type notificationJSON struct {
+	engine.NotificationRecord
+	DueAt      *time.Time `json:"due_at"`
+	SentAt     *time.Time `json:"sent_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+}
+
+func toNotificationJSON(n *engine.NotificationRecord) notificationJSON {
+	return notificationJSON{NotificationRecord: *n, DueAt: optTime(n.DueAt), SentAt: optTime(n.SentAt), FinishedAt: optTime(n.FinishedAt)}
+}

@@ -40,11 +40,11 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 	}
 	list, next := s.engine.Notifications(f, p)
 	out := struct {
-		Notifications []engine.NotificationRecord `json:"notifications"`
-		NextCursor    string                      `json:"next_cursor,omitempty"`
-	}{Notifications: list, NextCursor: cursor(next)}
-	if out.Notifications == nil {
-		out.Notifications = []engine.NotificationRecord{}
+		Notifications []notificationJSON `json:"notifications"`
+		NextCursor    string             `json:"next_cursor,omitempty"`
+	}{Notifications: make([]notificationJSON, len(list)), NextCursor: cursor(next)}
+	for i := range list {
+		out.Notifications[i] = toNotificationJSON(&list[i])
 	}
 	s.reply(w, r, http.StatusOK, out)
 }
