@@ -98,6 +98,7 @@ type Server struct {
 	clock    engine.Clock
 	sessions SessionAuth
 	auditor  Auditor
+	streams  *streamSlots
 }
 
 type settings struct {
@@ -134,7 +135,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux(), events: o.Events, oncall: o.OnCall, clock: o.Clock,
-		sessions: o.Sessions, auditor: o.Auditor}
+		sessions: o.Sessions, auditor: o.Auditor, streams: newStreamSlots()}
 	if s.clock == nil {
 		s.clock = engine.SystemClock{}
 	}
@@ -267,12 +268,20 @@ const streamRecheck = 5 * time.Second
 
 // stream serves the event stream for as long as the request's
 // credentials hold: a logout, an expired session or a token removed by a
-// reload ends it within streamRecheck.
+// reload ends it within streamRecheck. A credential or an address past
+// its bound of open streams gets 429.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if err := params(r, "kinds", "last_event_id"); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	cred, addr := principalOf(r).credential, clientAddr(r)
+	if err := s.streams.take(cred, addr); err != nil {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
+	defer s.streams.release(cred, addr)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
