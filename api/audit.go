@@ -34,10 +34,14 @@ const (
 	ActionReject           = "action.reject"
 	ActionScheduleOverride = "schedule.override"
 	ActionConfigReload     = "config.reload"
+	// ActionWebhook and ActionTwilio are audited only when refused
+	// before the endpoint runs (from another origin, or to a wrong host).
+	ActionWebhook = "webhook"
+	ActionTwilio  = "twilio.callback"
 )
 
 var auditActions = []string{ActionLogin, ActionLogout, ActionIncidentAck, ActionIncidentResolve, ActionSilenceCreate,
-	ActionSilenceExpire, ActionApprove, ActionReject, ActionScheduleOverride, ActionConfigReload}
+	ActionSilenceExpire, ActionApprove, ActionReject, ActionScheduleOverride, ActionConfigReload, ActionWebhook, ActionTwilio}
 
 // maxAuditDetail bounds an entry's detail (an error text, a note).
 const maxAuditDetail = 300
@@ -93,7 +97,11 @@ func (s *Server) changes(min Role, c change, h http.HandlerFunc) http.HandlerFun
 // guard is needs and changes: c is nil for a read.
 func (s *Server) guard(min Role, c *change, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, aerr := authorize(s.settings.Load().auth, s.sessions, r, min)
+		st := s.settings.Load()
+		if !s.admitted(w, r, st, c) {
+			return
+		}
+		p, aerr := authorize(st.auth, s.sessions, r, min)
 		if aerr != nil {
 			if c != nil {
 				s.audit(r, engine.AuditEntry{Actor: aerr.Who.Name, Role: roleName(aerr.Who.Role), Action: c.action,
@@ -124,6 +132,38 @@ func (s *Server) guard(min Role, c *change, h http.HandlerFunc) http.HandlerFunc
 		s.audit(r, e)
 		held.release()
 	}
+}
+
+// ownAuth wraps h, an endpoint that checks its own credentials (the
+// webhook's token, Twilio's signature) or needs none (/-/healthy,
+// /-/ready, /metrics), with the origin and Host checks. action names
+// the audit entry of a refused change ("" for a read).
+func (s *Server) ownAuth(action string, h http.HandlerFunc) http.HandlerFunc {
+	var c *change
+	if action != "" {
+		c = &change{action: action}
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.admitted(w, r, s.settings.Load(), c) {
+			h(w, r)
+		}
+	}
+}
+
+// admitted answers and audits a request refused by st.admit (see
+// origin.go) and reports whether it may go on. The refused are audited
+// without an actor (they come before any credential), so they are
+// rate-limited per address like other anonymous denials.
+func (s *Server) admitted(w http.ResponseWriter, r *http.Request, st *settings, c *change) bool {
+	ref := st.admit(r)
+	if ref == nil {
+		return true
+	}
+	if c != nil {
+		s.audit(r, engine.AuditEntry{Action: c.action, Target: c.targetOf(r), Outcome: engine.AuditDenied, Detail: ref.msg})
+	}
+	writeError(w, ref.status, ref.msg)
+	return false
 }
 
 func (c *change) targetOf(r *http.Request) string {

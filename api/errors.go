@@ -18,6 +18,8 @@ func errorStatus(err error) int {
 	switch {
 	case errors.As(err, &mb):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType
 	case errors.As(err, &de), errors.Is(err, engine.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, engine.ErrNotFound):

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,9 @@ type Settings struct {
 	Tokens       []Token
 	WebhookToken string
 	MaxBodyBytes int64
+	// ExternalURL is server.external_url: its origin is this server's
+	// too, and in open mode its host is one this server answers to.
+	ExternalURL string
 	// Twilio serves Twilio's callbacks under /api/v1/twilio/ (it checks
 	// their signatures itself); nil when Twilio is not configured.
 	Twilio http.Handler
@@ -103,9 +107,13 @@ type Server struct {
 
 type settings struct {
 	auth    *authenticator
+	origins *origins
 	maxBody int64
 	twilio  http.Handler
 }
+
+// admit is origins.admit in the current mode.
+func (st *settings) admit(r *http.Request) *refusal { return st.origins.admit(r, st.auth.open()) }
 
 // Default and maximum page sizes of the list endpoints and of an
 // incident's alerts.
@@ -149,12 +157,18 @@ func (s *Server) Apply(st Settings) {
 	if st.MaxBodyBytes <= 0 {
 		st.MaxBodyBytes = 8 << 20
 	}
-	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), maxBody: st.MaxBodyBytes, twilio: st.Twilio})
+	o, err := newOrigins(st.ExternalURL)
+	if err != nil {
+		// The config's validation makes this unreachable; the server
+		// still checks origins, trusting only its own.
+		s.log.Error("external URL not trusted as an origin", "err", err)
+	}
+	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), origins: o, maxBody: st.MaxBodyBytes, twilio: st.Twilio})
 }
 
 func (s *Server) routes(g prometheus.Gatherer) {
 	incident, action, silence := pathTarget("incident", "id"), pathTarget("action", "id"), pathTarget("silence", "id")
-	s.handle("/api/v1/webhook", http.MethodPost, s.webhook)
+	s.handle("/api/v1/webhook", http.MethodPost, s.ownAuth(ActionWebhook, s.webhook))
 	s.handle("/api/v1/incidents", http.MethodGet, s.needs(RoleViewer, s.listIncidents))
 	s.handle("/api/v1/incidents/{id}", http.MethodGet, s.needs(RoleViewer, s.getIncident))
 	s.handle("/api/v1/incidents/{id}/ack", http.MethodPost, s.changes(RoleResponder, change{ActionIncidentAck, incident}, s.transition(engine.IncidentAcknowledged)))
@@ -167,7 +181,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.handle("/api/v1/reports/sla", http.MethodGet, s.needs(RoleViewer, s.slaReport))
 	// Twilio authenticates with its request signature, not a token.
 	for _, p := range []string{"/api/v1/twilio/voice", "/api/v1/twilio/status", "/api/v1/twilio/sms"} {
-		s.handle(p, http.MethodPost, s.twilio)
+		s.handle(p, http.MethodPost, s.ownAuth(ActionTwilio, s.twilio))
 	}
 	if s.events != nil {
 		s.handle("/api/v1/events", http.MethodGet, s.needs(RoleViewer, s.stream))
@@ -188,12 +202,12 @@ func (s *Server) routes(g prometheus.Gatherer) {
 		http.MethodGet:    s.needs(RoleViewer, s.getSilence),
 		http.MethodDelete: s.changes(RoleResponder, change{ActionSilenceExpire, silence}, s.expireSilence),
 	})
-	s.handle("/-/healthy", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
+	s.handle("/-/healthy", http.MethodGet, s.ownAuth("", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "Healthy.\n")
-	})
-	s.handle("/-/ready", http.MethodGet, s.readyz)
+	}))
+	s.handle("/-/ready", http.MethodGet, s.ownAuth("", s.readyz))
 	s.handle("/-/reload", http.MethodPost, s.changes(RoleAdmin, change{action: ActionConfigReload}, s.reloadz))
-	s.handle("/metrics", http.MethodGet, promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP)
+	s.handle("/metrics", http.MethodGet, s.ownAuth("", promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -322,6 +336,10 @@ func (s *Server) doWebhook(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="remediator"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
 		return http.StatusUnauthorized
+	}
+	if err := jsonBody(r); err != nil {
+		s.fail(w, r, err)
+		return http.StatusUnsupportedMediaType
 	}
 	body := http.MaxBytesReader(w, r.Body, st.maxBody)
 	msg, err := DecodeWebhook(body)
@@ -584,10 +602,18 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-// decodeOptionalJSON reads a small JSON object body; an empty body is fine.
-// Unknown fields are errors: this is our own API.
+// decodeOptionalJSON reads a small JSON object body, which must say it is
+// JSON; an empty body is fine. Unknown fields are errors: this is our own
+// API.
 func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	if _, err := body.Peek(1); errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err := jsonBody(r); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		var mb *http.MaxBytesError

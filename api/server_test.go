@@ -42,6 +42,7 @@ type env struct {
 	srv     *httptest.Server
 	store   *bolt.Store
 	api     *api.Server
+	auditor api.Auditor
 	reloads int
 	reload  error
 }
@@ -90,6 +91,7 @@ func newEnvWith(t *testing.T, tokens bool, opt func(*api.Options)) *env {
 		Registerer: reg, Gatherer: reg, Auditor: eng,
 	}
 	opt(&o)
+	e.auditor = o.Auditor
 	e.api, err = api.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +117,15 @@ func (e *env) doWith(method, path string, body []byte, hdr ...string) (int, []by
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// A body is JSON, as Alertmanager and the console send it, unless the
+	// test says otherwise.
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if http.CanonicalHeaderKey(hdr[i]) == "Content-Type" {
+			req.Header.Del("Content-Type")
+		}
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
