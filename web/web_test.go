@@ -1042,3 +1042,33 @@ func TestIncidentPageAlertPaging(t *testing.T) {
 		t.Fatalf("a bad cursor: %d", res.status)
 	}
 }
+
+// TestLoginFormOrigin: behind a proxy the browser's Origin is the external
+// URL's, not the Host the console sees: that origin is the console's own.
+// A form from another origin is refused and audited, without an actor.
+func TestLoginFormOrigin(t *testing.T) {
+	h := newHarness(t)
+	c, err := New(Options{Tokens: testTokens, Data: h.eng, Clock: h.clock, ExternalURL: "https://remediator.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.c = c
+	post := func(origin string) response {
+		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:9095/login", strings.NewReader("token="+viewerToken))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Origin", origin)
+		return h.do(r)
+	}
+	if res := post("https://remediator.example.com"); res.status != http.StatusSeeOther || res.cookie == nil {
+		t.Fatalf("from the external URL's origin: %d", res.status)
+	}
+	if res := post("https://evil.example"); res.status != http.StatusForbidden || res.cookie != nil {
+		t.Fatalf("from another origin: %d", res.status)
+	}
+	log := h.auditLog()
+	want := engine.AuditEntry{ID: 2, At: t0, Addr: "192.0.2.1", Action: "login", Outcome: engine.AuditDenied,
+		Detail: `form posted from another origin (Origin "https://evil.example")`}
+	if len(log) != 2 || log[0] != want {
+		t.Fatalf("audit log %+v, want %+v first", log, want)
+	}
+}
