@@ -155,15 +155,20 @@ func (s *Server) ownAuth(action string, h http.HandlerFunc) http.HandlerFunc {
 // without an actor (they come before any credential), so they are
 // rate-limited per address like other anonymous denials.
 func (s *Server) admitted(w http.ResponseWriter, r *http.Request, st *settings, c *change) bool {
+	return s.refused(w, r, st, c) == 0
+}
+
+// refused is admitted that tells the status of the refusal (0: none).
+func (s *Server) refused(w http.ResponseWriter, r *http.Request, st *settings, c *change) int {
 	ref := st.admit(r)
 	if ref == nil {
-		return true
+		return 0
 	}
 	if c != nil {
 		s.audit(r, engine.AuditEntry{Action: c.action, Target: c.targetOf(r), Outcome: engine.AuditDenied, Detail: ref.msg})
 	}
 	writeError(w, ref.status, ref.msg)
-	return false
+	return ref.status
 }
 
 func (c *change) targetOf(r *http.Request) string {

@@ -23,7 +23,7 @@ import (
 //     without it compares Origin with Host. The origin of
 //     server.external_url is this server's too (behind a proxy the Host
 //     differs). Requests with neither header, which browsers do not send,
-//     pass: curl, Alertmanager, amtool, Twilio.
+//     pass: curl, Alertmanager, Twilio.
 //   - In open mode the Host must be a loopback name or address
 //     (localhost, 127.0.0.1, [::1], with or without the port) or the host
 //     of server.external_url, else 421: a page whose own name was made to

@@ -101,6 +101,10 @@ func TestCrossOriginChangesAreRefused(t *testing.T) {
 	if e.reloads != 0 {
 		t.Fatalf("%d reloads", e.reloads)
 	}
+	// The webhook's refusals count in its metric.
+	if _, body, _ := e.do("GET", "/metrics", "", nil); !strings.Contains(string(body), `remediator_webhook_requests_total{code="403"} 4`) {
+		t.Fatalf("webhook refusals not counted:\n%s", body)
+	}
 	// Each attempt is audited, denied, without an actor; past the per-address
 	// bound of anonymous denials a minute they are counted, not written.
 	log := auditOf(t, e.auditor, engine.AuditFilter{Outcome: engine.AuditDenied})

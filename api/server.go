@@ -168,7 +168,7 @@ func (s *Server) Apply(st Settings) {
 
 func (s *Server) routes(g prometheus.Gatherer) {
 	incident, action, silence := pathTarget("incident", "id"), pathTarget("action", "id"), pathTarget("silence", "id")
-	s.handle("/api/v1/webhook", http.MethodPost, s.ownAuth(ActionWebhook, s.webhook))
+	s.handle("/api/v1/webhook", http.MethodPost, s.webhook) // checks origins itself, to count its refusals
 	s.handle("/api/v1/incidents", http.MethodGet, s.needs(RoleViewer, s.listIncidents))
 	s.handle("/api/v1/incidents/{id}", http.MethodGet, s.needs(RoleViewer, s.getIncident))
 	s.handle("/api/v1/incidents/{id}/ack", http.MethodPost, s.changes(RoleResponder, change{ActionIncidentAck, incident}, s.transition(engine.IncidentAcknowledged)))
@@ -332,6 +332,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) doWebhook(w http.ResponseWriter, r *http.Request) int {
 	st := s.settings.Load()
+	if status := s.refused(w, r, st, &change{action: ActionWebhook}); status != 0 {
+		return status
+	}
 	if !st.auth.webhookOK(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="remediator"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
