@@ -10,6 +10,10 @@ import (
 // listActions: GET /api/v1/actions?incident=&rule=&status= lists the
 // remediation records, newest first.
 func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"incident", "rule", "status"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -31,13 +35,13 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 	}
 	list, next := s.engine.Actions(f, p)
 	out := struct {
-		Actions    []engine.ActionRecord `json:"actions"`
-		NextCursor string                `json:"next_cursor,omitempty"`
-	}{Actions: list, NextCursor: cursor(next)}
-	if out.Actions == nil {
-		out.Actions = []engine.ActionRecord{}
+		Actions    []actionJSON `json:"actions"`
+		NextCursor string       `json:"next_cursor,omitempty"`
+	}{Actions: make([]actionJSON, len(list)), NextCursor: cursor(next)}
+	for i := range list {
+		out.Actions[i] = toActionJSON(&list[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 // decideAction: POST /api/v1/actions/{id}/approve or /reject, with an
@@ -68,6 +72,6 @@ func (s *Server) decideAction(approve bool) http.HandlerFunc {
 			return
 		}
 		noteAudit(r, "", transitionDetail(req))
-		writeJSON(w, http.StatusOK, rec)
+		s.reply(w, r, http.StatusOK, toActionJSON(&rec))
 	}
 }

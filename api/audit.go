@@ -35,11 +35,16 @@ const (
 	ActionReject           = "action.reject"
 	ActionScheduleOverride = "schedule.override"
 	ActionConfigReload     = "config.reload"
-	ActionCallback         = engine.AuditCallback
+	// ActionCallback is a provider's callback (Twilio's) refused: a wrong
+	// signature, an unknown number, another origin or a wrong host.
+	ActionCallback = engine.AuditCallback
+	// ActionWebhook is audited only when refused before the endpoint
+	// runs (from another origin, or to a wrong host).
+	ActionWebhook = "webhook"
 )
 
 var auditActions = []string{ActionLogin, ActionLogout, ActionIncidentAck, ActionIncidentResolve, ActionSilenceCreate,
-	ActionSilenceExpire, ActionApprove, ActionReject, ActionScheduleOverride, ActionConfigReload, ActionCallback}
+	ActionSilenceExpire, ActionApprove, ActionReject, ActionScheduleOverride, ActionConfigReload, ActionCallback, ActionWebhook}
 
 // maxAuditDetail bounds an entry's detail (an error text, a note).
 const maxAuditDetail = 300
@@ -95,7 +100,11 @@ func (s *Server) changes(min Role, c change, h http.HandlerFunc) http.HandlerFun
 // guard is needs and changes: c is nil for a read.
 func (s *Server) guard(min Role, c *change, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, aerr := authorize(s.settings.Load().auth, s.sessions, r, min)
+		st := s.settings.Load()
+		if !s.admitted(w, r, st, c) {
+			return
+		}
+		p, aerr := authorize(st.auth, s.sessions, r, min)
 		if aerr != nil {
 			if c != nil {
 				s.audit(r, engine.AuditEntry{Actor: aerr.Who.Name, Role: roleName(aerr.Who.Role), Action: c.action,
@@ -126,6 +135,43 @@ func (s *Server) guard(min Role, c *change, h http.HandlerFunc) http.HandlerFunc
 		s.audit(r, e)
 		held.release()
 	}
+}
+
+// ownAuth wraps h, an endpoint that checks its own credentials (the
+// webhook's token, Twilio's signature) or needs none (/-/healthy,
+// /-/ready, /metrics), with the origin and Host checks. action names
+// the audit entry of a refused change ("" for a read).
+func (s *Server) ownAuth(action string, h http.HandlerFunc) http.HandlerFunc {
+	var c *change
+	if action != "" {
+		c = &change{action: action}
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.admitted(w, r, s.settings.Load(), c) {
+			h(w, r)
+		}
+	}
+}
+
+// admitted answers and audits a request refused by st.admit (see
+// origin.go) and reports whether it may go on. The refused are audited
+// without an actor (they come before any credential), so they are
+// rate-limited per address like other anonymous denials.
+func (s *Server) admitted(w http.ResponseWriter, r *http.Request, st *settings, c *change) bool {
+	return s.refused(w, r, st, c) == 0
+}
+
+// refused is admitted that tells the status of the refusal (0: none).
+func (s *Server) refused(w http.ResponseWriter, r *http.Request, st *settings, c *change) int {
+	ref := st.admit(r)
+	if ref == nil {
+		return 0
+	}
+	if c != nil {
+		s.audit(r, engine.AuditEntry{Action: c.action, Target: c.targetOf(r), Outcome: engine.AuditDenied, Detail: ref.msg})
+	}
+	writeError(w, ref.status, ref.msg)
+	return ref.status
 }
 
 func (c *change) targetOf(r *http.Request) string {
@@ -216,6 +262,10 @@ func (h *heldResponse) release() {
 // listAudit: GET /api/v1/audit?actor=&action=&outcome= lists the audit
 // log, newest first (admins only).
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"actor", "action", "outcome"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -245,5 +295,5 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	if out.Entries == nil {
 		out.Entries = []engine.AuditEntry{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }

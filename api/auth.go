@@ -47,6 +47,11 @@ type Token struct {
 type Principal struct {
 	Name string
 	Role Role
+	// credential is what the request authenticated with: "token NAME",
+	// "session" and a digest of the session's CSRF token (unique to the
+	// session), or "anonymous" (open mode). Event streams are bounded by
+	// it.
+	credential string
 }
 
 type tokenHash struct {
@@ -91,7 +96,7 @@ func bearer(r *http.Request) (string, bool) {
 // principal returns who presented the request's token.
 func (a *authenticator) principal(r *http.Request) (Principal, bool) {
 	if a.open() {
-		return Principal{Name: "anonymous", Role: RoleAdmin}, true
+		return Principal{Name: "anonymous", Role: RoleAdmin, credential: "anonymous"}, true
 	}
 	tok, ok := bearer(r)
 	if !ok {
@@ -107,7 +112,7 @@ func (a *authenticator) principal(r *http.Request) (Principal, bool) {
 	if found < 0 {
 		return Principal{}, false
 	}
-	return Principal{Name: a.tokens[found].name, Role: a.tokens[found].role}, true
+	return Principal{Name: a.tokens[found].name, Role: a.tokens[found].role, credential: "token " + a.tokens[found].name}, true
 }
 
 // SessionAuth finds the principal of a browser session (the console's cookie).
@@ -149,7 +154,8 @@ func authorize(a *authenticator, sessions SessionAuth, r *http.Request, min Role
 		if !ok {
 			return Principal{}, unauthorized
 		}
-		p, kind = Principal{Name: name, Role: role}, "session of"
+		sum := sha256.Sum256([]byte(csrf))
+		p, kind = Principal{Name: name, Role: role, credential: fmt.Sprintf("session %x", sum[:8])}, "session of"
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && !csrfOK(r.Header.Get(CSRFHeader), csrf) {
 			return Principal{}, &authError{Status: http.StatusForbidden, Msg: "missing or invalid CSRF token", Who: p}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -55,6 +56,23 @@ func parseTime(dst *time.Time, field string, b []byte) error {
 	}
 	*dst = t
 	return nil
+}
+
+// The range of every time the API accepts: what JSON (RFC 3339, a
+// four-digit year) can write back once the time is in UTC, as the store
+// and the answers write it.
+var (
+	minTime = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// checkTime refuses a time outside minTime–maxTime, written the way it
+// was given; the zero time passes when zeroOK (where it means "unset").
+func checkTime(t time.Time, zeroOK bool) error {
+	if (zeroOK && t.IsZero()) || (!t.Before(minTime) && !t.After(maxTime)) {
+		return nil
+	}
+	return fmt.Errorf("%s is out of range (years 1970 to 9999 in UTC)", t.Format(time.RFC3339Nano))
 }
 
 // DecodeError is a webhook payload that cannot be accepted. Field names
@@ -184,6 +202,14 @@ func validate(m *message) (*engine.Webhook, error) {
 		} else if len(fp) > 128 {
 			return nil, &DecodeError{Field: field("fingerprint"), Msg: "longer than 128 characters"}
 		}
+		// The zero time is Alertmanager's "unset" (the endsAt of a firing
+		// alert).
+		if err := checkTime(a.StartsAt.Time, true); err != nil {
+			return nil, &DecodeError{Field: field("startsAt"), Msg: err.Error()}
+		}
+		if err := checkTime(a.EndsAt.Time, true); err != nil {
+			return nil, &DecodeError{Field: field("endsAt"), Msg: err.Error()}
+		}
 		w.Alerts[i] = engine.WebhookAlert{
 			Fingerprint:  fp,
 			Status:       a.Status,
@@ -235,4 +261,41 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// timeParam reads the RFC 3339 time of the query parameter key, def when
+// it is absent.
+func timeParam(q url.Values, key string, def time.Time) (time.Time, error) {
+	v := q.Get(key)
+	if v == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time (2026-11-27T10:00:00+08:00): %w", key, truncate(v, 40), engine.ErrInvalid)
+	}
+	if err := checkTime(t, false); err != nil {
+		return time.Time{}, fmt.Errorf("%s: %w: %w", key, err, engine.ErrInvalid)
+	}
+	return t, nil
+}
+
+// bodyTime is a time field of a JSON request body (nil: absent).
+type bodyTime struct {
+	field string
+	t     *time.Time
+}
+
+// bodyTimes checks the time fields of a request body; a zero time passes
+// (it is what an absent one means).
+func bodyTimes(ts ...bodyTime) error {
+	for _, bt := range ts {
+		if bt.t == nil {
+			continue
+		}
+		if err := checkTime(*bt.t, true); err != nil {
+			return fmt.Errorf("%s: %w: %w", bt.field, err, engine.ErrInvalid)
+		}
+	}
+	return nil
 }

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/common/model"
@@ -82,6 +84,12 @@ func TestDecodeWebhookErrors(t *testing.T) {
 		{"time", `{"receiver":"r","alerts":[{"status":"firing","labels":{"a":"b"},"startsAt":"yesterday"}]}`, `alerts[].startsAt: "yesterday" is not an RFC 3339 time`},
 		// Time of the wrong type.
 		{"time type", `{"receiver":"r","alerts":[{"status":"firing","labels":{"a":"b"},"endsAt":12}]}`, `alerts[].endsAt: expected an RFC 3339 time string, got 12`},
+		// A time JSON cannot write back once in UTC (10000-01-01T23:58:59Z),
+		// and one before 1970.
+		{"late time", `{"receiver":"r","alerts":[` + alert + `,{"status":"firing","labels":{"a":"b"},"startsAt":"9999-12-31T23:59:59-23:59"}]}`,
+			"alerts[1].startsAt: 9999-12-31T23:59:59-23:59 is out of range (years 1970 to 9999 in UTC)"},
+		{"early time", `{"receiver":"r","alerts":[{"status":"resolved","labels":{"a":"b"},"endsAt":"1969-07-20T20:17:40Z"}]}`,
+			"alerts[0].endsAt: 1969-07-20T20:17:40Z is out of range (years 1970 to 9999 in UTC)"},
 		// Negative truncatedAlerts.
 		{"truncated type", `{"receiver":"r","truncatedAlerts":-1,"alerts":[` + alert + `]}`, "truncatedAlerts: expected a non-negative integer, got number -1"},
 		// Over-long fingerprint.
@@ -126,6 +134,16 @@ func FuzzDecodeWebhook(f *testing.F) {
 		for _, a := range w.Alerts {
 			if a.Fingerprint == "" || (a.Status != engine.StatusFiring && a.Status != engine.StatusResolved) || len(a.Labels) == 0 {
 				t.Fatalf("accepted alert %+v", a)
+			}
+			// Every accepted time is unset or in 1970–9999 UTC, and can be
+			// written back as JSON in UTC.
+			for _, at := range []time.Time{a.StartsAt, a.EndsAt} {
+				if at.IsZero() {
+					continue
+				}
+				if _, err := json.Marshal(at.UTC()); err != nil || at.Before(minTime) || at.After(maxTime) {
+					t.Fatalf("accepted time %v (%v)", at, err)
+				}
 			}
 		}
 	})

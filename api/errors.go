@@ -18,6 +18,8 @@ func errorStatus(err error) int {
 	switch {
 	case errors.As(err, &mb):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, errMediaType):
+		return http.StatusUnsupportedMediaType
 	case errors.As(err, &de), errors.Is(err, engine.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, engine.ErrNotFound):
@@ -32,14 +34,28 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// reply answers v as JSON with status. The body is encoded before
+// anything is written, so a value that cannot be encoded is a logged 500,
+// never a success with a broken or empty body.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("answer not encoded", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "the answer could not be encoded: "+err.Error())
+		return
+	}
+	writeBody(w, status, b)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorBody{Error: msg})
+	b, _ := json.Marshal(errorBody{Error: msg}) // a string always encodes
+	writeBody(w, status, b)
+}
+
+func writeBody(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // fail answers err with the status errorStatus gives it. Server errors are

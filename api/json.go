@@ -9,22 +9,25 @@ import (
 // The API's JSON shapes. Times that have not happened are null.
 
 type incidentJSON struct {
-	ID             uint64            `json:"id"`
-	Key            string            `json:"key"`
-	Title          string            `json:"title"`
-	Level          engine.Level      `json:"level"`
-	Priority       string            `json:"priority,omitempty"`
-	Status         string            `json:"status"`
-	CreatedAt      time.Time         `json:"created_at"`
-	RespondBy      *time.Time        `json:"respond_by"`
-	ResolveBy      *time.Time        `json:"resolve_by"`
-	AcknowledgedAt *time.Time        `json:"acknowledged_at"`
-	AcknowledgedBy string            `json:"acknowledged_by,omitempty"`
-	ResolvedAt     *time.Time        `json:"resolved_at"`
-	ResolvedBy     string            `json:"resolved_by,omitempty"`
-	Alerts         []string          `json:"alerts"`
-	Firing         int               `json:"firing"`
-	Labels         map[string]string `json:"labels"`
+	ID             uint64       `json:"id"`
+	Key            string       `json:"key"`
+	Title          string       `json:"title"`
+	Level          engine.Level `json:"level"`
+	Priority       string       `json:"priority,omitempty"`
+	Status         string       `json:"status"`
+	CreatedAt      time.Time    `json:"created_at"`
+	RespondBy      *time.Time   `json:"respond_by"`
+	ResolveBy      *time.Time   `json:"resolve_by"`
+	AcknowledgedAt *time.Time   `json:"acknowledged_at"`
+	AcknowledgedBy string       `json:"acknowledged_by,omitempty"`
+	ResolvedAt     *time.Time   `json:"resolved_at"`
+	ResolvedBy     string       `json:"resolved_by,omitempty"`
+	// Alerts are the fingerprints of the first 100 alerts; Firing and
+	// Resolved count them all.
+	Alerts   []string          `json:"alerts"`
+	Firing   int               `json:"firing"`
+	Resolved int               `json:"resolved"`
+	Labels   map[string]string `json:"labels"`
 }
 
 type incidentList struct {
@@ -33,10 +36,11 @@ type incidentList struct {
 }
 
 type incidentDetailJSON struct {
-	Incident   incidentJSON    `json:"incident"`
-	Alerts     []alertJSON     `json:"alerts"`
-	Timeline   []eventJSON     `json:"timeline"`
-	Escalation *escalationJSON `json:"escalation,omitempty"`
+	Incident         incidentJSON    `json:"incident"`
+	Alerts           []alertJSON     `json:"alerts"` // one page, oldest first
+	AlertsNextCursor string          `json:"alerts_next_cursor,omitempty"`
+	Timeline         []eventJSON     `json:"timeline"`
+	Escalation       *escalationJSON `json:"escalation,omitempty"`
 }
 
 // escalationJSON is where an incident stands in its chain: the step due
@@ -115,7 +119,7 @@ func toIncidentJSON(s *engine.IncidentSummary) incidentJSON {
 		ID: s.ID, Key: s.Key, Title: s.Title, Level: s.Level, Priority: s.Priority, Status: string(s.Status),
 		CreatedAt: s.CreatedAt, RespondBy: optTime(s.RespondBy), ResolveBy: optTime(s.ResolveBy), AcknowledgedAt: optTime(s.AcknowledgedAt), AcknowledgedBy: s.AcknowledgedBy,
 		ResolvedAt: optTime(s.ResolvedAt), ResolvedBy: s.ResolvedBy,
-		Alerts: fps, Firing: s.Firing, Labels: s.Labels,
+		Alerts: fps, Firing: s.Firing, Resolved: s.Resolved(), Labels: s.Labels,
 	}
 }
 
@@ -129,4 +133,34 @@ func toAlertJSON(a *engine.Alert) alertJSON {
 		Labels: a.Labels, Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: optTime(ends),
 		FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, Deliveries: a.Deliveries, Incident: a.Incident,
 	}
+}
+
+// actionJSON is an action record whose times that have not happened are
+// null (started_at, finished_at) or absent (verify_by, hold_until,
+// approve_by). Its fields shadow the record's of the same name.
+type actionJSON struct {
+	engine.ActionRecord
+	StartedAt  *time.Time `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	VerifyBy   *time.Time `json:"verify_by,omitempty"`
+	HoldUntil  *time.Time `json:"hold_until,omitempty"`
+	ApproveBy  *time.Time `json:"approve_by,omitempty"`
+}
+
+func toActionJSON(a *engine.ActionRecord) actionJSON {
+	return actionJSON{ActionRecord: *a, StartedAt: optTime(a.StartedAt), FinishedAt: optTime(a.FinishedAt),
+		VerifyBy: optTime(a.VerifyBy), HoldUntil: optTime(a.HoldUntil), ApproveBy: optTime(a.ApproveBy)}
+}
+
+// notificationJSON is a notification record whose times that have not
+// happened are null.
+type notificationJSON struct {
+	engine.NotificationRecord
+	DueAt      *time.Time `json:"due_at"`
+	SentAt     *time.Time `json:"sent_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+}
+
+func toNotificationJSON(n *engine.NotificationRecord) notificationJSON {
+	return notificationJSON{NotificationRecord: *n, DueAt: optTime(n.DueAt), SentAt: optTime(n.SentAt), FinishedAt: optTime(n.FinishedAt)}
 }

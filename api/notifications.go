@@ -13,6 +13,10 @@ import (
 // lists every notification with its channel, recipient, status, attempts
 // and last error, newest first.
 func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"incident", "status", "channel"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -36,13 +40,13 @@ func (s *Server) listNotifications(w http.ResponseWriter, r *http.Request) {
 	}
 	list, next := s.engine.Notifications(f, p)
 	out := struct {
-		Notifications []engine.NotificationRecord `json:"notifications"`
-		NextCursor    string                      `json:"next_cursor,omitempty"`
-	}{Notifications: list, NextCursor: cursor(next)}
-	if out.Notifications == nil {
-		out.Notifications = []engine.NotificationRecord{}
+		Notifications []notificationJSON `json:"notifications"`
+		NextCursor    string             `json:"next_cursor,omitempty"`
+	}{Notifications: make([]notificationJSON, len(list)), NextCursor: cursor(next)}
+	for i := range list {
+		out.Notifications[i] = toNotificationJSON(&list[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 // incidentParam reads the optional ?incident= filter of a list: 0 when

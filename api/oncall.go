@@ -33,15 +33,15 @@ type shiftJSON struct {
 // getOnCall: GET /api/v1/oncall?schedule=&at= says who is on call (at
 // an RFC 3339 time, default now), on one schedule or all.
 func (s *Server) getOnCall(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, "schedule", "at"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	q := r.URL.Query()
-	at := s.clock.Now()
-	if v := q.Get("at"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			s.fail(w, r, fmt.Errorf("at: %q is not an RFC 3339 time (2026-11-27T10:00:00+08:00): %w", truncate(v, 40), engine.ErrInvalid))
-			return
-		}
-		at = t
+	at, err := timeParam(q, "at", s.clock.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	names := s.oncall.Names()
 	if v := q.Get("schedule"); v != "" {
@@ -62,7 +62,7 @@ func (s *Server) getOnCall(w http.ResponseWriter, r *http.Request) {
 		}
 		out.OnCall = append(out.OnCall, toShiftJSON(sh))
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 func toShiftJSON(sh oncall.Shift) shiftJSON {
@@ -70,10 +70,12 @@ func toShiftJSON(sh oncall.Shift) shiftJSON {
 	if j.People == nil {
 		j.People = []string{}
 	}
-	if !sh.From.IsZero() {
+	// A bound past what JSON can write (the next change of a shift asked
+	// about in the year 9999) is past the horizon too.
+	if !sh.From.IsZero() && checkTime(sh.From, false) == nil {
 		j.From = &sh.From
 	}
-	if !sh.To.IsZero() {
+	if !sh.To.IsZero() && checkTime(sh.To, false) == nil {
 		j.To = &sh.To
 	}
 	return j
@@ -107,6 +109,10 @@ func (s *Server) addOverride(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%s: %w", strings.Join(problems, "; "), engine.ErrInvalid))
 		return
 	}
+	if err := bodyTimes(bodyTime{"from", req.From}, bodyTime{"to", req.To}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	o, err := s.oncall.AddOverride(r.Context(), engine.ScheduleOverride{
 		Schedule: r.PathValue("name"), Person: req.Person, From: *req.From, To: *req.To,
 		CreatedBy: principalOf(r).Name, Comment: req.Comment,
@@ -116,5 +122,5 @@ func (s *Server) addOverride(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteAudit(r, "", fmt.Sprintf("%s covers from %s to %s", o.Person, o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339)))
-	writeJSON(w, http.StatusCreated, o)
+	s.reply(w, r, http.StatusCreated, o)
 }

@@ -16,28 +16,18 @@ const maxReportRange = 366 * 24 * time.Hour
 // breaches per level and per person for the incidents opened in [from,
 // to) (RFC 3339; default the 7 days up to now).
 func (s *Server) slaReport(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	to := s.clock.Now()
-	from := to.Add(-7 * 24 * time.Hour)
-	parse := func(key string, def time.Time) (time.Time, error) {
-		v := q.Get(key)
-		if v == "" {
-			return def, nil
-		}
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 time: %w", key, truncate(v, 40), engine.ErrInvalid)
-		}
-		return t, nil
-	}
-	var err error
-	if to, err = parse("to", to); err != nil {
+	if err := params(r, "from", "to"); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if q.Get("from") == "" {
-		from = to.Add(-7 * 24 * time.Hour)
-	} else if from, err = parse("from", from); err != nil {
+	q := r.URL.Query()
+	to, err := timeParam(q, "to", s.clock.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	from, err := timeParam(q, "from", to.Add(-7*24*time.Hour))
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -50,5 +40,5 @@ func (s *Server) slaReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := report.Summarize(s.engine.SLAEntries(from, to), from, to)
-	writeJSON(w, http.StatusOK, sum)
+	s.reply(w, r, http.StatusOK, sum)
 }

@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +32,8 @@ type Engine interface {
 	Acknowledge(ctx context.Context, id uint64, t engine.Transition) (engine.Incident, error)
 	Resolve(ctx context.Context, id uint64, t engine.Transition) (engine.Incident, error)
 	Incidents(f engine.IncidentFilter, p engine.Page) ([]engine.IncidentSummary, uint64)
-	Incident(id uint64) (engine.IncidentDetail, error)
+	Incident(id uint64, alerts engine.Page) (engine.IncidentDetail, error)
+	Summary(inc engine.Incident) engine.IncidentSummary
 	Alerts(f engine.AlertFilter, p engine.Page) ([]engine.Alert, uint64)
 	Suppression(ls map[string]string) (engine.Suppression, bool)
 	CreateSilence(ctx context.Context, n engine.NewSilence) (engine.Silence, error)
@@ -48,6 +52,9 @@ type Settings struct {
 	Tokens       []Token
 	WebhookToken string
 	MaxBodyBytes int64
+	// ExternalURL is server.external_url: its origin is this server's
+	// too, and in open mode its host is one this server answers to.
+	ExternalURL string
 	// Twilio serves Twilio's callbacks under /api/v1/twilio/ (it checks
 	// their signatures itself); nil when Twilio is not configured.
 	Twilio http.Handler
@@ -95,19 +102,26 @@ type Server struct {
 	clock    engine.Clock
 	sessions SessionAuth
 	auditor  Auditor
+	streams  *streamSlots
 }
 
 type settings struct {
 	auth    *authenticator
+	origins *origins
 	maxBody int64
 	twilio  http.Handler
 }
 
-// Default and maximum page sizes of the list endpoints.
+// admit is origins.admit in the current mode.
+func (st *settings) admit(r *http.Request) *refusal { return st.origins.admit(r, st.auth.open()) }
+
+// Default and maximum page sizes of the list endpoints and of an
+// incident's alerts.
 const (
-	defaultLimit = 50
-	maxLimit     = 500
-	maxJSONBody  = 64 << 10 // ack/resolve bodies
+	defaultLimit       = 50
+	defaultAlertsLimit = 100
+	maxLimit           = 500
+	maxJSONBody        = 64 << 10 // ack/resolve bodies
 )
 
 // New builds a Server.
@@ -129,7 +143,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{engine: o.Engine, ready: o.Ready, reload: o.Reload, log: o.Logger, metrics: m, mux: http.NewServeMux(), events: o.Events, oncall: o.OnCall, clock: o.Clock,
-		sessions: o.Sessions, auditor: o.Auditor}
+		sessions: o.Sessions, auditor: o.Auditor, streams: newStreamSlots()}
 	if s.clock == nil {
 		s.clock = engine.SystemClock{}
 	}
@@ -143,12 +157,18 @@ func (s *Server) Apply(st Settings) {
 	if st.MaxBodyBytes <= 0 {
 		st.MaxBodyBytes = 8 << 20
 	}
-	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), maxBody: st.MaxBodyBytes, twilio: st.Twilio})
+	o, err := newOrigins(st.ExternalURL)
+	if err != nil {
+		// The config's validation makes this unreachable; the server
+		// still checks origins, trusting only its own.
+		s.log.Error("external URL not trusted as an origin", "err", err)
+	}
+	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), origins: o, maxBody: st.MaxBodyBytes, twilio: st.Twilio})
 }
 
 func (s *Server) routes(g prometheus.Gatherer) {
 	incident, action, silence := pathTarget("incident", "id"), pathTarget("action", "id"), pathTarget("silence", "id")
-	s.handle("/api/v1/webhook", http.MethodPost, s.webhook)
+	s.handle("/api/v1/webhook", http.MethodPost, s.webhook) // checks origins itself, to count its refusals
 	s.handle("/api/v1/incidents", http.MethodGet, s.needs(RoleViewer, s.listIncidents))
 	s.handle("/api/v1/incidents/{id}", http.MethodGet, s.needs(RoleViewer, s.getIncident))
 	s.handle("/api/v1/incidents/{id}/ack", http.MethodPost, s.changes(RoleResponder, change{ActionIncidentAck, incident}, s.transition(engine.IncidentAcknowledged)))
@@ -161,7 +181,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.handle("/api/v1/reports/sla", http.MethodGet, s.needs(RoleViewer, s.slaReport))
 	// Twilio authenticates with its request signature, not a token.
 	for _, p := range []string{"/api/v1/twilio/voice", "/api/v1/twilio/status", "/api/v1/twilio/sms"} {
-		s.handle(p, http.MethodPost, s.twilio)
+		s.handle(p, http.MethodPost, s.ownAuth(ActionCallback, s.twilio))
 	}
 	if s.events != nil {
 		s.handle("/api/v1/events", http.MethodGet, s.needs(RoleViewer, s.stream))
@@ -182,12 +202,12 @@ func (s *Server) routes(g prometheus.Gatherer) {
 		http.MethodGet:    s.needs(RoleViewer, s.getSilence),
 		http.MethodDelete: s.changes(RoleResponder, change{ActionSilenceExpire, silence}, s.expireSilence),
 	})
-	s.handle("/-/healthy", http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
+	s.handle("/-/healthy", http.MethodGet, s.ownAuth("", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "Healthy.\n")
-	})
-	s.handle("/-/ready", http.MethodGet, s.readyz)
+	}))
+	s.handle("/-/ready", http.MethodGet, s.ownAuth("", s.readyz))
 	s.handle("/-/reload", http.MethodPost, s.changes(RoleAdmin, change{action: ActionConfigReload}, s.reloadz))
-	s.handle("/metrics", http.MethodGet, promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP)
+	s.handle("/metrics", http.MethodGet, s.ownAuth("", promhttp.HandlerFor(g, promhttp.HandlerOpts{}).ServeHTTP))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -262,8 +282,20 @@ const streamRecheck = 5 * time.Second
 
 // stream serves the event stream for as long as the request's
 // credentials hold: a logout, an expired session or a token removed by a
-// reload ends it within streamRecheck.
+// reload ends it within streamRecheck. A credential or an address past
+// its bound of open streams gets 429.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, "kinds", "last_event_id"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cred, addr := principalOf(r).credential, clientAddr(r)
+	if err := s.streams.take(cred, addr); err != nil {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
+	defer s.streams.release(cred, addr)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {
@@ -300,10 +332,17 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) doWebhook(w http.ResponseWriter, r *http.Request) int {
 	st := s.settings.Load()
+	if status := s.refused(w, r, st, &change{action: ActionWebhook}); status != 0 {
+		return status
+	}
 	if !st.auth.webhookOK(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="remediator"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
 		return http.StatusUnauthorized
+	}
+	if err := jsonBody(r); err != nil {
+		s.fail(w, r, err)
+		return http.StatusUnsupportedMediaType
 	}
 	body := http.MaxBytesReader(w, r.Body, st.maxBody)
 	msg, err := DecodeWebhook(body)
@@ -336,7 +375,7 @@ func (s *Server) doWebhook(w http.ResponseWriter, r *http.Request) int {
 	}
 	s.metrics.alertsReceived.WithLabelValues(engine.StatusFiring).Add(float64(firing))
 	s.metrics.alertsReceived.WithLabelValues(engine.StatusResolved).Add(float64(len(msg.Alerts) - firing))
-	writeJSON(w, http.StatusOK, webhookResponse{
+	s.reply(w, r, http.StatusOK, webhookResponse{
 		Status: "stored", Incident: res.Incident, NewAlerts: res.NewAlerts,
 		Resolved: res.Resolved, Redelivered: res.Redelivered,
 	})
@@ -365,28 +404,60 @@ func (s *Server) reloadz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "reload failed, the running config stays: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	s.reply(w, r, http.StatusOK, map[string]string{"status": "reloaded"})
 }
 
 // page parses limit and cursor.
 func page(r *http.Request) (engine.Page, error) {
-	p := engine.Page{Limit: defaultLimit}
-	q := r.URL.Query()
-	if v := q.Get("limit"); v != "" {
+	return pageOf(r.URL.Query(), "limit", "cursor", defaultLimit)
+}
+
+// pageOf parses the page size of parameter limitKey (default def) and the
+// cursor of cursorKey.
+func pageOf(q url.Values, limitKey, cursorKey string, def int) (engine.Page, error) {
+	p := engine.Page{Limit: def}
+	if v := q.Get(limitKey); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxLimit {
-			return p, fmt.Errorf("limit: must be an integer from 1 to %d, got %q: %w", maxLimit, truncate(v, 20), engine.ErrInvalid)
+			return p, fmt.Errorf("%s: must be an integer from 1 to %d, got %q: %w", limitKey, maxLimit, truncate(v, 20), engine.ErrInvalid)
 		}
 		p.Limit = n
 	}
-	if v := q.Get("cursor"); v != "" {
+	if v := q.Get(cursorKey); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
-			return p, fmt.Errorf("cursor: %q is not a cursor this API returned: %w", truncate(v, 20), engine.ErrInvalid)
+			return p, fmt.Errorf("%s: %q is not a cursor this API returned: %w", cursorKey, truncate(v, 20), engine.ErrInvalid)
 		}
 		p.Cursor = n
 	}
 	return p, nil
+}
+
+// listParams are the paging parameters of every list.
+var listParams = []string{"limit", "cursor"}
+
+// params refuses a query parameter that the endpoint does not take (a
+// misspelt filter must not read as no filter) and one given twice.
+func params(r *http.Request, takes ...string) error {
+	q := r.URL.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(takes, k) {
+			list := "no parameters"
+			if len(takes) > 0 {
+				list = strings.Join(takes, ", ")
+			}
+			return fmt.Errorf("unknown parameter %q: %s takes %s: %w", truncate(k, 40), r.URL.Path, list, engine.ErrInvalid)
+		}
+		if n := len(q[k]); n > 1 {
+			return fmt.Errorf("parameter %q is given %d times; give it once: %w", k, n, engine.ErrInvalid)
+		}
+	}
+	return nil
 }
 
 func cursor(next uint64) string {
@@ -396,15 +467,26 @@ func cursor(next uint64) string {
 	return strconv.FormatUint(next, 10)
 }
 
+// listIncidents: GET /api/v1/incidents?status=&level=&priority= lists
+// incidents newest first; level and priority match in any case.
 func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"status", "level", "priority"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	f := engine.IncidentFilter{Status: engine.IncidentStatus(r.URL.Query().Get("status"))}
-	if f.Status != "" && !f.Status.Valid() {
+	q := r.URL.Query()
+	f := engine.IncidentFilter{Status: engine.IncidentStatus(q.Get("status")), Level: engine.Level(q.Get("level")), Priority: q.Get("priority")}
+	switch {
+	case f.Status != "" && !f.Status.Valid():
 		s.fail(w, r, fmt.Errorf("status: must be open, acknowledged or resolved, got %q: %w", truncate(string(f.Status), 20), engine.ErrInvalid))
+		return
+	case len(f.Level) > 100 || len(f.Priority) > 100:
+		s.fail(w, r, fmt.Errorf("level and priority: at most 100 bytes: %w", engine.ErrInvalid))
 		return
 	}
 	list, next := s.engine.Incidents(f, p)
@@ -412,29 +494,41 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		out.Incidents[i] = toIncidentJSON(&list[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
+// getIncident: GET /api/v1/incidents/{id}?alerts_limit=&alerts_cursor=
+// answers the incident with a page of its alerts (oldest first), its
+// timeline and its escalation.
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("incident %q not found", truncate(r.PathValue("id"), 20)))
 		return
 	}
-	d, err := s.engine.Incident(id)
+	if err := params(r, "alerts_limit", "alerts_cursor"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := pageOf(r.URL.Query(), "alerts_limit", "alerts_cursor", defaultAlertsLimit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := s.engine.Incident(id, p)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	out := incidentDetailJSON{Incident: toIncidentJSON(&d.IncidentSummary), Alerts: make([]alertJSON, len(d.Alerts)),
-		Timeline: make([]eventJSON, len(d.Timeline)), Escalation: toEscalationJSON(d.Escalation)}
+		AlertsNextCursor: cursor(d.AlertsNext), Timeline: make([]eventJSON, len(d.Timeline)), Escalation: toEscalationJSON(d.Escalation)}
 	for i := range d.Alerts {
 		out.Alerts[i] = toAlertJSON(&d.Alerts[i])
 	}
 	for i, ev := range d.Timeline {
 		out.Timeline[i] = eventJSON{At: ev.At, Type: ev.Type, Detail: ev.Detail, By: ev.By}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 func pathID(r *http.Request) (uint64, bool) {
@@ -486,7 +580,8 @@ func (s *Server) transition(to engine.IncidentStatus) http.HandlerFunc {
 			return
 		}
 		noteAudit(r, "", detail)
-		writeJSON(w, http.StatusOK, toIncidentJSON(&engine.IncidentSummary{Incident: inc}))
+		sum := s.engine.Summary(inc)
+		s.reply(w, r, http.StatusOK, toIncidentJSON(&sum))
 	}
 }
 
@@ -510,10 +605,18 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-// decodeOptionalJSON reads a small JSON object body; an empty body is fine.
-// Unknown fields are errors: this is our own API.
+// decodeOptionalJSON reads a small JSON object body, which must say it is
+// JSON; an empty body is fine. Unknown fields are errors: this is our own
+// API.
 func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	if _, err := body.Peek(1); errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err := jsonBody(r); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		var mb *http.MaxBytesError
@@ -528,7 +631,13 @@ func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
+// listAlerts: GET /api/v1/alerts?status= lists alert episodes newest
+// first.
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"status"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -549,5 +658,5 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }

@@ -31,8 +31,10 @@ func (c classifier) Explain(in *engine.ClassifyInput) (engine.Level, []engine.Ru
 	return c.Classify(in), nil
 }
 func (classifier) Rank(engine.Level) int { return 0 }
-func (classifier) SLA(engine.Level, time.Time) (string, time.Time, time.Time) {
-	return "", time.Time{}, time.Time{}
+
+// SLA gives critical P1 and warning P2, without deadlines.
+func (classifier) SLA(l engine.Level, _ time.Time) (string, time.Time, time.Time) {
+	return map[engine.Level]string{"critical": "P1", "warning": "P2"}[l], time.Time{}, time.Time{}
 }
 
 type env struct {
@@ -40,6 +42,7 @@ type env struct {
 	srv     *httptest.Server
 	store   *bolt.Store
 	api     *api.Server
+	auditor api.Auditor
 	reloads int
 	reload  error
 }
@@ -88,6 +91,7 @@ func newEnvWith(t *testing.T, tokens bool, opt func(*api.Options)) *env {
 		Registerer: reg, Gatherer: reg, Auditor: eng,
 	}
 	opt(&o)
+	e.auditor = o.Auditor
 	e.api, err = api.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +117,15 @@ func (e *env) doWith(method, path string, body []byte, hdr ...string) (int, []by
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	// A body is JSON, as Alertmanager and the console send it, unless the
+	// test says otherwise.
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if http.CanonicalHeaderKey(hdr[i]) == "Content-Type" {
+			req.Header.Del("Content-Type")
+		}
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)

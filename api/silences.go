@@ -46,6 +46,11 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("ends_at: required: %w", engine.ErrInvalid))
 		return
 	}
+	// A zero starts_at is "now", as an absent one.
+	if err := bodyTimes(bodyTime{"starts_at", req.StartsAt}, bodyTime{"ends_at", req.EndsAt}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	by := principalOf(r).Name
 	if c := strings.TrimSpace(req.CreatedBy); c != "" && c != by {
 		by = c + " (token " + by + ")"
@@ -60,7 +65,7 @@ func (s *Server) createSilence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	noteAudit(r, fmt.Sprintf("silence %d", sil.ID), silenceDetail(&sil))
-	writeJSON(w, http.StatusCreated, toSilenceJSON(&sil))
+	s.reply(w, r, http.StatusCreated, toSilenceJSON(&sil))
 }
 
 // silenceDetail is a new silence's audit detail: what it mutes, until
@@ -85,6 +90,10 @@ func silenceDetail(sil *engine.Silence) string {
 }
 
 func (s *Server) listSilences(w http.ResponseWriter, r *http.Request) {
+	if err := params(r, append([]string{"state"}, listParams...)...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := page(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -105,7 +114,7 @@ func (s *Server) listSilences(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		out.Silences[i] = toSilenceJSON(&list[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	s.reply(w, r, http.StatusOK, out)
 }
 
 func (s *Server) getSilence(w http.ResponseWriter, r *http.Request) {
@@ -114,12 +123,16 @@ func (s *Server) getSilence(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("silence %q not found", truncate(r.PathValue("id"), 20)))
 		return
 	}
+	if err := params(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	sil, err := s.engine.GetSilence(id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toSilenceJSON(&sil))
+	s.reply(w, r, http.StatusOK, toSilenceJSON(&sil))
 }
 
 // expireSilence: DELETE /api/v1/silences/{id} ends the silence now.
@@ -134,5 +147,5 @@ func (s *Server) expireSilence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toSilenceJSON(&sil))
+	s.reply(w, r, http.StatusOK, toSilenceJSON(&sil))
 }

@@ -28,6 +28,17 @@ func configWith(dir, token string) string {
 		"\nauth:\n  tokens:\n    - name: admin\n      role: admin\n      token: " + token + "\n"
 }
 
+// apiRequest is a request to the handler as a local client sends it:
+// to 127.0.0.1 (an open server answers only loopback names), a body as
+// JSON.
+func apiRequest(method, path string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, "http://127.0.0.1"+path, body)
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	return r
+}
+
 func get(t *testing.T, url, method, token string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
@@ -131,7 +142,7 @@ func TestReloadCannotOpenAPublicAddress(t *testing.T) {
 		t.Fatalf("reload to an open config on a public socket: %v", err)
 	}
 	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/incidents", nil))
+	a.Handler().ServeHTTP(rec, apiRequest("GET", "/api/v1/incidents", nil))
 	if rec.Code != 401 {
 		t.Fatalf("API without a token after the refused reload: %d, want 401", rec.Code)
 	}
@@ -148,7 +159,7 @@ func TestUnresolvedIncidentsMetric(t *testing.T) {
 	defer a.Close()
 	post := func(body string) {
 		rec := httptest.NewRecorder()
-		a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/webhook", strings.NewReader(body)))
+		a.Handler().ServeHTTP(rec, apiRequest("POST", "/api/v1/webhook", strings.NewReader(body)))
 		if rec.Code != 200 {
 			t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
 		}
@@ -157,12 +168,12 @@ func TestUnresolvedIncidentsMetric(t *testing.T) {
 		post(fmt.Sprintf(`{"receiver":"r","groupKey":"g%d","alerts":[{"status":"firing","labels":{"alertname":"A%d","severity":"%s"},"startsAt":"2026-11-25T10:00:00Z"}]}`, i, i, sev))
 	}
 	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/incidents/1/ack", nil))
+	a.Handler().ServeHTTP(rec, apiRequest("POST", "/api/v1/incidents/1/ack", nil))
 	if rec.Code != 200 {
 		t.Fatalf("ack: %d %s", rec.Code, rec.Body)
 	}
 	rec = httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	a.Handler().ServeHTTP(rec, apiRequest("GET", "/metrics", nil))
 	for _, want := range []string{
 		`remediator_incidents_unresolved{level="critical",status="acknowledged"} 1`,
 		`remediator_incidents_unresolved{level="critical",status="open"} 1`,
@@ -213,7 +224,7 @@ func TestWrapStoreSeesTheEnginesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/webhook", strings.NewReader(
+	a.Handler().ServeHTTP(rec, apiRequest("POST", "/api/v1/webhook", strings.NewReader(
 		`{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"A"},"startsAt":"2026-11-25T10:00:00Z"}]}`)))
 	if rec.Code != 200 {
 		t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
@@ -230,9 +241,56 @@ func TestWrapStoreSeesTheEnginesWrites(t *testing.T) {
 	}
 	defer b.Close()
 	rec = httptest.NewRecorder()
-	b.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/alerts", nil))
+	b.Handler().ServeHTTP(rec, apiRequest("GET", "/api/v1/alerts", nil))
 	if !strings.Contains(rec.Body.String(), `"alertname":"A"`) {
 		t.Fatalf("alert not stored: %s", rec.Body)
+	}
+}
+
+// TestExternalURLIsTheConsolesOrigin: server.external_url reaches the API
+// and the console: a change whose Origin is the external URL's goes on
+// behind a proxy (Host 127.0.0.1), one from another origin is refused.
+func TestExternalURLIsTheConsolesOrigin(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "r.yml")
+	cfg := "server:\n  listen: 127.0.0.1:0\n  external_url: https://remediator.example.com\nstorage:\n  path: " + filepath.Join(dir, "r.db") + "\n"
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), app.Options{ConfigFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{
+		{"https://remediator.example.com", 200},
+		{"https://evil.example", 403},
+	} {
+		for _, path := range []string{"/-/reload", "/login"} {
+			r := apiRequest("POST", path, strings.NewReader(""))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Origin", tc.origin)
+			rec := httptest.NewRecorder()
+			a.Handler().ServeHTTP(rec, r)
+			// The open default has no console logins: a login that passes
+			// the origin check is a 401.
+			want := tc.status
+			if path == "/login" && want == 200 {
+				want = 401
+			}
+			if rec.Code != want {
+				t.Errorf("POST %s from %s: %d, want %d: %s", path, tc.origin, rec.Code, want, rec.Body)
+			}
+		}
+	}
+	// The external host is this server's too, for an open server.
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "https://remediator.example.com/api/v1/incidents", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET with the external host: %d %s", rec.Code, rec.Body)
 	}
 }
 

@@ -58,7 +58,7 @@ func post(t *testing.T, a *app.App, status, service string) {
 	}
 	body := fmt.Sprintf(`{"receiver":"r","groupKey":"g","alerts":[{"status":%q,"labels":{"alertname":"Down","severity":"critical","service":%q},"startsAt":"2026-11-25T10:00:00Z"%s}]}`, status, service, end)
 	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/webhook", strings.NewReader(body)))
+	a.Handler().ServeHTTP(rec, apiRequest("POST", "/api/v1/webhook", strings.NewReader(body)))
 	if rec.Code != 200 {
 		t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
 	}
@@ -71,7 +71,7 @@ type actionRecord struct {
 func actionRecords(t *testing.T, a *app.App) []actionRecord {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/actions", nil))
+	a.Handler().ServeHTTP(rec, apiRequest("GET", "/api/v1/actions", nil))
 	var out struct{ Actions []actionRecord }
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		t.Fatalf("%v: %s", err, rec.Body)
@@ -160,12 +160,12 @@ func TestApprovalOverHTTP(t *testing.T) {
 	}
 	do := func(path string) int {
 		rec := httptest.NewRecorder()
-		a.Handler().ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(`{"note":"go"}`)))
+		a.Handler().ServeHTTP(rec, apiRequest("POST", path, strings.NewReader(`{"note":"go"}`)))
 		return rec.Code
 	}
 	var id uint64
 	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/actions", nil))
+	a.Handler().ServeHTTP(rec, apiRequest("GET", "/api/v1/actions", nil))
 	var out struct{ Actions []struct{ ID uint64 } }
 	_ = json.Unmarshal(rec.Body.Bytes(), &out)
 	id = out.Actions[0].ID

@@ -49,10 +49,10 @@ func TestSlowClientsDoNotStopTheServer(t *testing.T) {
 	}{
 		// Headers that never end: the header timeout cuts them off (net/http
 		// closes without an answer), however busy the client keeps it.
-		{"header", "GET /-/healthy HTTP/1.1\r\nHost: remediator\r\nX-Slow: ", 'a', ""},
+		{"header", "GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", 'a', ""},
 		// A webhook's headers and the start of its 1000 bytes: the read
 		// timeout ends the body; the handler says so.
-		{"body", "POST /api/v1/webhook HTTP/1.1\r\nHost: remediator\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"receiver\"", ' ', "i/o timeout"},
+		{"body", "POST /api/v1/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"receiver\"", ' ', "i/o timeout"},
 	}
 	stop := make(chan struct{})
 	defer close(stop)

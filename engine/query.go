@@ -2,6 +2,8 @@ package engine
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,17 +26,35 @@ func (p Page) limit() int {
 	return p.Limit
 }
 
-// IncidentFilter selects incidents; an empty Status selects all.
+// IncidentFilter selects incidents; an empty field selects all. Level and
+// Priority match without regard to case ("P1" is "p1").
 type IncidentFilter struct {
-	Status IncidentStatus
+	Status   IncidentStatus
+	Level    Level
+	Priority string
 }
 
-// IncidentSummary is an incident with its alerts' fingerprints, as lists
-// show it.
+func (f *IncidentFilter) match(inc *Incident) bool {
+	return (f.Status == "" || inc.Status == f.Status) &&
+		(f.Level == "" || strings.EqualFold(string(inc.Level), string(f.Level))) &&
+		(f.Priority == "" || strings.EqualFold(inc.Priority, f.Priority))
+}
+
+// SummaryFingerprints bounds the fingerprints a summary carries, so that a
+// list of incidents stays small however many alerts each has (the alerts
+// themselves are paged by Incident).
+const SummaryFingerprints = 100
+
+// IncidentSummary is an incident with the fingerprints of its first
+// SummaryFingerprints alerts, as lists show it. Incident.Alerts and
+// Firing count them all.
 type IncidentSummary struct {
 	Incident
 	Fingerprints []string
 }
+
+// Resolved is how many of the incident's alerts have resolved.
+func (s IncidentSummary) Resolved() int { return len(s.Alerts) - s.Firing }
 
 // Incidents lists incidents newest first. next is the cursor of the next
 // page, 0 when there is none.
@@ -42,7 +62,7 @@ func (e *Engine) Incidents(f IncidentFilter, p Page) (out []IncidentSummary, nex
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.incidents.newestFirst(p.Cursor, func(inc *Incident) bool {
-		if f.Status != "" && inc.Status != f.Status {
+		if !f.match(inc) {
 			return true
 		}
 		if len(out) == p.limit() {
@@ -55,25 +75,40 @@ func (e *Engine) Incidents(f IncidentFilter, p Page) (out []IncidentSummary, nex
 	return out, next
 }
 
+// Summary is inc (a copy, such as Acknowledge returns) as lists show it.
+func (e *Engine) Summary(inc Incident) IncidentSummary {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.summary(&inc)
+}
+
+// summary copies inc with its first fingerprints. Callers hold mu.
 func (e *Engine) summary(inc *Incident) IncidentSummary {
-	fps := make([]string, len(inc.Alerts))
-	for i, id := range inc.Alerts {
+	ids := inc.Alerts[:min(len(inc.Alerts), SummaryFingerprints)]
+	fps := make([]string, len(ids))
+	for i, id := range ids {
 		fps[i] = e.alerts.get(id).Fingerprint
 	}
 	return IncidentSummary{Incident: *inc, Fingerprints: fps}
 }
 
-// IncidentDetail is an incident with its alerts and timeline.
+// IncidentDetail is an incident with one page of its alerts and its
+// timeline.
 type IncidentDetail struct {
 	IncidentSummary
-	Alerts   []Alert
-	Timeline []TimelineEvent
+	// Alerts is the page of the incident's alerts asked for, oldest
+	// first; AlertsNext the cursor of the next page (0: none).
+	Alerts     []Alert
+	AlertsNext uint64
+	Timeline   []TimelineEvent
 	// Escalation is the incident's place in its chain (nil: none).
 	Escalation *Escalation
 }
 
-// Incident returns one incident with its alerts and timeline.
-func (e *Engine) Incident(id uint64) (IncidentDetail, error) {
+// Incident returns one incident with a page of its alerts, oldest first
+// (alerts.Cursor is the ID of the last alert of the previous page), and
+// its timeline.
+func (e *Engine) Incident(id uint64, alerts Page) (IncidentDetail, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	inc := e.incidents.get(id)
@@ -81,8 +116,20 @@ func (e *Engine) Incident(id uint64) (IncidentDetail, error) {
 		return IncidentDetail{}, fmt.Errorf("incident %d: %w", id, ErrNotFound)
 	}
 	d := IncidentDetail{IncidentSummary: e.summary(inc)}
-	for _, aid := range inc.Alerts {
+	rest := inc.Alerts
+	if alerts.Cursor != 0 {
+		// The cursor is found where it stands in arrival order.
+		i := slices.Index(rest, alerts.Cursor)
+		if i < 0 {
+			return IncidentDetail{}, fmt.Errorf("alerts cursor %d: not an alert of incident %d: %w", alerts.Cursor, id, ErrInvalid)
+		}
+		rest = rest[i+1:]
+	}
+	for _, aid := range rest[:min(len(rest), alerts.limit())] {
 		d.Alerts = append(d.Alerts, *e.alerts.get(aid))
+	}
+	if len(rest) > alerts.limit() {
+		d.AlertsNext = d.Alerts[len(d.Alerts)-1].ID
 	}
 	d.Timeline = append([]TimelineEvent(nil), e.timeline[id]...)
 	if es := e.escRecord(id); es != nil {

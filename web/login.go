@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/remediator/remediator/engine"
 )
@@ -64,33 +66,25 @@ func (c *Console) readForm(w http.ResponseWriter, r *http.Request) bool {
 		}
 		return false
 	}
-	// A login or logout form comes from this origin: a browser says so
-	// (Sec-Fetch-Site same-origin, or none for a typed request); without
-	// that header the Origin, when sent, must be this host. This refuses
-	// forms posted from another site and from a sibling host or port (a
-	// login CSRF would log the victim in as the attacker).
-	if !sameOrigin(r) {
+	// A login or logout form comes from this origin (see Console.cop):
+	// this refuses forms posted from another site and from a sibling host
+	// or port (a login CSRF would log the victim in as the attacker).
+	// The attempt is audited without an actor, so rate-limited per address
+	// like other anonymous denials.
+	if err := c.cop.Check(r); err != nil {
+		action := actionLogin
+		if r.URL.Path == "/logout" {
+			action = actionLogout
+		}
+		addr := clientAddr(r)
+		if err := c.data.Audit(r.Context(), engine.AuditEntry{Action: action, Addr: addr, Outcome: engine.AuditDenied,
+			Detail: "form posted from another origin (Origin " + strconv.Quote(truncate(r.Header.Get("Origin"), 100)) + ")"}); err != nil {
+			c.log.Error("web: audit of a cross-origin form not stored", "addr", addr, "err", err)
+		}
 		c.errorPage(w, r, http.StatusForbidden, "Form posts from another origin are refused.")
 		return false
 	}
 	return true
-}
-
-// sameOrigin reports whether a form post comes from the console itself.
-func sameOrigin(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "same-origin", "none":
-		return true
-	case "":
-	default:
-		return false
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		return origin == "" // an old client without Fetch Metadata or Origin
-	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host
 }
 
 // login: POST /login with the form fields token and next. A good token
@@ -174,4 +168,15 @@ func clientAddr(r *http.Request) string {
 		return host
 	}
 	return r.RemoteAddr
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -162,7 +162,7 @@ func (c *Console) incidentsPage(w http.ResponseWriter, r *http.Request, p princi
 	q := r.URL.Query()
 	b := incidentsBody{Status: q.Get("status"), Level: q.Get("level"), Priority: q.Get("priority"),
 		Statuses: []engine.IncidentStatus{engine.IncidentOpen, engine.IncidentAcknowledged, engine.IncidentResolved}}
-	f := engine.IncidentFilter{Status: engine.IncidentStatus(b.Status)}
+	f := engine.IncidentFilter{Status: engine.IncidentStatus(b.Status), Level: engine.Level(b.Level), Priority: b.Priority}
 	if f.Status != "" && !f.Status.Valid() {
 		c.errorPage(w, r, http.StatusBadRequest, "status must be open, acknowledged or resolved")
 		return
@@ -172,36 +172,16 @@ func (c *Console) incidentsPage(w http.ResponseWriter, r *http.Request, p princi
 		c.errorPage(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	// The engine filters by status only; level and priority are
-	// filtered here, reading pages until one is full.
-	var rows []incidentRow
-	var last uint64 // the last incident read
-	scanned := 0
-	for {
-		list, next := c.data.Incidents(f, engine.Page{Limit: 200, Cursor: cur})
-		for _, inc := range list {
-			scanned++
-			last = inc.ID
-			if (b.Level != "" && string(inc.Level) != b.Level) || (b.Priority != "" && inc.Priority != b.Priority) {
-				continue
-			}
-			rows = append(rows, incidentRow{IncidentSummary: inc,
-				ShowRespond: inc.Status == engine.IncidentOpen && !inc.RespondBy.IsZero(),
-				ShowResolve: inc.Status != engine.IncidentResolved && !inc.ResolveBy.IsZero()})
-			if len(rows) > listLimit {
-				break
-			}
-		}
-		if len(rows) > listLimit || next == 0 || scanned >= maxScan {
-			if len(rows) > listLimit {
-				rows = rows[:listLimit]
-				b.Next = pageURL("/", q, rows[listLimit-1].ID)
-			} else if next != 0 {
-				b.Next = pageURL("/", q, last)
-			}
-			break
-		}
-		cur = next
+	// The engine filters, level and priority in any case.
+	list, next := c.data.Incidents(f, engine.Page{Limit: listLimit, Cursor: cur})
+	rows := make([]incidentRow, len(list))
+	for i, inc := range list {
+		rows[i] = incidentRow{IncidentSummary: inc,
+			ShowRespond: inc.Status == engine.IncidentOpen && !inc.RespondBy.IsZero(),
+			ShowResolve: inc.Status != engine.IncidentResolved && !inc.ResolveBy.IsZero()}
+	}
+	if next != 0 {
+		b.Next = pageURL("/", q, next)
 	}
 	b.Rows = rows
 	c.render(w, r, http.StatusOK, "incidents", c.newPage(p, "Incidents", "incidents", b))
@@ -209,23 +189,40 @@ func (c *Console) incidentsPage(w http.ResponseWriter, r *http.Request, p princi
 
 type incidentBody struct {
 	engine.IncidentDetail
-	Actions       []engine.ActionRecord       // oldest first
-	Notifications []engine.NotificationRecord // oldest first
-	Notes         []engine.TimelineEvent
-	CanAck        bool
-	CanResolve    bool
+	// AlertCount is how many alerts the incident has (Firing and Resolved
+	// of them); MoreAlerts the URL of the page with the next ones ("":
+	// none); Later says that this page does not start at the first.
+	AlertCount, Resolved int
+	MoreAlerts           string
+	Later                bool
+	Actions              []engine.ActionRecord       // oldest first
+	Notifications        []engine.NotificationRecord // oldest first
+	Notes                []engine.TimelineEvent
+	CanAck               bool
+	CanResolve           bool
 }
 
-// incidentPage: GET /incidents/{id}.
+// incidentPage: GET /incidents/{id}?alerts_cursor= shows the incident
+// with 100 of its alerts, oldest first, from the alert after the cursor.
 func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p principal) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil || id == 0 {
 		c.errorPage(w, r, http.StatusNotFound, "No such incident.")
 		return
 	}
-	d, err := c.data.Incident(id)
+	q := r.URL.Query()
+	after, err := strconv.ParseUint(q.Get("alerts_cursor"), 10, 64)
+	if err != nil && q.Get("alerts_cursor") != "" {
+		c.errorPage(w, r, http.StatusBadRequest, "alerts_cursor must be a number")
+		return
+	}
+	d, err := c.data.Incident(id, engine.Page{Limit: alertsLimit, Cursor: after})
 	if errors.Is(err, engine.ErrNotFound) {
 		c.errorPage(w, r, http.StatusNotFound, fmt.Sprintf("Incident %d not found.", id))
+		return
+	}
+	if errors.Is(err, engine.ErrInvalid) {
+		c.errorPage(w, r, http.StatusBadRequest, "That is not a page of this incident's alerts.")
 		return
 	}
 	if err != nil {
@@ -233,11 +230,14 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p princip
 		c.errorPage(w, r, http.StatusInternalServerError, "The incident could not be read.")
 		return
 	}
-	b := incidentBody{IncidentDetail: d,
+	b := incidentBody{IncidentDetail: d, Later: after != 0, AlertCount: len(d.Incident.Alerts), Resolved: d.Resolved(),
 		CanAck:     p.Role >= api.RoleResponder && d.Status == engine.IncidentOpen,
 		CanResolve: p.Role >= api.RoleResponder && d.Status != engine.IncidentResolved}
 	b.Actions, _ = c.data.Actions(engine.ActionFilter{Incident: id}, engine.Page{Limit: 500})
 	slices.Reverse(b.Actions)
+	if d.AlertsNext != 0 {
+		b.MoreAlerts = fmt.Sprintf("/incidents/%d?alerts_cursor=%d#alerts", id, d.AlertsNext)
+	}
 	b.Notifications, _ = c.data.Notifications(engine.NotificationFilter{Incident: id}, engine.Page{Limit: 500})
 	slices.Reverse(b.Notifications)
 	for _, ev := range d.Timeline {

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -34,7 +35,7 @@ var assets embed.FS
 // entries of logins and logouts).
 type Data interface {
 	Incidents(f engine.IncidentFilter, p engine.Page) ([]engine.IncidentSummary, uint64)
-	Incident(id uint64) (engine.IncidentDetail, error)
+	Incident(id uint64, alerts engine.Page) (engine.IncidentDetail, error)
 	Actions(f engine.ActionFilter, p engine.Page) ([]engine.ActionRecord, uint64)
 	Silences(f engine.SilenceFilter, p engine.Page) ([]engine.Silence, uint64)
 	Notifications(f engine.NotificationFilter, p engine.Page) ([]engine.NotificationRecord, uint64)
@@ -68,7 +69,8 @@ type Options struct {
 	Clock  engine.Clock
 	Logger *slog.Logger
 	// ExternalURL is how people reach remediator; an https URL makes the
-	// session cookie Secure even behind a proxy that ends TLS.
+	// session cookie Secure even behind a proxy that ends TLS, and its
+	// origin is the console's own for forms.
 	ExternalURL string
 	// SessionTTL is how long a session lasts from login, active or not
 	// (default 12h).
@@ -82,7 +84,7 @@ const DefaultSessionTTL = 12 * time.Hour
 const (
 	maxFormBytes = 4 << 10 // POST /login and /logout
 	listLimit    = 50      // rows of a list page
-	maxScan      = 10000   // incidents read for one filtered list page
+	alertsLimit  = 100     // alerts on an incident's page
 )
 
 // securityHeaders are set on every console response. connect-src 'self'
@@ -107,6 +109,11 @@ type Console struct {
 	pages    map[string]*template.Template
 	static   *staticFiles
 	mux      *http.ServeMux
+	// cop refuses login and logout forms from another origin: a browser
+	// says where a form comes from with Sec-Fetch-Site (same-origin or
+	// none pass), or else with Origin, which must name this host or the
+	// external URL's origin (behind a proxy the Host differs).
+	cop *http.CrossOriginProtection
 }
 
 // New builds a Console.
@@ -131,7 +138,17 @@ func New(o Options) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{data: o.Data, oncall: o.OnCall, clock: o.Clock, log: o.Logger, sessions: sessions, static: static, mux: http.NewServeMux()}
+	c := &Console{data: o.Data, oncall: o.OnCall, clock: o.Clock, log: o.Logger, sessions: sessions, static: static, mux: http.NewServeMux(),
+		cop: http.NewCrossOriginProtection()}
+	if o.ExternalURL != "" {
+		u, err := url.Parse(o.ExternalURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("web: external URL %q is not an absolute URL", o.ExternalURL)
+		}
+		if err := c.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("web: external URL: %w", err)
+		}
+	}
 	if c.pages, err = parsePages(assets, c.funcs()); err != nil {
 		return nil, err
 	}

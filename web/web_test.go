@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -964,5 +965,110 @@ func TestLoginNeedsTheAuditLog(t *testing.T) {
 	}
 	if n := len(c.sessions.byID); n != 0 {
 		t.Fatalf("%d sessions left", n)
+	}
+}
+
+// TestIncidentListFiltersIgnoreCase: the level and priority filters match
+// in any case, as the API's do.
+func TestIncidentListFiltersIgnoreCase(t *testing.T) {
+	h := newHarness(t)
+	s := h.login(viewerToken)
+	rowRE := regexp.MustCompile(`<tr data-incident-id="(\d+)"`)
+	for _, tc := range []struct{ query, want string }{
+		{"level=CRITICAL", "1"},
+		{"level=Warning", "3"},
+		{"priority=p3", "3,2"},
+		{"status=open&level=WARNING&priority=p3", "3"},
+	} {
+		res := h.get("/?"+tc.query, s)
+		var got []string
+		for _, m := range rowRE.FindAllStringSubmatch(res.body, -1) {
+			got = append(got, m[1])
+		}
+		if res.status != http.StatusOK || strings.Join(got, ",") != tc.want {
+			t.Errorf("/?%s: %d %v, want %s", tc.query, res.status, got, tc.want)
+		}
+	}
+}
+
+// TestIncidentPageAlertPaging: an incident's page shows its first 100
+// alerts and the counts, with a link to the next 100; the page's size
+// follows the 100 alerts it shows, not the incident's 1,000.
+func TestIncidentPageAlertPaging(t *testing.T) {
+	h := newHarness(t)
+	alerts := make([]engine.WebhookAlert, 1000)
+	for i := range alerts {
+		ls := map[string]string{"alertname": "Flood", "severity": "warning", "i": fmt.Sprint(i)}
+		alerts[i] = engine.WebhookAlert{Fingerprint: fmt.Sprintf("flood-%04d", i), Status: engine.StatusFiring, StartsAt: t0, Labels: ls, Annotations: map[string]string{}}
+	}
+	w := &engine.Webhook{Receiver: "r", GroupKey: "{}:Flood", Status: engine.StatusFiring,
+		CommonLabels: map[string]string{"alertname": "Flood"}, CommonAnnotations: map[string]string{}, Alerts: alerts}
+	if _, err := h.eng.Ingest(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	// Ten of them resolve.
+	w.Alerts = alerts[:10]
+	for i := range w.Alerts {
+		w.Alerts[i].Status, w.Alerts[i].EndsAt = engine.StatusResolved, t0
+	}
+	if _, err := h.eng.Ingest(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	s := h.login(viewerToken)
+	rowRE := regexp.MustCompile(`<tr data-alert-id="(\d+)">`)
+	res := h.get("/incidents/4", s)
+	rows := rowRE.FindAllStringSubmatch(res.body, -1)
+	if res.status != http.StatusOK || len(rows) != 100 {
+		t.Fatalf("first page: %d, %d alert rows", res.status, len(rows))
+	}
+	if !strings.Contains(res.body, `1000 alerts: 990 firing, 10 resolved; these are 100 of them, oldest first.`) {
+		t.Fatalf("no counts in\n%.2000s", res.body)
+	}
+	more := regexp.MustCompile(`<a href="(/incidents/4\?alerts_cursor=\d+#alerts)" id="more-alerts">More alerts</a>`).FindStringSubmatch(res.body)
+	if more == nil {
+		t.Fatal("no link to more alerts")
+	}
+	// The alerts shown are 100 of the 1000: the page holds 100 label sets.
+	if n := strings.Count(res.body, `<span class="k">i</span>`); n != 100 {
+		t.Fatalf("%d alerts' labels on the page", n)
+	}
+	last, _ := strconv.Atoi(rows[99][1])
+	res = h.get(strings.TrimSuffix(more[1], "#alerts"), s)
+	next := rowRE.FindAllStringSubmatch(res.body, -1)
+	if len(next) != 100 || next[0][1] != strconv.Itoa(last+1) || !strings.Contains(res.body, `(<a href="/incidents/4#alerts">from the first</a>)`) {
+		t.Fatalf("second page: %d rows from %v (the first ended at %d)", len(next), next[0], last)
+	}
+	if res := h.get("/incidents/4?alerts_cursor=x", s); res.status != http.StatusBadRequest {
+		t.Fatalf("a bad cursor: %d", res.status)
+	}
+}
+
+// TestLoginFormOrigin: behind a proxy the browser's Origin is the external
+// URL's, not the Host the console sees: that origin is the console's own.
+// A form from another origin is refused and audited, without an actor.
+func TestLoginFormOrigin(t *testing.T) {
+	h := newHarness(t)
+	c, err := New(Options{Tokens: testTokens, Data: h.eng, Clock: h.clock, ExternalURL: "https://remediator.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.c = c
+	post := func(origin string) response {
+		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:9095/login", strings.NewReader("token="+viewerToken))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Origin", origin)
+		return h.do(r)
+	}
+	if res := post("https://remediator.example.com"); res.status != http.StatusSeeOther || res.cookie == nil {
+		t.Fatalf("from the external URL's origin: %d", res.status)
+	}
+	if res := post("https://evil.example"); res.status != http.StatusForbidden || res.cookie != nil {
+		t.Fatalf("from another origin: %d", res.status)
+	}
+	log := h.auditLog()
+	want := engine.AuditEntry{ID: 2, At: t0, Addr: "192.0.2.1", Action: "login", Outcome: engine.AuditDenied,
+		Detail: `form posted from another origin (Origin "https://evil.example")`}
+	if len(log) != 2 || log[0] != want {
+		t.Fatalf("audit log %+v, want %+v first", log, want)
 	}
 }

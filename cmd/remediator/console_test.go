@@ -37,9 +37,10 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// browser starts a headless chromium on loopback with a fresh profile; it
-// is stopped (its process killed) when the test ends.
-func browser(t *testing.T) context.Context {
+// browser starts a headless chromium on loopback with a fresh profile
+// (and the extra options); it is stopped (its process killed) when the
+// test ends.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath(t)),
@@ -51,6 +52,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelCtx(); cancelAlloc() })

@@ -180,6 +180,9 @@ func request(t *testing.T, method, url, token string, body io.Reader) (int, []by
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json") // as Alertmanager sends it
+	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
