@@ -45,7 +45,7 @@ remediations:
 func getJSON(t *testing.T, a *app.App, path string, v any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	a.Handler().ServeHTTP(rec, apiRequest("GET", path, nil))
 	if rec.Code != 200 {
 		t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
 	}
@@ -85,7 +85,7 @@ func TestNotStartedIsAConfigurationFault(t *testing.T) {
 			a := warningRemediationApp(t, action)
 			body := `{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"Down","severity":"warning","service":"game-api"},"startsAt":"2026-11-25T10:00:00Z"}]}`
 			rec := httptest.NewRecorder()
-			req := httptest.NewRequest("POST", "/api/v1/webhook", strings.NewReader(body))
+			req := apiRequest("POST", "/api/v1/webhook", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			a.Handler().ServeHTTP(rec, req)
 			if rec.Code != 200 {
@@ -118,7 +118,7 @@ func TestNotStartedIsAConfigurationFault(t *testing.T) {
 				t.Fatalf("level %s, timeline %+v", d.Incident.Level, d.Timeline)
 			}
 			rec = httptest.NewRecorder()
-			a.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+			a.Handler().ServeHTTP(rec, apiRequest("GET", "/metrics", nil))
 			if !strings.Contains(rec.Body.String(), `remediator_actions_total{outcome="not_started",rule="fix"} 1`) {
 				t.Fatalf("metrics:\n%s", grepLines(rec.Body.String(), "remediator_actions_total"))
 			}
@@ -147,7 +147,7 @@ func TestTimelineIsCausal(t *testing.T) {
 	a := warningRemediationApp(t, "      - exec: {command: ["+prog+"]}\n")
 	body := `{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"Down","severity":"warning","service":"game-api"},"startsAt":"2026-11-25T10:00:00Z"}]}`
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest("POST", "/api/v1/webhook", strings.NewReader(body))
+	req := apiRequest("POST", "/api/v1/webhook", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	a.Handler().ServeHTTP(rec, req)
 	if rec.Code != 200 {
@@ -188,7 +188,7 @@ func TestApprovalNoteOnTimeline(t *testing.T) {
 			var out struct{ Actions []struct{ ID uint64 } }
 			getJSON(t, a, "/api/v1/actions", &out)
 			rec := httptest.NewRecorder()
-			req := httptest.NewRequest("POST", fmt.Sprintf("/api/v1/actions/%d/%s", out.Actions[0].ID, verb), strings.NewReader(`{"note":"checked the host first"}`))
+			req := apiRequest("POST", fmt.Sprintf("/api/v1/actions/%d/%s", out.Actions[0].ID, verb), strings.NewReader(`{"note":"checked the host first"}`))
 			req.Header.Set("Content-Type", "application/json")
 			a.Handler().ServeHTTP(rec, req)
 			if rec.Code != 200 {
