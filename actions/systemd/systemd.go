@@ -34,6 +34,27 @@ var unitRE = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]{1,255}$`)
 // (poweroff.target), a slice, a scope, a mount or a device.
 var templatedSuffixes = []string{".service"}
 
+// systemUnits are the names (before the suffix) a templated unit may
+// never have, whatever the patterns: systemd's own units and those that
+// change the state of the whole system (systemd-poweroff.service has
+// SuccessAction=poweroff-force; emergency and rescue stop everything).
+// A prefix ends in "-" or "@". Writing such a unit out in the config is
+// still allowed.
+var systemUnits = []string{"systemd-", "dbus", "emergency", "rescue", "debug-shell", "halt", "poweroff", "reboot", "kexec",
+	"shutdown", "exit", "ctrl-alt-del", "default", "initrd-", "user@", "user-runtime-dir@", "getty@", "serial-getty@",
+	"container-getty@", "console-getty", "autovt@", "modprobe@", "polkit", "init"}
+
+// isSystemUnit reports whether base (a unit name without its suffix) is
+// one of systemUnits.
+func isSystemUnit(base string) bool {
+	return slices.ContainsFunc(systemUnits, func(u string) bool {
+		if strings.HasSuffix(u, "-") || strings.HasSuffix(u, "@") {
+			return strings.HasPrefix(base, u)
+		}
+		return base == u
+	})
+}
+
 var actions = []string{"restart", "start", "stop", "reload"}
 
 // Action is a configured systemd action.
@@ -80,6 +101,10 @@ func New(c *rules.SystemdConfig) (*Action, error) {
 		}
 	}
 	a.place, errs = exec.Placement("systemd", c.Validate, c.AllowLeadingDash, used, parsed, errs)
+	// "@" would let a value choose a template instance (postgresql@-x
+	// passes "-x" to the service's command line), and "\" a systemd
+	// escape: an instance unit writes its "@" in the template.
+	a.place.Forbid, a.place.Why = `@\`, "in a unit name it would choose a template instance or an escape; write the \"@\" in the template"
 	a.suffixes = templatedSuffixes
 	if len(c.UnitSuffixes) > 0 {
 		a.suffixes = nil
@@ -144,6 +169,10 @@ func unitName(s string, suffixes []string, templated bool) (string, error) {
 	}
 	if templated && strings.HasPrefix(name, "-") {
 		return "", fmt.Errorf("systemd: unit %s begins with \"-\": a templated unit never does (write the unit out in the config to act on it): %w",
+			quote(s), template.ErrRefused)
+	}
+	if base, _, _ := strings.Cut(name, "."); templated && isSystemUnit(base) {
+		return "", fmt.Errorf("systemd: unit %s is one of systemd's own or changes the whole system's state: a templated unit never is (write it out in the config to act on it): %w",
 			quote(s), template.ErrRefused)
 	}
 	valid := unitRE.MatchString(name) && slices.ContainsFunc(suffixes, func(suffix string) bool {

@@ -167,14 +167,23 @@ func TestRender(t *testing.T) {
 		// Without unit_suffixes a templated unit is a service.
 		{"target by default", "multi-user.target", false, ""},
 		{"socket by default", "sshd.socket", false, ""},
-		// A template instance.
-		{"instance", "getty@tty1", false, "getty@tty1.service"},
+		// A value may not choose a template instance: "@" is the template's to write.
+		{"instance", "worker@1", false, ""},
+		{"instance, loose", "postgresql@-x", true, ""},
 		// A name like an option is refused, whatever the pattern.
 		{"dash", "-x", false, ""},
 		{"dash, loose", "-x", true, ""},
 		{"root mount", "-.mount", true, ""},
-		// systemd's escapes are allowed when the pattern lets a backslash through.
-		{"escape", `dev-disk-by\x2dlabel.mount`, true, `dev-disk-by\x2dlabel.mount`},
+		// Nor a systemd escape.
+		{"escape", `dev-disk-by\x2dlabel.mount`, true, ""},
+		// systemd's own units, and those that stop the system, are never templated.
+		{"poweroff service", "systemd-poweroff", false, ""},
+		{"reboot service", "systemd-reboot.service", false, ""},
+		{"emergency", "emergency", false, ""},
+		{"rescue", "rescue.service", false, ""},
+		{"dbus", "dbus", false, ""},
+		// A name that only starts like one is fine.
+		{"lookalike", "systemdx", false, "systemdx.service"},
 		// A type not in the list.
 		{"device", "dev-sda.device", false, ""},
 		// A dot that is not a known suffix.

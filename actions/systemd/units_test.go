@@ -26,7 +26,9 @@ func TestTemplatedUnitTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, unit := range []string{"poweroff.target", "emergency.target", "-.mount", "-.slice", "user.slice", "session-1.scope",
-		"dev-sda.device", "backup.timer", "sshd.socket", "watch.path", "-x.service", "-x"} {
+		"dev-sda.device", "backup.timer", "sshd.socket", "watch.path", "-x.service", "-x",
+		"systemd-poweroff", "systemd-reboot.service", "systemd-halt", "systemd-kexec", "emergency", "rescue.service",
+		"postgresql@-x", "modprobe@nf_tables", "user@0", "getty@tty1"} {
 		t.Run(unit, func(t *testing.T) {
 			inv, err := a.Render(request(unit))
 			if err == nil {
@@ -52,6 +54,27 @@ func TestTemplatedUnitTypes(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
 			t.Fatalf("%s did not reach the program: %v", unit, err)
+		}
+	}
+}
+
+// TestTemplateInstance: an instance unit writes its "@" in the template;
+// the value after it is placed like any other.
+func TestTemplateInstance(t *testing.T) {
+	a, err := New(&rules.SystemdConfig{Action: "restart", Unit: "worker@{{ .labels.service }}", Systemctl: "/usr/bin/systemctl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := a.Render(request("3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := inv.Describe(), `"/usr/bin/systemctl" "restart" "--" "worker@3.service"`; got != want {
+		t.Fatalf("Describe = %s, want %s", got, want)
+	}
+	for _, v := range []string{"-x", "a@b", `a\x2d`} {
+		if _, err := a.Render(request(v)); !errors.Is(err, template.ErrRefused) {
+			t.Errorf("%q: %v, want refused", v, err)
 		}
 	}
 }

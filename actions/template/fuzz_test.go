@@ -30,6 +30,8 @@ func FuzzPlace(f *testing.F) {
 		{"", "a*", false, true},
 		{"ab", "a)|(?:b", false, true},
 		{"\xff", ".", false, true},
+		{"@/etc/shadow", "", false, false},
+		{"+8613800000001", "", false, false},
 	} {
 		f.Add(seed.value, seed.pattern, seed.dash, seed.usePat)
 	}
@@ -69,7 +71,7 @@ func FuzzPlace(f *testing.F) {
 			if loc == nil || loc[0] != 0 || loc[1] != len(value) {
 				t.Fatalf("placed %q, which %q does not match as a whole (match %v)", value, pattern, loc)
 			}
-		} else if !regexp.MustCompile(`^[A-Za-z0-9._:/@+=,-]{1,253}$`).MatchString(value) || strings.Contains(value, "..") {
+		} else if !regexp.MustCompile(`^[A-Za-z0-9._:/@+=,-]{1,253}$`).MatchString(value) || strings.Contains(value, "..") || strings.ContainsAny(value[:1], "@+") {
 			t.Fatalf("placed %q, which the default pattern refuses", value)
 		}
 	})

@@ -62,9 +62,11 @@ func (p *Pattern) String() string {
 
 // DefaultPattern is what a value must match when the action names no
 // pattern for it: letters, digits and . _ : / @ + = , -, at most 253
-// characters, and never "..". Like every value, it may not begin with
-// "-" either (see Placement.LeadingDash).
-var DefaultPattern = &Pattern{src: `[A-Za-z0-9._:/@+=,-]{1,253}`, re: regexp.MustCompile(`^[A-Za-z0-9._:/@+=,-]{1,253}$`), noDotDot: true}
+// characters, not beginning with @ or + (curl -d @FILE reads a file, vim
+// +CMD runs one), and never "..". Like every value, it may not begin
+// with "-" either (see Placement.LeadingDash).
+var DefaultPattern = &Pattern{src: `[A-Za-z0-9._:/=,-][A-Za-z0-9._:/@+=,-]{0,252}`,
+	re: regexp.MustCompile(`^[A-Za-z0-9._:/=,-][A-Za-z0-9._:/@+=,-]{0,252}$`), noDotDot: true}
 
 // Placement is how the values of a template are placed.
 type Placement struct {
@@ -75,6 +77,9 @@ type Placement struct {
 	// (the action's allow_leading_dash). No other value may: a program
 	// could read it as an option (ssh -oProxyCommand=…).
 	LeadingDash map[string]bool
+	// Forbid lists characters no value may hold here (a unit name's "@",
+	// which would choose a template instance), and Why says why.
+	Forbid, Why string
 	// Escape transforms each value once it is checked (nil: as is).
 	Escape func(string) string
 }
@@ -218,6 +223,9 @@ func place(d *Data, p part, pl *Placement) (string, error) {
 	}
 	if !pat.MatchString(v) {
 		return "", fmt.Errorf("%s=%s does not match %s (rule %q): %w", name, quote(v), pat, d.Rule, ErrRefused)
+	}
+	if i := strings.IndexAny(v, pl.Forbid); i >= 0 {
+		return "", fmt.Errorf("%s=%s holds %q: %s (rule %q): %w", name, quote(v), v[i:i+1], pl.Why, d.Rule, ErrRefused)
 	}
 	if pl.Escape != nil {
 		v = pl.Escape(v)

@@ -155,3 +155,16 @@ func TestAnchoredAsAWhole(t *testing.T) {
 		t.Fatal("an anchored pattern")
 	}
 }
+
+// TestDefaultPatternFirstCharacter: by default a value may not begin with
+// "@" or "+" (curl -d @/etc/shadow posts the file; vim +CMD runs CMD),
+// though either may appear later.
+func TestDefaultPatternFirstCharacter(t *testing.T) {
+	tpl, _ := Parse("{{ .labels.v }}")
+	for v, ok := range map[string]bool{"@/etc/shadow": false, "+cmd": false, "user@host": true, "a+b": true, "/data": true, ":8080": true} {
+		_, err := tpl.Render(&Data{Labels: map[string]string{"v": v}}, Placement{})
+		if (err == nil) != ok {
+			t.Errorf("%q: %v, want ok %v", v, err, ok)
+		}
+	}
+}
