@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -316,6 +317,29 @@ func (k *KubernetesConfig) validate(v *validator, path string) {
 	validateDurations(v, path, []namedDuration{{"timeout", &k.Timeout}})
 }
 
+// wrappers are programs that run their arguments as a command (or, for
+// ssh, hand them to a shell on another host): a value placed in their
+// arguments may become a command or shell words.
+var wrappers = map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true, "ksh": true, "busybox": true, "env": true,
+	"sudo": true, "doas": true, "su": true, "runuser": true, "setsid": true, "nohup": true, "nice": true, "ionice": true,
+	"timeout": true, "stdbuf": true, "chroot": true, "xargs": true, "flock": true, "systemd-run": true, "ssh": true,
+	"python": true, "python3": true, "perl": true, "ruby": true, "node": true, "php": true}
+
+// wrapperWarning warns of an exec action whose program is a wrapper and
+// whose arguments place a value.
+func wrapperWarning(path string, e *ExecConfig) string {
+	if len(e.Command) == 0 || !wrappers[filepath.Base(e.Command[0])] {
+		return ""
+	}
+	for _, arg := range e.Command[1:] {
+		if t, err := template.Parse(arg); err == nil && len(t.Refs()) > 0 {
+			return fmt.Sprintf("%s.command: %s runs its arguments as a command (ssh hands them to a shell on the other host), so a placed value may become one: run a program of your own that takes the value as one argument",
+				path, filepath.Base(e.Command[0]))
+		}
+	}
+	return ""
+}
+
 // remediationWarnings: each allow_leading_dash (a label value may then be
 // read as an option), and each templated systemd unit with no validate
 // pattern of its own (a label may then name any service on the host).
@@ -328,6 +352,9 @@ func (c *Config) remediationWarnings() []string {
 			switch {
 			case a.Exec != nil:
 				path, dash = joinKey(path, "exec"), a.Exec.AllowLeadingDash
+				if w := wrapperWarning(path, a.Exec); w != "" {
+					out = append(out, w)
+				}
 			case a.HTTP != nil:
 				path, dash = joinKey(path, "http"), a.HTTP.AllowLeadingDash
 			case a.Systemd != nil:

@@ -106,6 +106,14 @@ func TestPlaceholderSecrets(t *testing.T) {
 	if !errors.Is(err, ErrPlaceholderExposed) || !strings.Contains(err.Error(), "auth.tokens[0].token") || strings.Contains(err.Error(), "change-me-admin") {
 		t.Fatalf("exposed: %v", err)
 	}
+	// Behind a proxy: listening on loopback, reached at another name.
+	proxied, err := Load("../testdata/seed-policy.yml", envOf(map[string]string{"REMEDIATOR_EXTERNAL_URL": "https://remediator.example.com"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proxied.CheckExposedPlaceholders(); !errors.Is(err, ErrPlaceholderExposed) {
+		t.Fatalf("behind a proxy: %v", err)
+	}
 	// Secrets of one's own: nothing to say.
 	for k, v := range map[string]string{"REMEDIATOR_WEBHOOK_TOKEN": "wh-0123456789abcdef", "REMEDIATOR_ADMIN_TOKEN": "ad-0123456789abcdef",
 		"REMEDIATOR_RESPONDER_TOKEN": "rs-0123456789abcdef", "TWILIO_AUTH_TOKEN": "0123456789abcdef0123456789abcdef",
@@ -124,8 +132,9 @@ func TestPlaceholderSecrets(t *testing.T) {
 	}
 }
 
-// TestRemediationWarnings: allow_leading_dash, and a templated systemd
-// unit placed with only the default pattern, are warned of.
+// TestRemediationWarnings: allow_leading_dash, a program that runs its
+// arguments (a shell, sudo, ssh…) given a placed value, and a templated
+// systemd unit placed with only the default pattern, are warned of.
 func TestRemediationWarnings(t *testing.T) {
 	src := `remediations:
   - name: r
@@ -133,6 +142,7 @@ func TestRemediationWarnings(t *testing.T) {
     target: "{{ .labels.instance }}"
     actions:
       - exec: {command: [/usr/bin/ssh, "{{ .labels.instance }}"], allow_leading_dash: [instance]}
+      - exec: {command: [/usr/local/bin/fix, "{{ .labels.instance }}"]}
       - systemd: {action: restart, unit: "{{ .labels.service }}"}
       - systemd: {action: restart, unit: "{{ .labels.service }}", validate: {service: "web|api"}}
 `
@@ -141,8 +151,9 @@ func TestRemediationWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
+		"remediations[0].actions[0].exec.command: ssh runs its arguments as a command (ssh hands them to a shell on the other host), so a placed value may become one: run a program of your own that takes the value as one argument",
 		`remediations[0].actions[0].exec.allow_leading_dash: a value of instance may begin with "-", and the program may read it as an option: anyone who can set that label chooses the option`,
-		`remediations[0].actions[1].systemd.unit: "{{ .labels.service }}" places service with only the default pattern, so an alert can name any service of the host: list the allowed ones in validate.service`,
+		`remediations[0].actions[2].systemd.unit: "{{ .labels.service }}" places service with only the default pattern, so an alert can name any service of the host: list the allowed ones in validate.service`,
 	}
 	if got := cfg.remediationWarnings(); !slices.Equal(got, want) {
 		t.Fatalf("warnings =\n%q\nwant\n%q", got, want)

@@ -169,8 +169,10 @@ func (a *Action) Render(req *engine.ActionRequest) (engine.Invocation, error) {
 // and ANNOTATION_<NAME> in name order, NAME uppercased with every
 // character but A-Z, 0-9 and _ made _. Values are passed as they are.
 // A variable is left out when its value holds a NUL byte, when it is over
-// 32 KiB, once all of them reach 256 KiB, or when an earlier label (or
-// annotation) already took its name ("a-b" and "a_b" are both A_B).
+// 32 KiB, once all of them reach 256 KiB, or when two labels (or two
+// annotations) map to its name ("a-b", "a_b" and "A_B" are all A_B):
+// then neither sets it, so a label cannot stand in for another
+// (instance=db1 with INSTANCE=evil). The alert on stdin has them all.
 func Env(req *engine.ActionRequest) []string {
 	var env []string
 	seen := map[string]bool{}
@@ -191,12 +193,19 @@ func Env(req *engine.ActionRequest) []string {
 	add("TARGET", req.Target)
 	add("RULE", req.Rule)
 	add("STATUS", req.Alert.Status)
-	for _, k := range slices.Sorted(maps.Keys(req.Alert.Labels)) {
-		add("LABEL_"+envName(k), req.Alert.Labels[k])
+	addAll := func(prefix string, m map[string]string) {
+		count := map[string]int{}
+		for k := range m {
+			count[envName(k)]++
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if n := envName(k); count[n] == 1 {
+				add(prefix+n, m[k])
+			}
+		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(req.Alert.Annotations)) {
-		add("ANNOTATION_"+envName(k), req.Alert.Annotations[k])
-	}
+	addAll("LABEL_", req.Alert.Labels)
+	addAll("ANNOTATION_", req.Alert.Annotations)
 	return env
 }
 

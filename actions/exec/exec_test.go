@@ -320,8 +320,8 @@ func TestEnvAndStdin(t *testing.T) {
 	labels := map[string]string{
 		"alertname": "GameServerDown",
 		"service":   "game-api",
-		"foo-bar":   "dash",       // REMEDIATOR_LABEL_FOO_BAR, taken first by Foo_bar
-		"Foo_bar":   "underscore", // sorts before foo-bar
+		"foo-bar":   "dash",       // REMEDIATOR_LABEL_FOO_BAR, like Foo_bar:
+		"Foo_bar":   "underscore", // two labels for one name set neither
 		"hostile":   "$(touch /nonexistent/pwned); `id`",
 		"raw":       "\xff\xfe",
 		"big":       big,      // over 32 KiB: left out
@@ -346,7 +346,6 @@ func TestEnvAndStdin(t *testing.T) {
 		"REMEDIATOR_TARGET=host1/game-api",
 		"REMEDIATOR_RULE=restart-game",
 		"REMEDIATOR_STATUS=firing",
-		"REMEDIATOR_LABEL_FOO_BAR=underscore",
 		"REMEDIATOR_LABEL_ALERTNAME=GameServerDown",
 		"REMEDIATOR_LABEL_HOSTILE=$(touch /nonexistent/pwned); `id`",
 		"REMEDIATOR_LABEL_RAW=\xff\xfe",
@@ -371,6 +370,22 @@ func TestEnvAndStdin(t *testing.T) {
 	var back engine.Alert
 	if err := json.Unmarshal([]byte(res.Output), &back); err != nil || back.Labels["big"] != big || back.Fingerprint != "abc123" {
 		t.Fatalf("stdin does not decode to the alert: %v", err)
+	}
+}
+
+// TestEnvCollisionSetsNothing: a label cannot stand in for another in
+// the environment: instance=db1 with INSTANCE=evil sets no
+// REMEDIATOR_LABEL_INSTANCE (the alert on stdin has both).
+func TestEnvCollisionSetsNothing(t *testing.T) {
+	t.Parallel()
+	env := Env(request(map[string]string{"instance": "db1", "INSTANCE": "evil", "service": "api"}, map[string]string{"a.b": "1", "a_b": "2"}))
+	for _, v := range env {
+		if strings.HasPrefix(v, "REMEDIATOR_LABEL_INSTANCE=") || strings.HasPrefix(v, "REMEDIATOR_ANNOTATION_A_B=") {
+			t.Fatalf("a colliding name is set: %q in %q", v, env)
+		}
+	}
+	if !slices.Contains(env, "REMEDIATOR_LABEL_SERVICE=api") {
+		t.Fatalf("env = %q", env)
 	}
 }
 
