@@ -59,10 +59,11 @@ type refusal struct {
 }
 
 // admit refuses r when it comes from another origin and changes state, or
-// in open mode names a host that is not this machine's; nil lets it on.
-func (o *origins) admit(r *http.Request, open bool) *refusal {
-	if open && !o.hostOK(r.Host) {
-		return &refusal{http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this server: without auth.tokens remediator answers only "+
+// (when local: open mode, or a loopback listen address) names a host that
+// is not this machine's; nil lets it on.
+func (o *origins) admit(r *http.Request, local bool) *refusal {
+	if local && !o.hostOK(r.Host) {
+		return &refusal{http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this server: on a loopback address, or without auth.tokens, remediator answers only "+
 			"to localhost, 127.0.0.1 and [::1] (and server.external_url's host)", truncate(r.Host, 100))}
 	}
 	if err := o.cop.Check(r); err != nil {

@@ -198,6 +198,33 @@ func TestOpenModeAnswersOnlyLoopbackHosts(t *testing.T) {
 	}
 }
 
+// TestLoopbackAnswersOnlyLoopbackHosts: with API tokens but no webhook
+// token (a valid config on a loopback address), a DNS-rebinding page
+// must not inject an alert or read /metrics: on a loopback listen
+// address the Host must be a loopback one too, tokens or not.
+func TestLoopbackAnswersOnlyLoopbackHosts(t *testing.T) {
+	e := newEnvWith(t, true, func(o *api.Options) { o.Settings.WebhookToken = ""; o.Settings.LoopbackOnly = true })
+	port := e.srv.URL[strings.LastIndex(e.srv.URL, ":")+1:]
+	hook := string(webhookFile(t, "firing.json"))
+	rebound := "evil.example:" + port
+	status, body := e.send("POST", "/api/v1/webhook", rebound, hook, "Content-Type", "application/json", "Origin", "http://"+rebound, "Sec-Fetch-Site", "same-origin")
+	if status != 421 {
+		t.Fatalf("rebound webhook: %d %s", status, body)
+	}
+	for _, path := range []string{"/metrics", "/-/ready", "/-/healthy"} {
+		if status, body := e.send("GET", path, rebound, ""); status != 421 {
+			t.Errorf("GET %s from a rebound name: %d %s", path, status, body)
+		}
+	}
+	if list, _ := e.incidents(""); len(list) != 0 {
+		t.Fatalf("the alert was stored: %+v", list)
+	}
+	// Alertmanager on this host reaches it.
+	if status, body := e.send("POST", "/api/v1/webhook", "127.0.0.1:"+port, hook, "Content-Type", "application/json"); status != 200 {
+		t.Fatalf("local webhook: %d %s", status, body)
+	}
+}
+
 // TestJSONEndpointsNeedJSON: an endpoint that reads a JSON body takes
 // only Content-Type application/json (415 otherwise, audited as a failed
 // change); an empty body needs none.

@@ -32,7 +32,7 @@ type Engine interface {
 	Acknowledge(ctx context.Context, id uint64, t engine.Transition) (engine.Incident, error)
 	Resolve(ctx context.Context, id uint64, t engine.Transition) (engine.Incident, error)
 	Incidents(f engine.IncidentFilter, p engine.Page) ([]engine.IncidentSummary, uint64)
-	Incident(id uint64, alerts engine.Page) (engine.IncidentDetail, error)
+	Incident(id uint64, alerts, timeline engine.Page) (engine.IncidentDetail, error)
 	Summary(inc engine.Incident) engine.IncidentSummary
 	Alerts(f engine.AlertFilter, p engine.Page) ([]engine.Alert, uint64)
 	Suppression(ls map[string]string) (engine.Suppression, bool)
@@ -53,8 +53,15 @@ type Settings struct {
 	WebhookToken string
 	MaxBodyBytes int64
 	// ExternalURL is server.external_url: its origin is this server's
-	// too, and in open mode its host is one this server answers to.
+	// too, and its host is one this server answers to.
 	ExternalURL string
+	// LoopbackOnly says the server listens on a loopback address only.
+	// Then, as in open mode (no Tokens), it answers only to a loopback
+	// Host (or ExternalURL's): a page in a local browser whose name was
+	// made to resolve to 127.0.0.1 (DNS rebinding) must not reach an
+	// endpoint that needs no credential (a webhook without a token,
+	// /metrics, /-/ready).
+	LoopbackOnly bool
 	// Twilio serves Twilio's callbacks under /api/v1/twilio/ (it checks
 	// their signatures itself); nil when Twilio is not configured.
 	Twilio http.Handler
@@ -108,20 +115,27 @@ type Server struct {
 type settings struct {
 	auth    *authenticator
 	origins *origins
-	maxBody int64
-	twilio  http.Handler
+	// loopbackOnly: answer only to loopback Hosts even with tokens.
+	loopbackOnly bool
+	maxBody      int64
+	twilio       http.Handler
 }
 
 // admit is origins.admit in the current mode.
-func (st *settings) admit(r *http.Request) *refusal { return st.origins.admit(r, st.auth.open()) }
+func (st *settings) admit(r *http.Request) *refusal {
+	return st.origins.admit(r, st.auth.open() || st.loopbackOnly)
+}
 
 // Default and maximum page sizes of the list endpoints and of an
 // incident's alerts.
 const (
 	defaultLimit       = 50
 	defaultAlertsLimit = 100
-	maxLimit           = 500
-	maxJSONBody        = 64 << 10 // ack/resolve bodies
+	// defaultTimelineLimit is the timeline events an incident answers
+	// with unless timeline_limit says otherwise.
+	defaultTimelineLimit = 500
+	maxLimit             = 500
+	maxJSONBody          = 64 << 10 // ack/resolve bodies
 )
 
 // New builds a Server.
@@ -163,7 +177,8 @@ func (s *Server) Apply(st Settings) {
 		// still checks origins, trusting only its own.
 		s.log.Error("external URL not trusted as an origin", "err", err)
 	}
-	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), origins: o, maxBody: st.MaxBodyBytes, twilio: st.Twilio})
+	s.settings.Store(&settings{auth: newAuthenticator(st.Tokens, st.WebhookToken), origins: o, maxBody: st.MaxBodyBytes, twilio: st.Twilio,
+		loopbackOnly: st.LoopbackOnly})
 }
 
 func (s *Server) routes(g prometheus.Gatherer) {
@@ -497,16 +512,16 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	s.reply(w, r, http.StatusOK, out)
 }
 
-// getIncident: GET /api/v1/incidents/{id}?alerts_limit=&alerts_cursor=
-// answers the incident with a page of its alerts (oldest first), its
-// timeline and its escalation.
+// getIncident: GET /api/v1/incidents/{id}?alerts_limit=&alerts_cursor=&timeline_limit=&timeline_cursor=
+// answers the incident with a page of its alerts and one of its timeline
+// (each oldest first), and its escalation.
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("incident %q not found", truncate(r.PathValue("id"), 20)))
 		return
 	}
-	if err := params(r, "alerts_limit", "alerts_cursor"); err != nil {
+	if err := params(r, "alerts_limit", "alerts_cursor", "timeline_limit", "timeline_cursor"); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -515,13 +530,19 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d, err := s.engine.Incident(id, p)
+	tp, err := pageOf(r.URL.Query(), "timeline_limit", "timeline_cursor", defaultTimelineLimit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := s.engine.Incident(id, p, tp)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	out := incidentDetailJSON{Incident: toIncidentJSON(&d.IncidentSummary), Alerts: make([]alertJSON, len(d.Alerts)),
-		AlertsNextCursor: cursor(d.AlertsNext), Timeline: make([]eventJSON, len(d.Timeline)), Escalation: toEscalationJSON(d.Escalation)}
+		AlertsNextCursor: cursor(d.AlertsNext), Timeline: make([]eventJSON, len(d.Timeline)), TimelineNextCursor: cursor(d.TimelineNext),
+		TimelineTotal: d.TimelineTotal, Escalation: toEscalationJSON(d.Escalation)}
 	for i := range d.Alerts {
 		out.Alerts[i] = toAlertJSON(&d.Alerts[i])
 	}

@@ -251,7 +251,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 
 func (a *App) apiSettings(cfg *rules.Config, n *notifications) api.Settings {
 	s := api.Settings{WebhookToken: cfg.Server.WebhookToken.Value(), MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		ExternalURL: cfg.Server.ExternalURL, Twilio: n.handler(a.engine, a.log)}
+		ExternalURL: cfg.Server.ExternalURL, Twilio: n.handler(a.engine, a.log), LoopbackOnly: cfg.IsLoopback()}
 	for _, t := range cfg.Auth.Tokens {
 		s.Tokens = append(s.Tokens, api.Token{Name: t.Name, Role: api.ParseRole(t.Role), Value: t.Token.Value()})
 	}

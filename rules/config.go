@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -172,14 +173,28 @@ func (c *Config) LevelNames() []string {
 // or 0.0.0.0 listens on every interface, so it is not loopback.
 func (c *Config) IsLoopback() bool {
 	host, _, err := net.SplitHostPort(c.Server.Listen)
-	if err != nil {
-		return false
-	}
+	return err == nil && isLoopbackHost(host)
+}
+
+// isLoopbackHost reports whether host (without a port) is localhost or a
+// loopback address.
+func isLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	addr, err := netip.ParseAddr(host)
+	addr, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 	return err == nil && addr.Unmap().IsLoopback()
+}
+
+// IsReachable reports whether anyone but this machine can reach the
+// server: its listen address is not loopback, or server.external_url
+// names a host that is not (a proxy in front of it).
+func (c *Config) IsReachable() bool {
+	if !c.IsLoopback() {
+		return true
+	}
+	u, err := url.Parse(c.Server.ExternalURL)
+	return c.Server.ExternalURL != "" && (err != nil || !isLoopbackHost(u.Hostname()))
 }
 
 // count writes n noun, in the plural unless n is 1.

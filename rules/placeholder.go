@@ -71,20 +71,22 @@ func (c *Config) Placeholders() []string {
 func (c *Config) placeholderWarnings() []string {
 	var out []string
 	for _, key := range c.Placeholders() {
-		out = append(out, fmt.Sprintf("%s: is a placeholder published in the seed policy (change-me-…, changemetwiliotoken): anyone can know it; set a secret of your own (serve refuses it on an address that is not loopback)", key))
+		out = append(out, fmt.Sprintf("%s: is a placeholder published in the seed policy (change-me-…, changemetwiliotoken): anyone can know it; set a secret of your own (serve refuses it when others can reach remediator)", key))
 	}
 	return out
 }
 
-// ErrPlaceholderExposed is why serve refuses a config whose listen
-// address is not loopback while a secret is a published placeholder.
-var ErrPlaceholderExposed = errors.New("a secret is a placeholder published in the seed policy, and server.listen is not a loopback address")
+// ErrPlaceholderExposed is why serve refuses a config that others can
+// reach while a secret is a published placeholder.
+var ErrPlaceholderExposed = errors.New("a secret is a placeholder published in the seed policy, and server.listen is not a loopback address or server.external_url names another host")
 
-// CheckExposedPlaceholders fails when server.listen is not loopback and a
-// secret is a published placeholder (Placeholders), naming the keys.
+// CheckExposedPlaceholders fails when the server can be reached from
+// elsewhere (IsReachable: a listen address that is not loopback, or an
+// external_url naming another host, as behind a proxy) and a secret is a
+// published placeholder (Placeholders), naming the keys.
 func (c *Config) CheckExposedPlaceholders() error {
 	keys := c.Placeholders()
-	if len(keys) == 0 || c.IsLoopback() {
+	if len(keys) == 0 || !c.IsReachable() {
 		return nil
 	}
 	return fmt.Errorf("%w (%s): set secrets of your own", ErrPlaceholderExposed, strings.Join(keys, ", "))
