@@ -108,6 +108,12 @@ func (l *loader) load(data []byte) *Config {
 	cfg.setDefaults()
 	var v validator
 	cfg.validate(&v)
+	// A webhook token written but empty (webhook_token: ${WT} with WT set
+	// to nothing) would leave the webhook open: say so rather than run
+	// without one.
+	if _, written := l.nodes["server.webhook_token"]; written && cfg.Server.WebhookToken == "" {
+		v.addf("server.webhook_token", "is empty: remove the key to run without a webhook token (loopback only)")
+	}
 	l.lines = strings.Split(string(data), "\n")
 	for _, p := range v.problems {
 		if p.expr != nil {

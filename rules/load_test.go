@@ -340,6 +340,13 @@ func TestWebhookTokenFromEnv(t *testing.T) {
 			t.Errorf("WT=%q: the error shows the token: %v", v, err)
 		}
 	}
+	// Set but empty is no token either: refused, not an open webhook.
+	for _, src := range []string{"server:\n  webhook_token: ${WT}\n", "server:\n  webhook_token: \"\"\n", "server:\n  webhook_token:\n"} {
+		_, err := Parse("env.yml", []byte(src), envOf(map[string]string{"WT": ""}))
+		if err == nil || !strings.Contains(err.Error(), "server.webhook_token: is empty") {
+			t.Errorf("%q with WT empty: err = %v", src, err)
+		}
+	}
 	cfg, err := Parse("env.yml", []byte("server:\n  webhook_token: ${WT}\n"), envOf(map[string]string{"WT": testWebhookToken}))
 	if err != nil || cfg.Server.WebhookToken.Value() != testWebhookToken {
 		t.Fatalf("a good token: %v", err)
