@@ -220,7 +220,42 @@ func validate(m *message) (*engine.Webhook, error) {
 			GeneratorURL: a.GeneratorURL,
 		}
 	}
+	// A sender's commonLabels and groupLabels are kept only where every
+	// alert of the payload has them, with the same value: they become the
+	// incident's labels, and a phone silence silences them, so a payload
+	// must not widen them (commonLabels {severity: critical} on one alert
+	// would silence every critical alert). Alertmanager's always hold.
+	w.CommonLabels = sharedBy(w.CommonLabels, w.Alerts)
+	w.GroupLabels = sharedBy(w.GroupLabels, w.Alerts)
 	return w, nil
+}
+
+// sharedBy returns the labels of m that every alert has, with the same
+// value (m itself when they all do).
+func sharedBy(m map[string]string, alerts []engine.WebhookAlert) map[string]string {
+	for k, v := range m {
+		for i := range alerts {
+			if got, ok := alerts[i].Labels[k]; !ok || got != v {
+				out := make(map[string]string, len(m))
+				for k, v := range m {
+					if allHave(alerts, k, v) {
+						out[k] = v
+					}
+				}
+				return out
+			}
+		}
+	}
+	return m
+}
+
+func allHave(alerts []engine.WebhookAlert, k, v string) bool {
+	for i := range alerts {
+		if got, ok := alerts[i].Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }
 
 func toLabelSet(kv template.KV) model.LabelSet {

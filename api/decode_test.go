@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,6 +132,14 @@ func FuzzDecodeWebhook(f *testing.F) {
 		if w.Receiver == "" || len(w.Alerts) == 0 {
 			t.Fatalf("accepted a webhook without receiver or alerts: %+v", w)
 		}
+		// commonLabels are every alert's.
+		for k, v := range w.CommonLabels {
+			for _, a := range w.Alerts {
+				if a.Labels[k] != v {
+					t.Fatalf("commonLabels %s=%q is not alert %v's", k, v, a.Labels)
+				}
+			}
+		}
 		for _, a := range w.Alerts {
 			if a.Fingerprint == "" || (a.Status != engine.StatusFiring && a.Status != engine.StatusResolved) || len(a.Labels) == 0 {
 				t.Fatalf("accepted alert %+v", a)
@@ -147,4 +156,38 @@ func FuzzDecodeWebhook(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCommonLabelsAreShared: commonLabels and groupLabels keep only what
+// every alert of the payload has, with the same value, so a sender cannot
+// widen an incident's labels (and a phone silence built from them): one
+// alert with commonLabels {severity: critical} does not make an incident
+// whose silence mutes every critical alert.
+func TestCommonLabelsAreShared(t *testing.T) {
+	body := `{"receiver":"r","groupKey":"g","groupLabels":{"alertname":"Down","team":"x"},` +
+		`"commonLabels":{"alertname":"Down","severity":"critical","service":"api"},"alerts":[` +
+		`{"status":"firing","labels":{"alertname":"Down","service":"api","severity":"warning"}},` +
+		`{"status":"firing","labels":{"alertname":"Down","service":"api"}}]}`
+	w, err := DecodeWebhook(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"alertname": "Down", "service": "api"}; !maps.Equal(w.CommonLabels, want) {
+		t.Fatalf("commonLabels = %v, want %v", w.CommonLabels, want)
+	}
+	if want := map[string]string{"alertname": "Down"}; !maps.Equal(w.GroupLabels, want) {
+		t.Fatalf("groupLabels = %v, want %v", w.GroupLabels, want)
+	}
+	// Alertmanager's own payloads keep theirs whole.
+	for _, name := range []string{"firing.json", "resolved.json"} {
+		w, err := DecodeWebhook(strings.NewReader(string(readWebhook(t, name))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw struct{ CommonLabels map[string]string }
+		_ = json.Unmarshal(readWebhook(t, name), &raw)
+		if !maps.Equal(w.CommonLabels, raw.CommonLabels) {
+			t.Fatalf("%s: commonLabels %v, sent %v", name, w.CommonLabels, raw.CommonLabels)
+		}
+	}
 }
