@@ -236,28 +236,8 @@ func (t *twilioResponder) Keypress(ctx context.Context, k engine.CallResponse) (
 	return t.e.RespondToCall(ctx, k)
 }
 
-func (t *twilioResponder) Acknowledge(ctx context.Context, incident uint64, by, addr string) error {
-	_, err := t.e.Acknowledge(ctx, incident, engine.Transition{By: by, Note: "by SMS"})
-	return t.audit(ctx, engine.AuditIncidentAck, incident, by, addr, err)
-}
-
-func (t *twilioResponder) Resolve(ctx context.Context, incident uint64, by, addr string) error {
-	_, err := t.e.Resolve(ctx, incident, engine.Transition{By: by, Note: "by SMS"})
-	return t.audit(ctx, engine.AuditIncidentResolve, incident, by, addr, err)
-}
-
-// audit records a change a person made by SMS (the audit log has every
-// state change, whatever its way in), and returns err.
-func (t *twilioResponder) audit(ctx context.Context, action string, incident uint64, by, addr string, err error) error {
-	a := engine.AuditEntry{Actor: by, Addr: addr, Action: action, Target: fmt.Sprintf("incident %d", incident), Outcome: engine.AuditOK, Detail: "by SMS"}
-	if err != nil {
-		a.Outcome, a.Detail = engine.AuditFailed, "by SMS: "+err.Error()
-	}
-	if aerr := t.e.Audit(ctx, a); aerr != nil {
-		// The change is made; a lost audit line must not undo its answer.
-		t.log.Error("audit entry not stored", "action", action, "incident", incident, "err", aerr)
-	}
-	return err
+func (t *twilioResponder) Reply(ctx context.Context, r engine.SMSReply) error {
+	return t.e.RespondToSMS(ctx, r)
 }
 
 // Refused audits a callback refused before it could change anything.

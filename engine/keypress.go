@@ -201,3 +201,96 @@ func (e *Engine) silenceIncident(c *change, inc *Incident, by string, d time.Dur
 	return e.createSilence(c, NewSilence{Matchers: ms, EndsAt: c.now.Add(d), CreatedBy: by,
 		Comment: fmt.Sprintf("silenced from incident %d for %s", inc.ID, d)})
 }
+
+// An SMS reply ("ACK 12", "确认 12") acts only for a person who was sent
+// an SMS about that incident, and each message (its provider id) acts
+// once. The sender's number is all that names the person, and a number
+// can be spoofed on some routes; so a reply about an incident they were
+// never texted about, a replayed message, or one without an id, changes
+// nothing and is audited as denied, without an actor (anonymous denials
+// are rate-limited per address). The reply, what it did and its audit
+// entry are one change, written together.
+
+// SMSReply is a command texted back by a person.
+type SMSReply struct {
+	// Person is whose phone number the text came from.
+	Person   string
+	Incident uint64
+	Resolve  bool // else acknowledge
+	// Message is the provider's id of the text (Twilio's MessageSid).
+	Message string
+	// Addr is where the callback came from, for the audit log.
+	Addr string
+}
+
+// maxReplies bounds the message ids kept on a notification record.
+const maxReplies = 16
+
+// RespondToSMS carries out an SMS reply (see above). It returns
+// ErrDenied when the reply may not act, ErrNotFound for an unknown
+// incident, ErrConflict when the incident's state refuses it.
+func (e *Engine) RespondToSMS(ctx context.Context, s SMSReply) error {
+	e.mu.Lock()
+	c := e.begin()
+	err := e.respondToSMS(c, s)
+	t := c.commit()
+	e.mu.Unlock()
+	if werr := e.wait(ctx, t); werr != nil {
+		return werr
+	}
+	e.kickNotify()
+	return err
+}
+
+// respondToSMS is RespondToSMS within c. Callers hold mu.
+func (e *Engine) respondToSMS(c *change, s SMSReply) error {
+	entry := AuditEntry{Addr: s.Addr, Action: AuditIncidentAck, Target: fmt.Sprintf("incident %d", s.Incident)}
+	if s.Resolve {
+		entry.Action = AuditIncidentResolve
+	}
+	deny := func(format string, args ...any) error {
+		entry.Outcome, entry.Detail = AuditDenied, fmt.Sprintf("reply by SMS refused: "+format, args...)
+		c.audit(entry)
+		return fmt.Errorf("incident %d: %s: %w", s.Incident, entry.Detail, ErrDenied)
+	}
+	inc := e.incidents.get(s.Incident)
+	if inc == nil {
+		entry.Outcome, entry.Detail = AuditDenied, "reply by SMS refused: no such incident"
+		c.audit(entry)
+		return fmt.Errorf("incident %d: %w", s.Incident, ErrNotFound)
+	}
+	if s.Message == "" {
+		return deny("the text has no message id")
+	}
+	var texted *NotificationRecord
+	for _, r := range e.out.byIncident[s.Incident] {
+		if slices.Contains(r.Replies, s.Message) {
+			return deny("message %s was already taken (a replay)", s.Message)
+		}
+		if r.Channel == ChannelSMS && r.Recipient.Person == s.Person && r.ProviderID != "" {
+			texted = r
+		}
+	}
+	if texted == nil {
+		return deny("no SMS about incident %d was sent to %s", s.Incident, s.Person)
+	}
+	texted.Replies = append(texted.Replies, s.Message)
+	if len(texted.Replies) > maxReplies {
+		texted.Replies = texted.Replies[len(texted.Replies)-maxReplies:]
+	}
+	texted.log(c.now, "reply:"+entry.Action, "")
+	c.touchNote(texted)
+	entry.Actor, entry.Detail, entry.Outcome = s.Person, fmt.Sprintf("by SMS (notification %d)", texted.ID), AuditOK
+	t := Transition{By: s.Person, Note: "by SMS"}
+	var err error
+	if s.Resolve {
+		err = e.resolveBy(c, inc, t)
+	} else {
+		err = e.acknowledge(c, inc, t)
+	}
+	if err != nil {
+		entry.Outcome, entry.Detail = AuditFailed, entry.Detail+": "+err.Error()
+	}
+	c.audit(entry)
+	return err
+}

@@ -72,6 +72,9 @@ type NotificationRecord struct {
 	// KeyCall is the call (its provider id) whose menu key was taken: a
 	// call's menu answers once (see RespondToCall).
 	KeyCall string `json:"key_call,omitempty"`
+	// Replies are the provider ids of the SMS replies this text took (the
+	// last 16): a message acts once (see RespondToSMS).
+	Replies []string `json:"replies,omitempty"`
 	// Tries counts the attempts since the last one the provider accepted:
 	// retry.max_attempts bounds it (a call placed again after nobody
 	// answered starts from zero).
@@ -94,7 +97,7 @@ type NotificationRecord struct {
 // NoteAttempt is one line of a notification's history.
 type NoteAttempt struct {
 	At     time.Time `json:"at"`
-	Result string    `json:"result"` // sent, retry, failed, callback:<status>, key:<key>, interrupted, cancelled
+	Result string    `json:"result"` // sent, retry, failed, callback:<status>, key:<key>, reply:<action>, interrupted, cancelled
 	Error  string    `json:"error,omitempty"`
 }
 
@@ -978,7 +981,11 @@ func (e *Engine) DeliveryStatus(ctx context.Context, id uint64, providerID, stat
 	}
 	inc := e.incidents.get(r.Incident)
 	c := e.begin()
-	r.ProviderStatus = status
+	// A call that ended stays ended: a late or replayed "in-progress"
+	// must not make it live again (a key is taken only from a live call).
+	if r.Channel != ChannelPhone || !callEnded(r.ProviderStatus) || callEnded(status) {
+		r.ProviderStatus = status
+	}
 	errText := ""
 	if detail != "" {
 		errText = "error code " + detail

@@ -674,6 +674,13 @@ func TestCallKeyIsTakenOnceFromTheLiveCall(t *testing.T) {
 	if _, err := h.press(r, r.ProviderID, engine.CallResolve); !errors.Is(err, engine.ErrDenied) || !strings.Contains(err.Error(), "ended") {
 		t.Fatalf("a key after the call ended: %v", err)
 	}
+	// A replayed "in-progress" after the end does not bring the call back.
+	if err := h.e.DeliveryStatus(ctx, r.ID, r.ProviderID, "in-progress", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.press(r, r.ProviderID, engine.CallResolve); !errors.Is(err, engine.ErrDenied) || !strings.Contains(err.Error(), "ended") {
+		t.Fatalf("a key after a replayed in-progress: %v", err)
+	}
 	if got := h.incident(id).Incident.Status; got != engine.IncidentOpen {
 		t.Fatalf("incident %d is %s", id, got)
 	}
@@ -832,5 +839,53 @@ func TestRetryAfterIsCappedAtRetryMax(t *testing.T) {
 	h.tick(time.Minute)
 	if r := h.notes(id)[0]; r.Status != engine.NoteSent {
 		t.Fatalf("after a minute: %+v", r)
+	}
+}
+
+// TestSMSReplyActsOnceForWhoWasTexted: an SMS reply acts only for a
+// person who was sent an SMS about the incident, once per message id: a
+// replay, a reply about another incident, and a reply without an id
+// change nothing and are audited as denied without an actor.
+func TestSMSReplyActsOnceForWhoWasTexted(t *testing.T) {
+	h := newNotifyHarness(t)
+	h.cfg.Routes["critical"] = engine.Route{People: []string{"bob"}, Via: []string{"sms"}}
+	h.install()
+	ctx := context.Background()
+	id := h.ingest(group("g", critical("Down"))).Incident
+	other := h.ingest(group("g2", alert("Other", engine.StatusFiring, t0, "severity", "warning"))).Incident
+	h.e.WaitActions()
+	reply := func(person string, incident uint64, msg string) error {
+		return h.e.RespondToSMS(ctx, engine.SMSReply{Person: person, Incident: incident, Message: msg, Addr: "192.0.2.9"})
+	}
+	// alice was not texted about it; bob was not texted about the other.
+	if err := reply("alice", id, "SM1"); !errors.Is(err, engine.ErrDenied) {
+		t.Fatalf("a person not texted: %v", err)
+	}
+	if err := reply("bob", other, "SM2"); !errors.Is(err, engine.ErrDenied) {
+		t.Fatalf("another incident: %v", err)
+	}
+	if err := reply("bob", id, ""); !errors.Is(err, engine.ErrDenied) {
+		t.Fatalf("no message id: %v", err)
+	}
+	if got := h.incident(id).Incident.Status; got != engine.IncidentOpen {
+		t.Fatalf("incident is %s", got)
+	}
+	if err := reply("bob", id, "SM3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.incident(id).Incident; got.Status != engine.IncidentAcknowledged || got.AcknowledgedBy != "bob" {
+		t.Fatalf("incident %+v", got)
+	}
+	// The same message again, after a restart too: denied.
+	h.restart()
+	if err := h.e.RespondToSMS(ctx, engine.SMSReply{Person: "bob", Incident: id, Resolve: true, Message: "SM3", Addr: "192.0.2.9"}); !errors.Is(err, engine.ErrDenied) {
+		t.Fatalf("a replay: %v", err)
+	}
+	if got := h.incident(id).Incident.Status; got != engine.IncidentAcknowledged {
+		t.Fatalf("the replay resolved it: %s", got)
+	}
+	want := []string{"incident.ack denied ", "incident.ack denied ", "incident.ack denied ", "incident.ack ok bob", "incident.resolve denied "}
+	if got := h.auditOf(); !slices.Equal(got, want) {
+		t.Fatalf("audit %q, want %q", got, want)
 	}
 }

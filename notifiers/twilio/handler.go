@@ -26,10 +26,10 @@ type Responder interface {
 	// notification's live call, once (engine.Engine.RespondToCall), and
 	// audits every outcome.
 	Keypress(ctx context.Context, k engine.CallResponse) (person string, err error)
-	// Acknowledge and Resolve carry out an SMS reply by person, whose
-	// callback came from addr.
-	Acknowledge(ctx context.Context, incident uint64, by, addr string) error
-	Resolve(ctx context.Context, incident uint64, by, addr string) error
+	// Reply carries out an SMS reply ("ACK 12"): only for a person who
+	// was texted about the incident, once per message
+	// (engine.Engine.RespondToSMS), auditing every outcome.
+	Reply(ctx context.Context, r engine.SMSReply) error
 	// DeliveryStatus records a status callback of notification id
 	// (CallStatus or MessageStatus, with ErrorCode if any).
 	DeliveryStatus(ctx context.Context, notification uint64, providerID, status, detail string) error
@@ -294,14 +294,19 @@ func (h *handler) sms(w http.ResponseWriter, r *http.Request) {
 		h.reply(w, text(SMSUsage))
 		return
 	}
-	var err error
-	var done string
+	done := "acknowledged"
 	if resolve {
-		err, done = h.r.Resolve(r.Context(), id, person, clientAddr(r)), "resolved"
-	} else {
-		err, done = h.r.Acknowledge(r.Context(), id, person, clientAddr(r)), "acknowledged"
+		done = "resolved"
 	}
+	err := h.r.Reply(r.Context(), engine.SMSReply{Person: person, Incident: id, Resolve: resolve,
+		Message: r.PostForm.Get("MessageSid"), Addr: clientAddr(r)})
 	switch {
+	case errors.Is(err, engine.ErrDenied):
+		// A replay, or a reply about an incident this person was not
+		// texted about: no answer (a replayed request must not make us
+		// text anyone).
+		h.logResponderError(r.Context(), "twilio sms", id, person, err)
+		h.reply(w, twiml{})
 	case err == nil:
 		h.log.Info("twilio sms command", "incident", id, "by", person, "done", done)
 		h.reply(w, text(fmt.Sprintf("Incident %d %s.", id, done)))

@@ -81,12 +81,15 @@ func (f *fakeResponder) Keypress(_ context.Context, k engine.CallResponse) (stri
 	return "alice", f.record(call{Method: "Keypress", ID: k.Notification, Incident: k.Incident, Key: k.Key, Provider: k.Call, D: k.SilenceFor, Addr: k.Addr})
 }
 
-func (f *fakeResponder) Acknowledge(_ context.Context, id uint64, by, addr string) error {
-	return f.record(call{Method: "Acknowledge", ID: id, By: by, Addr: addr})
-}
-
-func (f *fakeResponder) Resolve(_ context.Context, id uint64, by, addr string) error {
-	return f.record(call{Method: "Resolve", ID: id, By: by, Addr: addr})
+func (f *fakeResponder) Reply(_ context.Context, r engine.SMSReply) error {
+	m := "Acknowledge"
+	if r.Resolve {
+		m = "Resolve"
+	}
+	if r.Message != "SM"+strings.Repeat("c3", 16) {
+		return fmt.Errorf("the reply's message id is %q", r.Message)
+	}
+	return f.record(call{Method: m, ID: r.Incident, By: r.Person, Addr: r.Addr})
 }
 
 func (f *fakeResponder) DeliveryStatus(_ context.Context, id uint64, provider, status, detail string) error {
@@ -466,6 +469,9 @@ func TestSMSCallback(t *testing.T) {
 		// So is one already resolved.
 		{"already resolved", testTo, "RESOLVE 12", fmt.Errorf("incident 12 is already resolved: %w", engine.ErrConflict),
 			[]call{resolve(12)}, "Incident 12 is already resolved."},
+		// A replay, or a reply about an incident nobody texted this person
+		// about: no answer.
+		{"denied", testTo, "ACK 12", fmt.Errorf("replay: %w", engine.ErrDenied), []call{ack(12)}, ""},
 		// An internal failure is an apology.
 		{"store failure", testTo, "ACK 12", fmt.Errorf("disk full"),
 			[]call{ack(12)}, "Sorry, incident 12 could not be acknowledged. Try again or use the console."},
