@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -69,14 +70,18 @@ func (c *change) audit(a AuditEntry) bool {
 	}
 	if a.Outcome == AuditDenied && a.Actor == "" {
 		// Anyone can make these (no token at all): at most
-		// anonymousPerMinute per address and minute are written; the
-		// next one written says how many were not.
-		if !e.anon.allow(a.Addr, a.At) {
+		// anonymousPerMinute per address (an IPv6 /64) and
+		// anonymousPerMinuteAll in all are written a minute; the next one
+		// written says how many were not.
+		ok, mine, others := e.anon.allow(a.Addr, a.At)
+		if !ok {
 			return false
 		}
-		if n := e.anon.dropped[a.Addr]; n > 0 {
-			a.Detail = strings.TrimSpace(fmt.Sprintf("%s (and %d more denied attempts from this address not recorded)", a.Detail, n))
-			delete(e.anon.dropped, a.Addr)
+		if mine > 0 {
+			a.Detail = strings.TrimSpace(fmt.Sprintf("%s (and %d more denied attempts from this address not recorded)", a.Detail, mine))
+		}
+		if others > 0 {
+			a.Detail = strings.TrimSpace(fmt.Sprintf("%s (and %d more denied attempts from other addresses not recorded)", a.Detail, others))
 		}
 	}
 	e.lastAudit++
@@ -87,33 +92,78 @@ func (c *change) audit(a AuditEntry) bool {
 	return true
 }
 
-// anonymousPerMinute bounds the audit entries of requests without any
-// credentials, per client address and minute, so that nobody can grow the
-// audit log without limit.
-const anonymousPerMinute = 20
+// Bounds of the audit entries of requests without any credentials, so
+// that nobody can grow the audit log without limit: per client (an IPv4
+// address, or an IPv6 /64, which one host may rotate through) and in all,
+// per minute; and how many clients' unrecorded counts are kept.
+const (
+	anonymousPerMinute    = 20
+	anonymousPerMinuteAll = 200
+	maxDroppedClients     = 1024
+)
 
-// anonLimiter counts anonymous denied entries per address in the current
-// minute. Callers hold Engine.mu.
+// anonLimiter counts anonymous denied entries per client in the current
+// minute, and those left out. Callers hold Engine.mu.
 type anonLimiter struct {
-	minute  time.Time
-	count   map[string]int
+	minute time.Time
+	total  int
+	count  map[string]int
+	// dropped counts, per client, the entries left out since its last
+	// one written; others those left out by the overall bound (or of
+	// clients past maxDroppedClients).
 	dropped map[string]int
+	others  int
 }
 
-func (l *anonLimiter) allow(addr string, at time.Time) bool {
+// allow reports whether an entry from addr at may be written, and then
+// how many were left out before it: of this client, and of others.
+func (l *anonLimiter) allow(addr string, at time.Time) (ok bool, mine, others int) {
 	m := at.Truncate(time.Minute)
 	if !m.Equal(l.minute) || l.count == nil {
-		l.minute, l.count = m, map[string]int{}
+		l.minute, l.count, l.total = m, map[string]int{}, 0
 	}
 	if l.dropped == nil {
 		l.dropped = map[string]int{}
 	}
-	if l.count[addr] >= anonymousPerMinute {
-		l.dropped[addr]++
-		return false
+	key := clientKey(addr)
+	switch {
+	case l.count[key] >= anonymousPerMinute:
+		if _, known := l.dropped[key]; known || len(l.dropped) < maxDroppedClients {
+			l.dropped[key]++
+		} else {
+			l.others++
+		}
+		return false, 0, 0
+	case l.total >= anonymousPerMinuteAll:
+		l.others++
+		return false, 0, 0
 	}
-	l.count[addr]++
-	return true
+	l.count[key]++
+	l.total++
+	mine, others = l.dropped[key], l.others
+	delete(l.dropped, key)
+	l.others = 0
+	return true, mine, others
+}
+
+// clientKey is what the anonymous bound counts by: an IPv6 address's /64
+// (a host may hold and rotate through all of it), an IPv4 address, or
+// the text as it is when it is not an address.
+func clientKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		if ap, err2 := netip.ParseAddrPort(addr); err2 == nil {
+			ip, err = ap.Addr(), nil
+		}
+	}
+	if err != nil {
+		return addr
+	}
+	if ip = ip.Unmap(); ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // AuditFilter selects audit entries; empty fields select all.

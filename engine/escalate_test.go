@@ -425,6 +425,40 @@ func TestAnonymousDeniedAuditEntriesAreBounded(t *testing.T) {
 	}
 }
 
+// TestAnonymousAuditBoundsHoldAcrossAddresses: an IPv6 client rotating
+// through its /64 counts as one; many clients together are bounded too,
+// and the next entry written says how many were left out.
+func TestAnonymousAuditBoundsHoldAcrossAddresses(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	deny := func(addr string) {
+		t.Helper()
+		if err := h.e.Audit(ctx, engine.AuditEntry{Addr: addr, Action: "login", Outcome: engine.AuditDenied}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		deny(fmt.Sprintf("2001:db8:1:2::%x", i+1)) // one /64
+	}
+	if anon, _ := h.e.AuditLog(engine.AuditFilter{Action: "login"}, engine.Page{Limit: 500}); len(anon) != 20 {
+		t.Fatalf("%d entries from one /64, want 20", len(anon))
+	}
+	h.clock.Advance(time.Minute)
+	for i := range 1000 {
+		deny(fmt.Sprintf("198.51.%d.%d", i/250, i%250+1)) // 1,000 clients
+	}
+	anon, _ := h.e.AuditLog(engine.AuditFilter{Action: "login"}, engine.Page{Limit: 500})
+	if len(anon) != 20+200 {
+		t.Fatalf("%d entries, want 220 (20, then the overall 200 a minute)", len(anon))
+	}
+	h.clock.Advance(time.Minute)
+	deny("192.0.2.1")
+	anon, _ = h.e.AuditLog(engine.AuditFilter{Action: "login"}, engine.Page{Limit: 1})
+	if !strings.Contains(anon[0].Detail, "and 800 more denied attempts from other addresses not recorded") {
+		t.Fatalf("detail = %q", anon[0].Detail)
+	}
+}
+
 func TestSLABreachMetric(t *testing.T) {
 	h := newEscalationHarness(t)
 	reg := prometheus.NewRegistry()
