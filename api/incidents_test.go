@@ -214,3 +214,54 @@ func TestIncidentAlertPaging(t *testing.T) {
 		}
 	}
 }
+
+// TestIncidentTimelinePaging: an incident's timeline comes in pages too
+// (500 events by default, oldest first, timeline_limit and
+// timeline_cursor), with the total, so a sender of many small webhooks
+// cannot make one incident's answer grow without bound.
+func TestIncidentTimelinePaging(t *testing.T) {
+	e := newEnv(t, true)
+	for first := 0; first < 400; first++ {
+		e.postGroup("Drip", "warning", "firing", first, 1) // each adds received and alert_added
+	}
+	type page struct {
+		Timeline []struct {
+			Type string `json:"type"`
+		} `json:"timeline"`
+		Next  string `json:"timeline_next_cursor"`
+		Total int    `json:"timeline_total"`
+	}
+	get := func(q string) page {
+		t.Helper()
+		status, body, _ := e.do("GET", "/api/v1/incidents/1"+q, viewerToken, nil)
+		var p page
+		if status != 200 || json.Unmarshal(body, &p) != nil {
+			t.Fatalf("incident%s: %d %.300s", q, status, body)
+		}
+		return p
+	}
+	first := get("")
+	if len(first.Timeline) != 500 || first.Total <= 800 || first.Next == "" || first.Timeline[0].Type != "opened" {
+		t.Fatalf("first page: %d events of %d, next %q", len(first.Timeline), first.Total, first.Next)
+	}
+	seen, cursor := 0, ""
+	for range 100 {
+		q := "?timeline_limit=300"
+		if cursor != "" {
+			q += "&timeline_cursor=" + cursor
+		}
+		p := get(q)
+		seen += len(p.Timeline)
+		if cursor = p.Next; cursor == "" {
+			break
+		}
+	}
+	if seen != first.Total {
+		t.Fatalf("paged %d events, total %d", seen, first.Total)
+	}
+	for _, q := range []string{"?timeline_limit=0", "?timeline_limit=501", "?timeline_cursor=x"} {
+		if status, body, _ := e.do("GET", "/api/v1/incidents/1"+q, viewerToken, nil); status != 400 {
+			t.Errorf("%s: %d %s", q, status, body)
+		}
+	}
+}

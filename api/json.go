@@ -36,11 +36,15 @@ type incidentList struct {
 }
 
 type incidentDetailJSON struct {
-	Incident         incidentJSON    `json:"incident"`
-	Alerts           []alertJSON     `json:"alerts"` // one page, oldest first
-	AlertsNextCursor string          `json:"alerts_next_cursor,omitempty"`
-	Timeline         []eventJSON     `json:"timeline"`
-	Escalation       *escalationJSON `json:"escalation,omitempty"`
+	Incident         incidentJSON `json:"incident"`
+	Alerts           []alertJSON  `json:"alerts"` // one page, oldest first
+	AlertsNextCursor string       `json:"alerts_next_cursor,omitempty"`
+	Timeline         []eventJSON  `json:"timeline"` // one page, oldest first
+	// TimelineNextCursor pages on (absent at the end); TimelineTotal
+	// counts all of the incident's events.
+	TimelineNextCursor string          `json:"timeline_next_cursor,omitempty"`
+	TimelineTotal      int             `json:"timeline_total"`
+	Escalation         *escalationJSON `json:"escalation,omitempty"`
 }
 
 // escalationJSON is where an incident stands in its chain: the step due

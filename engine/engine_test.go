@@ -148,7 +148,7 @@ func (h *harness) ingest(w *engine.Webhook) engine.IngestResult {
 
 func (h *harness) incident(id uint64) engine.IncidentDetail {
 	h.t.Helper()
-	d, err := h.e.Incident(id, engine.Page{Limit: 1 << 30}) // every alert
+	d, err := h.e.Incident(id, engine.Page{Limit: 1 << 30}, engine.Page{Limit: 1 << 30}) // every alert and event
 	if err != nil {
 		h.t.Fatalf("Incident(%d): %v", id, err)
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -100,15 +101,21 @@ type IncidentDetail struct {
 	// first; AlertsNext the cursor of the next page (0: none).
 	Alerts     []Alert
 	AlertsNext uint64
-	Timeline   []TimelineEvent
+	// Timeline is the page of its timeline asked for, oldest first;
+	// TimelineNext the cursor of the next page (the Seq after its last
+	// event; 0: none) and TimelineTotal how many events it has.
+	Timeline      []TimelineEvent
+	TimelineNext  uint64
+	TimelineTotal int
 	// Escalation is the incident's place in its chain (nil: none).
 	Escalation *Escalation
 }
 
 // Incident returns one incident with a page of its alerts, oldest first
-// (alerts.Cursor is the ID of the last alert of the previous page), and
-// its timeline.
-func (e *Engine) Incident(id uint64, alerts Page) (IncidentDetail, error) {
+// (alerts.Cursor is the ID of the last alert of the previous page), and a
+// page of its timeline, oldest first (timeline.Cursor is the previous
+// page's TimelineNext).
+func (e *Engine) Incident(id uint64, alerts, timeline Page) (IncidentDetail, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	inc := e.incidents.get(id)
@@ -131,7 +138,17 @@ func (e *Engine) Incident(id uint64, alerts Page) (IncidentDetail, error) {
 	if len(rest) > alerts.limit() {
 		d.AlertsNext = d.Alerts[len(d.Alerts)-1].ID
 	}
-	d.Timeline = append([]TimelineEvent(nil), e.timeline[id]...)
+	events := e.timeline[id]
+	d.TimelineTotal = len(events)
+	if timeline.Cursor != 0 {
+		// The cursor is the Seq after the previous page's last event.
+		i, _ := slices.BinarySearchFunc(events, timeline.Cursor, func(ev TimelineEvent, seq uint64) int { return cmp.Compare(uint64(ev.Seq), seq) })
+		events = events[i:]
+	}
+	d.Timeline = append([]TimelineEvent(nil), events[:min(len(events), timeline.limit())]...)
+	if len(events) > timeline.limit() {
+		d.TimelineNext = uint64(d.Timeline[len(d.Timeline)-1].Seq) + 1
+	}
 	if es := e.escRecord(id); es != nil {
 		cp := *es
 		d.Escalation = &cp

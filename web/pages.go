@@ -194,6 +194,7 @@ type incidentBody struct {
 	// none); Later says that this page does not start at the first.
 	AlertCount, Resolved int
 	MoreAlerts           string
+	MoreEvents           string // the next page of the timeline, when there is one
 	Later                bool
 	Actions              []engine.ActionRecord       // oldest first
 	Notifications        []engine.NotificationRecord // oldest first
@@ -216,7 +217,12 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p princip
 		c.errorPage(w, r, http.StatusBadRequest, "alerts_cursor must be a number")
 		return
 	}
-	d, err := c.data.Incident(id, engine.Page{Limit: alertsLimit, Cursor: after})
+	from, err := strconv.ParseUint(q.Get("timeline_cursor"), 10, 64)
+	if err != nil && q.Get("timeline_cursor") != "" {
+		c.errorPage(w, r, http.StatusBadRequest, "timeline_cursor must be a number")
+		return
+	}
+	d, err := c.data.Incident(id, engine.Page{Limit: alertsLimit, Cursor: after}, engine.Page{Limit: eventsLimit, Cursor: from})
 	if errors.Is(err, engine.ErrNotFound) {
 		c.errorPage(w, r, http.StatusNotFound, fmt.Sprintf("Incident %d not found.", id))
 		return
@@ -237,6 +243,9 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p princip
 	slices.Reverse(b.Actions)
 	if d.AlertsNext != 0 {
 		b.MoreAlerts = fmt.Sprintf("/incidents/%d?alerts_cursor=%d#alerts", id, d.AlertsNext)
+	}
+	if d.TimelineNext != 0 {
+		b.MoreEvents = fmt.Sprintf("/incidents/%d?timeline_cursor=%d#timeline", id, d.TimelineNext)
 	}
 	b.Notifications, _ = c.data.Notifications(engine.NotificationFilter{Incident: id}, engine.Page{Limit: 500})
 	slices.Reverse(b.Notifications)

@@ -35,7 +35,7 @@ var assets embed.FS
 // entries of logins and logouts).
 type Data interface {
 	Incidents(f engine.IncidentFilter, p engine.Page) ([]engine.IncidentSummary, uint64)
-	Incident(id uint64, alerts engine.Page) (engine.IncidentDetail, error)
+	Incident(id uint64, alerts, timeline engine.Page) (engine.IncidentDetail, error)
 	Actions(f engine.ActionFilter, p engine.Page) ([]engine.ActionRecord, uint64)
 	Silences(f engine.SilenceFilter, p engine.Page) ([]engine.Silence, uint64)
 	Notifications(f engine.NotificationFilter, p engine.Page) ([]engine.NotificationRecord, uint64)
@@ -85,6 +85,7 @@ const (
 	maxFormBytes = 4 << 10 // POST /login and /logout
 	listLimit    = 50      // rows of a list page
 	alertsLimit  = 100     // alerts on an incident's page
+	eventsLimit  = 500     // timeline events on an incident's page
 )
 
 // securityHeaders are set on every console response. connect-src 'self'

@@ -1072,3 +1072,33 @@ func TestLoginFormOrigin(t *testing.T) {
 		t.Fatalf("audit log %+v, want %+v first", log, want)
 	}
 }
+
+// TestIncidentPageTimelinePaging: the page shows 500 events of a long
+// timeline, says how many there are, and links the next ones.
+func TestIncidentPageTimelinePaging(t *testing.T) {
+	h := newHarness(t)
+	for i := range 300 { // each delivery adds two events
+		ls := map[string]string{"alertname": "Drip", "severity": "warning", "i": fmt.Sprint(i)}
+		w := &engine.Webhook{Receiver: "r", GroupKey: "{}:Drip", Status: engine.StatusFiring, CommonLabels: map[string]string{"alertname": "Drip"},
+			CommonAnnotations: map[string]string{}, Alerts: []engine.WebhookAlert{{Fingerprint: fmt.Sprintf("drip-%d", i), Status: engine.StatusFiring,
+				StartsAt: t0, Labels: ls, Annotations: map[string]string{}}}}
+		if _, err := h.eng.Ingest(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := h.login(viewerToken)
+	res := h.get("/incidents/4", s)
+	evRE := regexp.MustCompile(`<li class="ev ev-`)
+	if n := len(evRE.FindAllString(res.body, -1)); res.status != http.StatusOK || n != 500 {
+		t.Fatalf("first page: %d, %d events", res.status, n)
+	}
+	m := regexp.MustCompile(`500 of (\d+) events. <a href="(/incidents/4\?timeline_cursor=\d+#timeline)" id="more-events">`).FindStringSubmatch(res.body)
+	if m == nil {
+		t.Fatalf("no count or link in\n%.3000s", res.body[strings.Index(res.body, "Timeline"):])
+	}
+	total, _ := strconv.Atoi(m[1])
+	res = h.get(strings.TrimSuffix(m[2], "#timeline"), s)
+	if n := len(evRE.FindAllString(res.body, -1)); n != total-500 || strings.Contains(res.body, "more-events") {
+		t.Fatalf("second page: %d events, want %d", n, total-500)
+	}
+}
