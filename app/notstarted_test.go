@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -30,16 +29,18 @@ remediations:
     verify: {resolved_within: 5m, on_failure: escalate}
     actions:
 %s`, filepath.Join(dir, "r.db"), action)
-	file := filepath.Join(dir, "r.yml")
-	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+	return startApp(t, dir, cfg)
+}
+
+// postWarning posts one firing warning alert for game-api.
+func postWarning(t *testing.T, a *app.App) {
+	t.Helper()
+	body := `{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"Down","severity":"warning","service":"game-api"},"startsAt":"2026-11-25T10:00:00Z"}]}`
+	rec := httptest.NewRecorder()
+	a.Handler().ServeHTTP(rec, apiRequest("POST", "/api/v1/webhook", strings.NewReader(body)))
+	if rec.Code != 200 {
+		t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
 	}
-	a, err := app.New(context.Background(), app.Options{ConfigFile: file, Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
-	return a
 }
 
 func getJSON(t *testing.T, a *app.App, path string, v any) {
@@ -83,14 +84,7 @@ func TestNotStartedIsAConfigurationFault(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := warningRemediationApp(t, action)
-			body := `{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"Down","severity":"warning","service":"game-api"},"startsAt":"2026-11-25T10:00:00Z"}]}`
-			rec := httptest.NewRecorder()
-			req := apiRequest("POST", "/api/v1/webhook", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			a.Handler().ServeHTTP(rec, req)
-			if rec.Code != 200 {
-				t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
-			}
+			postWarning(t, a)
 			var list []actionRecord
 			deadline := time.Now().Add(20 * time.Second)
 			for {
@@ -117,7 +111,7 @@ func TestNotStartedIsAConfigurationFault(t *testing.T) {
 			if d.Incident.Level != "warning" || strings.Contains(strings.Join(types, ","), "remediation_failed") || !plain {
 				t.Fatalf("level %s, timeline %+v", d.Incident.Level, d.Timeline)
 			}
-			rec = httptest.NewRecorder()
+			rec := httptest.NewRecorder()
 			a.Handler().ServeHTTP(rec, apiRequest("GET", "/metrics", nil))
 			if !strings.Contains(rec.Body.String(), `remediator_actions_total{outcome="not_started",rule="fix"} 1`) {
 				t.Fatalf("metrics:\n%s", grepLines(rec.Body.String(), "remediator_actions_total"))
@@ -145,14 +139,7 @@ func TestTimelineIsCausal(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := warningRemediationApp(t, "      - exec: {command: ["+prog+"]}\n")
-	body := `{"receiver":"r","groupKey":"g","alerts":[{"status":"firing","labels":{"alertname":"Down","severity":"warning","service":"game-api"},"startsAt":"2026-11-25T10:00:00Z"}]}`
-	rec := httptest.NewRecorder()
-	req := apiRequest("POST", "/api/v1/webhook", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	a.Handler().ServeHTTP(rec, req)
-	if rec.Code != 200 {
-		t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
-	}
+	postWarning(t, a)
 	waitForStatus(t, a, "failed")
 	var d timelineJSON
 	deadline := time.Now().Add(20 * time.Second)

@@ -38,6 +38,13 @@ remediations:
           validate: {service: "[a-z-]+"}
           timeout: 30s
 `, filepath.Join(dir, "r.db"), strings.Join(extra, ""), prog)
+	return startApp(t, dir, cfg), dir
+}
+
+// startApp writes cfg to dir and runs an App on it (closed at the end of
+// the test).
+func startApp(t *testing.T, dir, cfg string) *app.App {
+	t.Helper()
 	file := filepath.Join(dir, "r.yml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -47,7 +54,7 @@ remediations:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close() })
-	return a, dir
+	return a
 }
 
 func post(t *testing.T, a *app.App, status, service string) {

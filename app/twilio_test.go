@@ -3,9 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +19,7 @@ import (
 
 	"github.com/remediator/remediator/app"
 	"github.com/remediator/remediator/engine"
+	"github.com/remediator/remediator/notifiers/twilio/twiliotest"
 )
 
 const (
@@ -31,54 +28,6 @@ const (
 	twAdmin = "admin-token-0123456789abcdef"
 	aliceNo = "+15550001111"
 )
-
-// restTwilio answers Twilio's REST API as Twilio does: basic auth with the
-// account's SID and token, the account's Calls.json and Messages.json,
-// the form fields a call or message needs; each call gets a new CallSid.
-type restTwilio struct {
-	t        *testing.T
-	mu       sync.Mutex
-	calls    []url.Values
-	messages []url.Values
-}
-
-func (f *restTwilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || user != twSID || pass != twToken {
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = io.WriteString(w, `{"code":20003,"message":"Authenticate","status":401}`)
-		return
-	}
-	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	prefix := "/2010-04-01/Accounts/" + twSID
-	var sid string
-	switch r.URL.Path {
-	case prefix + "/Calls.json":
-		if r.PostForm.Get("To") == "" || r.PostForm.Get("From") == "" || r.PostForm.Get("Twiml") == "" || r.PostForm.Get("StatusCallback") == "" {
-			f.t.Errorf("call without To, From, Twiml or StatusCallback: %v", r.PostForm)
-		}
-		f.calls = append(f.calls, r.PostForm)
-		sid = fmt.Sprintf("CA%032d", len(f.calls))
-	case prefix + "/Messages.json":
-		if r.PostForm.Get("To") == "" || r.PostForm.Get("Body") == "" {
-			f.t.Errorf("message without To or Body: %v", r.PostForm)
-		}
-		f.messages = append(f.messages, r.PostForm)
-		sid = fmt.Sprintf("SM%032d", len(f.messages))
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"code":20404,"message":"not found","status":404}`)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]any{"sid": sid, "account_sid": twSID, "status": "queued"})
-}
 
 // setClock is a clock the test sets.
 type setClock struct {
@@ -99,12 +48,12 @@ type twilioRig struct {
 	t     *testing.T
 	base  string
 	clock *setClock
-	rest  *restTwilio
+	rest  *twiliotest.REST
 }
 
 func newTwilioRig(t *testing.T) *twilioRig {
 	t.Helper()
-	rest := &restTwilio{t: t}
+	rest := &twiliotest.REST{T: t, SID: twSID, Token: twToken}
 	srv := httptest.NewServer(rest)
 	t.Cleanup(srv.Close)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -235,34 +184,13 @@ func (g *twilioRig) call(incident uint64, n int) rigNote {
 	}
 }
 
-// twilioSign is X-Twilio-Signature as Twilio documents it: HMAC-SHA1,
-// keyed with the auth token, of the URL followed by each POST parameter's
-// name and value sorted by name; base64.
-func twilioSign(token, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(fullURL)
-	for _, k := range keys {
-		for _, v := range form[k] {
-			b.WriteString(k + v)
-		}
-	}
-	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
-
 // twilio posts form to path (with its query) as Twilio does, signed with
 // token ("" unsigned).
 func (g *twilioRig) twilio(path string, form url.Values, token string) (int, string) {
 	g.t.Helper()
 	h := http.Header{}
 	if token != "" {
-		h.Set("X-Twilio-Signature", twilioSign(token, g.base+path, form))
+		h.Set("X-Twilio-Signature", twiliotest.Sign(token, g.base+path, form))
 	}
 	status, body := g.do(http.MethodPost, path, "", "application/x-www-form-urlencoded", []byte(form.Encode()), h)
 	return status, string(body)

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +21,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/remediator/remediator/notifiers/twilio/twiliotest"
 )
 
 const (
@@ -32,64 +31,9 @@ const (
 	adminToken  = "admin-token-0123456789"
 )
 
-// fakeTwilio answers Twilio's REST API the way Twilio does, checking basic
-// auth, paths and form fields; down makes it fail with a 500 like an
-// outage.
-type fakeTwilio struct {
-	t        *testing.T
-	mu       sync.Mutex
-	down     bool
-	calls    []url.Values
-	messages []url.Values
-}
-
-func (f *fakeTwilio) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	user, pass, ok := r.BasicAuth()
-	if !ok || user != twilioSID || pass != twilioToken {
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = io.WriteString(w, `{"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":401}`)
-		return
-	}
-	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	prefix := "/2010-04-01/Accounts/" + twilioSID
-	var sid string
-	switch r.URL.Path {
-	case prefix + "/Calls.json":
-		if r.PostForm.Get("To") == "" || r.PostForm.Get("Twiml") == "" || r.PostForm.Get("StatusCallback") == "" {
-			f.t.Errorf("call without To, Twiml or StatusCallback: %v", r.PostForm)
-		}
-		f.calls = append(f.calls, r.PostForm)
-		sid = fmt.Sprintf("CA%032d", len(f.calls))
-	case prefix + "/Messages.json":
-		if r.PostForm.Get("To") == "" || r.PostForm.Get("Body") == "" {
-			f.t.Errorf("message without To or Body: %v", r.PostForm)
-		}
-		f.messages = append(f.messages, r.PostForm)
-		sid = fmt.Sprintf("SM%032d", len(f.messages))
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"code":20404,"message":"The requested resource was not found","status":404}`)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if f.down {
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = io.WriteString(w, `{"code":20500,"message":"Internal Server Error","more_info":"https://www.twilio.com/docs/errors/20500","status":500}`)
-		return
-	}
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]any{"sid": sid, "account_sid": twilioSID, "status": "queued", "to": r.PostForm.Get("To"), "from": r.PostForm.Get("From")})
-}
-
-func (f *fakeTwilio) counts() (calls, messages int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.calls), len(f.messages)
+// newTwilio is a fake of Twilio's REST API for the test account.
+func newTwilio(t *testing.T) *twiliotest.REST {
+	return &twiliotest.REST{T: t, SID: twilioSID, Token: twilioToken}
 }
 
 // smtpSink is a real SMTP server (go-smtp) that keeps what it receives.
@@ -226,7 +170,8 @@ func postCritical(t *testing.T, base, name string) {
 // the page fails over to email, which a real SMTP server receives. The
 // incident records every step; the Twilio token appears nowhere.
 func TestTwilioOutageFailsOverToEmail(t *testing.T) {
-	tw := &fakeTwilio{t: t, down: true}
+	tw := newTwilio(t)
+	tw.SetDown(true)
 	twSrv := httptest.NewServer(tw)
 	t.Cleanup(twSrv.Close)
 	sink, smtpAddr := startSMTP(t)
@@ -251,7 +196,7 @@ func TestTwilioOutageFailsOverToEmail(t *testing.T) {
 		!strings.Contains(notes[0].Error, "gave up after 2 attempts") {
 		t.Fatalf("failover chain = %+v", notes)
 	}
-	if calls, msgs := tw.counts(); calls != 2 || msgs != 2 {
+	if calls, msgs := len(tw.Calls()), len(tw.Messages()); calls != 2 || msgs != 2 {
 		t.Fatalf("twilio got %d calls and %d messages, want 2 and 2", calls, msgs)
 	}
 	mail := sink.received()
@@ -275,25 +220,9 @@ func TestTwilioOutageFailsOverToEmail(t *testing.T) {
 	}
 }
 
-// twilioSignature computes X-Twilio-Signature the way Twilio documents
-// it: HMAC-SHA1 keyed by the auth token over the URL followed by each
-// POST parameter's name and value, sorted by name; base64.
+// twilioSignature is X-Twilio-Signature for the test account's token.
 func twilioSignature(fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(fullURL)
-	for _, k := range keys {
-		for _, v := range form[k] {
-			b.WriteString(k + v)
-		}
-	}
-	mac := hmac.New(sha1.New, []byte(twilioToken))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return twiliotest.Sign(twilioToken, fullURL, form)
 }
 
 func postTwilio(t *testing.T, fullURL string, form url.Values, sig string) (int, string) {
@@ -321,7 +250,7 @@ func postTwilio(t *testing.T, fullURL string, form url.Values, sig string) (int,
 // and a forged one. The call's late no-answer callback cancels the
 // notification instead of calling again.
 func TestSignedKeypressAcknowledgesAndStopsPaging(t *testing.T) {
-	tw := &fakeTwilio{t: t}
+	tw := newTwilio(t)
 	twSrv := httptest.NewServer(tw)
 	t.Cleanup(twSrv.Close)
 	_, smtpAddr := startSMTP(t)
@@ -339,9 +268,7 @@ func TestSignedKeypressAcknowledgesAndStopsPaging(t *testing.T) {
 		}
 		return false
 	})
-	tw.mu.Lock()
-	twiml := tw.calls[0].Get("Twiml")
-	tw.mu.Unlock()
+	twiml := tw.Calls()[0].Get("Twiml")
 	action := fmt.Sprintf("%s/api/v1/twilio/voice?incident=1&notification=%d", base, call.ID)
 	if !strings.Contains(twiml, strings.ReplaceAll(action, "&", "&amp;")) || !strings.Contains(twiml, `language="zh-CN"`) {
 		t.Fatalf("TwiML = %s", twiml)
@@ -398,7 +325,7 @@ func TestSignedKeypressAcknowledgesAndStopsPaging(t *testing.T) {
 		n := notesOf(t, base, 1)
 		return n[0].Status == "cancelled"
 	})
-	if calls, _ := tw.counts(); calls != 1 {
+	if calls := len(tw.Calls()); calls != 1 {
 		t.Fatalf("%d calls, want 1", calls)
 	}
 }
@@ -538,7 +465,7 @@ func TestDefaultConfigStreamsCriticalNotificationToTheConsole(t *testing.T) {
 // seconds later, text lisi, only the one nobody acknowledged texts lisi
 // (the 5 seconds leave room for the two acknowledgements on a slow machine).
 func TestAcknowledgementStopsEscalationOverHTTP(t *testing.T) {
-	tw := &fakeTwilio{t: t}
+	tw := newTwilio(t)
 	twSrv := httptest.NewServer(tw)
 	t.Cleanup(twSrv.Close)
 	dir := t.TempDir()
@@ -609,10 +536,8 @@ levels:
 	}
 	// Incident 3's second step texts lisi: by then the others' would have.
 	lisi := func() []string {
-		tw.mu.Lock()
-		defer tw.mu.Unlock()
 		var out []string
-		for _, m := range tw.messages {
+		for _, m := range tw.Messages() {
 			if m.Get("To") == "+8613800000002" {
 				out = append(out, m.Get("Body"))
 			}

@@ -3,9 +3,6 @@ package twilio
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -13,34 +10,18 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/remediator/remediator/engine"
+	"github.com/remediator/remediator/notifiers/twilio/twiliotest"
 )
 
-// sign computes X-Twilio-Signature as Twilio documents it: HMAC-SHA1,
-// keyed with the auth token, of the full URL followed by each POST
-// parameter's name and value, sorted by name; base64.
+// sign is twiliotest.Sign: the signature as Twilio documents it.
 func sign(token, fullURL string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteString(fullURL)
-	for _, k := range keys {
-		for _, v := range form[k] {
-			b.WriteString(k + v)
-		}
-	}
-	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return twiliotest.Sign(token, fullURL, form)
 }
 
 // call is one call the handler made to the Responder.
