@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"reflect"
 	"sort"
@@ -233,17 +234,12 @@ func validate(m *message) (*engine.Webhook, error) {
 // sharedBy returns the labels of m that every alert has, with the same
 // value (m itself when they all do).
 func sharedBy(m map[string]string, alerts []engine.WebhookAlert) map[string]string {
+	notShared := func(k, v string) bool { return !allHave(alerts, k, v) }
 	for k, v := range m {
-		for i := range alerts {
-			if got, ok := alerts[i].Labels[k]; !ok || got != v {
-				out := make(map[string]string, len(m))
-				for k, v := range m {
-					if allHave(alerts, k, v) {
-						out[k] = v
-					}
-				}
-				return out
-			}
+		if notShared(k, v) {
+			out := maps.Clone(m)
+			maps.DeleteFunc(out, notShared)
+			return out
 		}
 	}
 	return m

@@ -24,7 +24,8 @@ import (
 //     server.external_url is this server's too (behind a proxy the Host
 //     differs). Requests with neither header, which browsers do not send,
 //     pass: curl, Alertmanager, Twilio.
-//   - In open mode the Host must be a loopback name or address
+//   - In open mode, and on a loopback listen address whatever the
+//     tokens, the Host must be a loopback name or address
 //     (localhost, 127.0.0.1, [::1], with or without the port) or the host
 //     of server.external_url, else 421: a page whose own name was made to
 //     resolve to 127.0.0.1 (DNS rebinding) is same-origin to the browser

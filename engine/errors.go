@@ -13,6 +13,7 @@ var (
 	// ErrInvalid: the request itself is malformed.
 	ErrInvalid = errors.New("invalid")
 	// ErrDenied: the request is not allowed whatever the state: a key
-	// pressed in a call that is not live (a replayed or late callback).
+	// pressed in a call that is not live, an SMS reply replayed or about
+	// an incident its sender was not texted about.
 	ErrDenied = errors.New("denied")
 )

@@ -80,16 +80,27 @@ func callEnded(status string) bool {
 // that is not the notification's, an unknown key, a group without labels
 // to silence). Every outcome is audited.
 func (e *Engine) RespondToCall(ctx context.Context, k CallResponse) (person string, err error) {
+	err = e.inOneChange(ctx, func(c *change) (err error) {
+		person, err = e.respondToCall(c, k)
+		return err
+	})
+	return person, err
+}
+
+// inOneChange runs f within one change and waits until that change is
+// written, whatever f answered: what f refused is audited in it too. It
+// returns the write's error, else f's. Pages the change calls for go out.
+func (e *Engine) inOneChange(ctx context.Context, f func(c *change) error) error {
 	e.mu.Lock()
 	c := e.begin()
-	person, err = e.respondToCall(c, k)
+	err := f(c)
 	t := c.commit()
 	e.mu.Unlock()
 	if werr := e.wait(ctx, t); werr != nil {
-		return person, werr
+		return werr
 	}
 	e.kickNotify()
-	return person, err
+	return err
 }
 
 // respondToCall is RespondToCall within c. Callers hold mu.
@@ -230,16 +241,7 @@ const maxReplies = 16
 // ErrDenied when the reply may not act, ErrNotFound for an unknown
 // incident, ErrConflict when the incident's state refuses it.
 func (e *Engine) RespondToSMS(ctx context.Context, s SMSReply) error {
-	e.mu.Lock()
-	c := e.begin()
-	err := e.respondToSMS(c, s)
-	t := c.commit()
-	e.mu.Unlock()
-	if werr := e.wait(ctx, t); werr != nil {
-		return werr
-	}
-	e.kickNotify()
-	return err
+	return e.inOneChange(ctx, func(c *change) error { return e.respondToSMS(c, s) })
 }
 
 // respondToSMS is RespondToSMS within c. Callers hold mu.

@@ -437,6 +437,20 @@ func (s SLADuration) validate(v *validator, path string) {
 // SLADuration for what a working day means). A nil cal counts every
 // moment as working time, with 24-hour working days.
 func (s SLADuration) Deadline(start time.Time, cal *Calendar) time.Time {
+	d, working := s.workingTime(cal)
+	switch {
+	case !working:
+		return start.Add(s.Wall)
+	case cal == nil:
+		return start.Add(d)
+	}
+	return cal.AddWorkingTime(start, d)
+}
+
+// workingTime is the working time s asks for on cal (a working day is
+// cal's working-day length, 24 hours without a calendar), and false when
+// s is wall time.
+func (s SLADuration) workingTime(cal *Calendar) (time.Duration, bool) {
 	var amount float64
 	var unit time.Duration
 	switch {
@@ -448,28 +462,21 @@ func (s SLADuration) Deadline(start time.Time, cal *Calendar) time.Time {
 	case s.WorkingHours != 0:
 		amount, unit = s.WorkingHours, time.Hour
 	default:
-		return start.Add(s.Wall)
+		return 0, false
 	}
 	d := time.Duration(math.MaxInt64)
 	if x := math.Round(amount * float64(unit)); x < math.MaxInt64 { // false for NaN
 		d = time.Duration(x)
 	}
-	if cal == nil {
-		return start.Add(d)
-	}
-	return cal.AddWorkingTime(start, d)
+	return d, true
 }
 
 // Shortest is the least wall time from a start to its deadline: the wall
 // duration, or the working time itself (reached when all of it falls
 // inside one stretch of working hours).
 func (s SLADuration) Shortest(cal *Calendar) time.Duration {
-	var start time.Time
-	switch {
-	case s.WorkingDays != 0 && cal != nil:
-		return time.Duration(math.Round(s.WorkingDays * float64(cal.WorkingDayLength())))
-	case s.WorkingHours != 0:
-		return time.Duration(math.Round(s.WorkingHours * float64(time.Hour)))
+	if d, working := s.workingTime(cal); working {
+		return d
 	}
-	return s.Deadline(start, nil).Sub(start)
+	return s.Wall
 }

@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// The seed policy's published placeholder secrets: a value that begins
-// with placeholderPrefix, or the Twilio auth token placeholder. Anyone
-// who has read testdata/seed-policy.yml knows them.
+// The seed policy's published placeholder secrets: a value that holds
+// placeholderPrefix, or the Twilio auth token placeholder. Anyone who has
+// read testdata/seed-policy.yml knows them.
 const (
 	placeholderPrefix = "change-me"
 	placeholderTwilio = "changemetwiliotoken"
@@ -28,8 +28,8 @@ func isPlaceholder(s Secret) bool {
 // published placeholders (change-me-…, changemetwiliotoken): API and
 // webhook tokens, the Twilio auth token, the SMTP password, IM robot URLs
 // and signing secrets, and the secrets of remediation actions. `check`
-// warns of each; `serve` refuses them on a listen address that is not
-// loopback.
+// warns of each; `serve` refuses them when others can reach it (see
+// CheckExposedPlaceholders).
 func (c *Config) Placeholders() []string {
 	var out []string
 	add := func(key string, s Secret) {

@@ -213,8 +213,6 @@ func templates(v *validator, path string, patterns map[string]string, leadingDas
 		if _, err := template.CompilePattern(src); err != nil {
 			v.addf(joinKey(joinKey(path, "validate"), name), "%v", err)
 		}
-	}
-	for name := range patterns {
 		if !used[name] {
 			v.addf(joinKey(joinKey(path, "validate"), name), "no template of this action uses %q", name)
 		}

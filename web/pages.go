@@ -189,18 +189,16 @@ func (c *Console) incidentsPage(w http.ResponseWriter, r *http.Request, p princi
 
 type incidentBody struct {
 	engine.IncidentDetail
-	// AlertCount is how many alerts the incident has (Firing and Resolved
-	// of them); MoreAlerts the URL of the page with the next ones ("":
-	// none); Later says that this page does not start at the first.
-	AlertCount, Resolved int
-	MoreAlerts           string
-	MoreEvents           string // the next page of the timeline, when there is one
-	Later                bool
-	Actions              []engine.ActionRecord       // oldest first
-	Notifications        []engine.NotificationRecord // oldest first
-	Notes                []engine.TimelineEvent
-	CanAck               bool
-	CanResolve           bool
+	// MoreAlerts is the URL of the page with the next alerts ("": none);
+	// Later says that this page does not start at the first.
+	MoreAlerts    string
+	MoreEvents    string // the next page of the timeline, when there is one
+	Later         bool
+	Actions       []engine.ActionRecord       // oldest first
+	Notifications []engine.NotificationRecord // oldest first
+	Notes         []engine.TimelineEvent
+	CanAck        bool
+	CanResolve    bool
 }
 
 // incidentPage: GET /incidents/{id}?alerts_cursor= shows the incident
@@ -236,7 +234,7 @@ func (c *Console) incidentPage(w http.ResponseWriter, r *http.Request, p princip
 		c.errorPage(w, r, http.StatusInternalServerError, "The incident could not be read.")
 		return
 	}
-	b := incidentBody{IncidentDetail: d, Later: after != 0, AlertCount: len(d.Incident.Alerts), Resolved: d.Resolved(),
+	b := incidentBody{IncidentDetail: d, Later: after != 0,
 		CanAck:     p.Role >= api.RoleResponder && d.Status == engine.IncidentOpen,
 		CanResolve: p.Role >= api.RoleResponder && d.Status != engine.IncidentResolved}
 	b.Actions, _ = c.data.Actions(engine.ActionFilter{Incident: id}, engine.Page{Limit: 500})

@@ -107,12 +107,12 @@ func New(c *rules.ExecConfig) (*Action, error) {
 func Placement(kind string, validate map[string]string, leadingDash []string, used map[string]bool, parsed bool, errs []error) (template.Placement, []error) {
 	patterns := map[string]*template.Pattern{}
 	for _, name := range slices.Sorted(maps.Keys(validate)) {
-		p, err := template.CompilePatterns(map[string]string{name: validate[name]})
+		p, err := template.CompilePattern(validate[name])
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", kind, err))
+			errs = append(errs, fmt.Errorf("%s: validate.%s: %w", kind, name, err))
 			continue
 		}
-		patterns[name] = p[name]
+		patterns[name] = p
 		if parsed && !used[name] {
 			errs = append(errs, fmt.Errorf("%s: validate.%s: no template uses it", kind, name))
 		}
