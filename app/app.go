@@ -65,6 +65,9 @@ type App struct {
 	schedules *schedules
 	reports   atomic.Pointer[report.Runner]
 	reporting atomic.Bool // a report run is under way
+	pruning   atomic.Bool // a prune is under way (prunes: its goroutine)
+	prunes    sync.WaitGroup
+	lastPrune time.Time
 	shutdown  time.Duration
 	// storePath is the store's path, fixed at start (a reload may not move it).
 	storePath string
@@ -182,7 +185,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.engine, err = engine.New(ctx, engine.Options{
 		Store: store, Clock: o.Clock, Classifier: b.policy,
 		Logger: a.log.With("component", "engine"), Registerer: a.registry, MaxBatch: cfg.Storage.MaxBatchSize,
-		MaxConcurrentActions: cfg.Remediation.MaxConcurrent,
+		MaxConcurrentActions: cfg.Remediation.MaxConcurrent, Retention: retention(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -201,6 +204,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	a.engine.SetNotify(notify.cfg)
+	a.engine.SetRetention(retention(cfg))
 	runner, err := buildReports(cfg, notify, a.engine, a.registry, a.log, o.Clock.Now())
 	if err != nil {
 		return nil, err
@@ -319,6 +323,15 @@ func (a *App) Run(ctx context.Context) error {
 	return errors.Join(serveErr, a.Close())
 }
 
+// pruneEvery is how often the history past its retention is deleted.
+const pruneEvery = 10 * time.Minute
+
+// retention is the engine's retention from the config.
+func retention(cfg *rules.Config) engine.Retention {
+	r := cfg.Retention
+	return engine.Retention{InMemory: r.ResolvedInMemory.D(), Keep: r.Keep.D(), Audit: r.Audit.D()}
+}
+
 // tick fires the engine's verification deadlines once a second.
 func (a *App) tick(ctx context.Context) {
 	t := time.NewTicker(time.Second)
@@ -332,6 +345,23 @@ func (a *App) tick(ctx context.Context) {
 			a.engine.Tick(now)
 			// Reports mail on their own goroutine: a slow SMTP server
 			// must not hold up escalation (one run at a time).
+			// History past its retention is deleted on its own
+			// goroutine too, in small transactions, every pruneEvery.
+			if now.Sub(a.lastPrune) >= pruneEvery && a.pruning.CompareAndSwap(false, true) {
+				a.lastPrune = now
+				a.prunes.Add(1)
+				go func() {
+					defer a.prunes.Done()
+					defer a.pruning.Store(false)
+					res, err := a.engine.Prune(ctx)
+					if err != nil {
+						a.log.Error("history past its retention not deleted", "err", err)
+					} else if res != (engine.PruneResult{}) {
+						a.log.Info("history past its retention deleted", "incidents", res.Incidents, "alerts", res.Alerts,
+							"events", res.Events, "actions", res.Actions, "notifications", res.Notifications, "audit", res.Audit)
+					}
+				}()
+			}
 			if r := a.reports.Load(); r != nil && a.reporting.CompareAndSwap(false, true) {
 				go func() {
 					defer a.reporting.Store(false)
@@ -443,6 +473,7 @@ func (a *App) Close() error {
 		if a.hub != nil {
 			a.hub.Close()
 		}
+		a.prunes.Wait() // it stops between transactions once Run's ctx ends
 		if a.store != nil {
 			errs = append(errs, a.store.Close())
 		}

@@ -175,23 +175,17 @@ type AuditFilter struct {
 
 // AuditLog lists audit entries newest first.
 func (e *Engine) AuditLog(f AuditFilter, p Page) (out []AuditEntry, next uint64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	limit := p.limit()
-	for i := len(e.auditLog) - 1; i >= 0; i-- {
-		a := e.auditLog[i]
-		if p.Cursor != 0 && a.ID >= p.Cursor {
-			continue
-		}
-		if (f.Actor != "" && a.Actor != f.Actor) || (f.Action != "" && a.Action != f.Action) || (f.Outcome != "" && a.Outcome != f.Outcome) {
-			continue
-		}
-		if len(out) == limit {
-			return out, out[len(out)-1].ID
-		}
-		out = append(out, *a)
+	match := func(a *AuditEntry) bool {
+		return (f.Actor == "" || a.Actor == f.Actor) && (f.Action == "" || a.Action == f.Action) && (f.Outcome == "" || a.Outcome == f.Outcome)
 	}
-	return out, 0
+	return listPage(e, p, func(limit int) (out []AuditEntry) {
+		for i := len(e.auditLog) - 1; i >= 0 && len(out) < limit; i-- {
+			if a := e.auditLog[i]; (p.Cursor == 0 || a.ID < p.Cursor) && match(a) {
+				out = append(out, *a)
+			}
+		}
+		return out
+	}, func(id uint64) bool { return len(e.auditLog) > 0 && id >= e.auditLog[0].ID }, e.store.ScanAudit, match, func(a *AuditEntry) uint64 { return a.ID })
 }
 
 func (e *Engine) restoreAudit(as []*AuditEntry) {

@@ -39,3 +39,38 @@ func TestByID(t *testing.T) {
 		}
 	}
 }
+
+func TestByIDDropAndTrim(t *testing.T) {
+	var b byID[int]
+	vals := make([]int, 10)
+	for i := range vals {
+		vals[i] = i + 1
+		b.put(uint64(i+1), &vals[i])
+	}
+	for id := uint64(1); id <= 6; id++ {
+		b.drop(id)
+	}
+	b.drop(42) // unknown: nothing happens
+	b.trim()
+	if b.n != 4 || len(b.items) != 4 || b.base != 6 {
+		t.Fatalf("after dropping 1-6 and trim: n %d, len %d, base %d; want 4, 4, 6", b.n, len(b.items), b.base)
+	}
+	if b.get(6) != nil || *b.get(7) != 7 || *b.get(10) != 10 {
+		t.Fatal("get after trim")
+	}
+	var got []int
+	b.newestFirst(9, func(v *int) bool { got = append(got, *v); return true })
+	if fmt.Sprint(got) != "[8 7]" {
+		t.Fatalf("newestFirst(9) after trim = %v, want [8 7]", got)
+	}
+	got = nil
+	b.newestFirst(7, func(v *int) bool { got = append(got, *v); return true })
+	if len(got) != 0 {
+		t.Fatalf("newestFirst(7) after trim = %v, want none", got)
+	}
+	v := 3
+	b.put(3, &v) // below the front: the slice grows back
+	if *b.get(3) != 3 || *b.get(10) != 10 || b.get(4) != nil || b.n != 5 {
+		t.Fatal("put below the front")
+	}
+}

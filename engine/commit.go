@@ -71,9 +71,12 @@ func (e *Engine) wait(ctx context.Context, t *ticket) error {
 
 		// The write goes on even if this caller's client went away: the
 		// others in the batch wait for it too.
-		err := e.applySafely(context.WithoutCancel(ctx), merge(batch))
+		ch := merge(batch)
+		err := e.applySafely(context.WithoutCancel(ctx), ch)
 		if err != nil {
 			e.failAfter(batch, err)
+		} else {
+			e.written(ch)
 		}
 		q.mu.Lock()
 		for _, b := range batch {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,9 @@ type Options struct {
 	// MaxConcurrentActions bounds the remediation actions running at once;
 	// 0 means 4.
 	MaxConcurrentActions int
+	// Retention says when what has ended leaves memory and the store;
+	// the zero value keeps everything (the config has the defaults).
+	Retention Retention
 }
 
 // Engine turns webhooks into durable alert episodes and incidents. Hot
@@ -72,6 +77,12 @@ type Engine struct {
 	timeline     map[uint64][]TimelineEvent
 	unsynced     Changes // written in memory, not yet durable: retried with the next Apply
 	unsyncedCnt  int
+	// What has left memory and the file: see retention.go.
+	retention    Retention
+	durable      atomic.Uint64 // every revision up to this one is in the store
+	durableAudit atomic.Uint64 // and every audit entry up to this ID
+	lastEvict    time.Time
+	hasHistory   bool // something has left memory: queries read the store too
 }
 
 // New builds an engine and rebuilds its state from the store.
@@ -98,6 +109,7 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		byFP:       map[string]*fpState{},
 		current:    map[string]uint64{},
 		timeline:   map[uint64][]TimelineEvent{},
+		retention:  o.Retention,
 	}
 	e.rem.freed = sync.NewCond(&e.mu)
 	snap, err := o.Store.Load(ctx)
@@ -105,6 +117,11 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("engine: load state: %w", err)
 	}
 	e.restore(snap)
+	e.durable.Store(e.rev) // all of it was loaded from the store
+	e.durableAudit.Store(e.lastAudit)
+	e.mu.Lock()
+	e.evict(o.Clock.Now())
+	e.mu.Unlock()
 	if o.Registerer != nil {
 		e.actionsRun = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "remediator_actions_total",
@@ -131,7 +148,7 @@ func (e *Engine) restore(s *Snapshot) {
 	for _, a := range s.Alerts {
 		e.alerts.put(a.ID, a)
 		st := e.state(a.Fingerprint)
-		st.episodes = append(st.episodes, a)
+		st.episodes = append(st.episodes, episode{alert: a, id: a.ID})
 		if a.Status == StatusFiring && (st.firing == nil || a.StartsAt.After(st.firing.StartsAt)) {
 			st.firing = a
 		}
@@ -358,7 +375,7 @@ func (c *change) commit() *ticket {
 // along whatever an earlier failed Apply left unsynced.
 func (c *change) changes() *Changes {
 	e := c.e
-	ch := &Changes{}
+	ch := &Changes{rev: c.rev}
 	if e.unsyncedCnt > 0 {
 		ch.add(&e.unsynced)
 		e.unsynced, e.unsyncedCnt = Changes{}, 0
@@ -433,7 +450,11 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 	}
 	for i := range w.Alerts {
 		wa := &w.Alerts[i]
-		a := e.match(c, wa)
+		a, past := e.match(c, wa)
+		if past {
+			res.Redelivered++
+			continue
+		}
 		if a == nil {
 			a = e.newAlert(c, wa, w)
 			res.NewAlerts++
@@ -507,47 +528,51 @@ func (e *Engine) ingest(w *Webhook) (*ticket, IngestResult) {
 //
 // When no episode fires, an alert with another startsAt that is not later
 // than the latest episode's end is a late copy of that episode.
-func (e *Engine) match(c *change, wa *WebhookAlert) *Alert {
+//
+// An episode that left memory (Retention) still matches: past is true,
+// and the webhook alert is a late copy of history, counted as redelivered
+// and not written.
+func (e *Engine) match(c *change, wa *WebhookAlert) (a *Alert, past bool) {
 	st := e.byFP[wa.Fingerprint]
-	if st == nil {
-		return nil
+	if st == nil || len(st.episodes) == 0 {
+		return nil, false
 	}
 	cur := st.firing
 	for i := len(st.episodes) - 1; i >= 0; i-- { // the newest matches most often
-		if a := st.episodes[i]; a.StartsAt.Equal(wa.StartsAt) {
+		if ep := &st.episodes[i]; ep.startsAt().Equal(wa.StartsAt) {
 			// A resolve that names an episode already superseded, but ended
 			// after the firing one began, resolves the firing one.
-			if a != cur && cur != nil && wa.Status == StatusResolved && !endedBefore(wa, cur) {
-				return cur
+			if ep.alert != cur && cur != nil && wa.Status == StatusResolved && !endedBefore(wa, cur) {
+				return cur, false
 			}
-			return a
+			return ep.alert, ep.alert == nil
 		}
 	}
 	if cur == nil {
 		// Nothing fires: a copy that started before the latest episode
 		// ended is a late copy of that episode (the other Alertmanager of
 		// an HA pair, with startsAt shifted by a merge), not a new one.
-		if latest := st.episodes[len(st.episodes)-1]; !wa.StartsAt.After(latest.EndsAt) {
-			return latest
+		if latest := &st.episodes[len(st.episodes)-1]; !wa.StartsAt.After(latest.endsAt()) {
+			return latest.alert, latest.alert == nil
 		}
-		return nil
+		return nil, false
 	}
 	if wa.Status == StatusResolved {
 		if endedBefore(wa, cur) {
 			// A late resolve of an earlier episode.
 			if prev := previous(st, cur); prev != nil {
-				return prev
+				return prev.alert, prev.alert == nil
 			}
-			return nil
+			return nil, false
 		}
-		return cur
+		return cur, false
 	}
 	if !wa.StartsAt.After(cur.StartsAt) {
-		return cur
+		return cur, false
 	}
 	e.resolveEpisode(c, cur, wa.StartsAt, " (superseded by a new episode)")
 	c.touchAlert(cur)
-	return nil
+	return nil, false
 }
 
 // endTolerance absorbs second-truncated times (amtool --end, some
@@ -562,10 +587,10 @@ func endedBefore(wa *WebhookAlert, a *Alert) bool {
 }
 
 // previous returns the newest episode of st other than cur.
-func previous(st *fpState, cur *Alert) *Alert {
+func previous(st *fpState, cur *Alert) *episode {
 	for i := len(st.episodes) - 1; i >= 0; i-- {
-		if st.episodes[i] != cur {
-			return st.episodes[i]
+		if st.episodes[i].alert != cur {
+			return &st.episodes[i]
 		}
 	}
 	return nil
@@ -612,11 +637,11 @@ func (h history) FiredWithin(d time.Duration) int {
 		return n
 	}
 	for i := len(h.st.episodes) - 1; i >= 0; i-- {
-		a := h.st.episodes[i]
-		if a.StartsAt.Equal(h.startsAt) {
+		at := h.st.episodes[i].startsAt()
+		if at.Equal(h.startsAt) {
 			continue // the episode being classified, counted above
 		}
-		if !a.StartsAt.Before(since) {
+		if !at.Before(since) {
 			n++
 		}
 	}
@@ -626,8 +651,54 @@ func (h history) FiredWithin(d time.Duration) int {
 // fpState is everything the engine knows of one fingerprint: one map
 // lookup on the ingest path finds the episode and the firing one.
 type fpState struct {
-	episodes []*Alert // in creation order
-	firing   *Alert   // the firing episode, if any
+	episodes []episode // in creation order
+	firing   *Alert    // the firing episode, if any
+}
+
+// episode is one episode of a fingerprint: the alert while it is in
+// memory, and what matching and firedWithin need of it once it has left
+// (Retention): its ID and times, in 32 bytes instead of the record.
+type episode struct {
+	alert      *Alert // nil once the episode left memory
+	id         uint64
+	start, end int64 // Unix nanoseconds (noTime: zero), when alert is nil
+}
+
+// noTime stands for the zero time.Time, which has no Unix nanoseconds.
+const noTime = math.MinInt64
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == noTime {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func (ep *episode) startsAt() time.Time {
+	if ep.alert != nil {
+		return ep.alert.StartsAt
+	}
+	return fromNanos(ep.start)
+}
+
+func (ep *episode) endsAt() time.Time {
+	if ep.alert != nil {
+		return ep.alert.EndsAt
+	}
+	return fromNanos(ep.end)
+}
+
+// forget keeps only what matching needs of the episode's alert.
+func (ep *episode) forget() {
+	ep.id, ep.start, ep.end = ep.alert.ID, nanos(ep.alert.StartsAt), nanos(ep.alert.EndsAt)
+	ep.alert = nil
 }
 
 func (e *Engine) state(fp string) *fpState {
@@ -657,7 +728,7 @@ func (e *Engine) newAlert(c *change, wa *WebhookAlert, w *Webhook) *Alert {
 	}
 	e.alerts.put(a.ID, a)
 	st := e.state(a.Fingerprint)
-	st.episodes = append(st.episodes, a)
+	st.episodes = append(st.episodes, episode{alert: a, id: a.ID})
 	if a.Status == StatusFiring {
 		st.firing = a
 	}
@@ -769,7 +840,20 @@ func (e *Engine) transition(ctx context.Context, id uint64, t Transition, f func
 	e.mu.Lock()
 	inc := e.incidents.get(id)
 	if inc == nil {
+		history := e.hasHistory
 		e.mu.Unlock()
+		if history {
+			if h, ok := e.storedIncident(id); ok && h.Incident.Status == IncidentResolved {
+				// It left memory resolved: the same refusal as before.
+				e.mu.Lock()
+				err := f(e.begin(), &h.Incident)
+				e.mu.Unlock()
+				if err == nil {
+					err = fmt.Errorf("incident %d is resolved: %w", id, ErrConflict)
+				}
+				return Incident{}, err
+			}
+		}
 		return Incident{}, fmt.Errorf("incident %d: %w", id, ErrNotFound)
 	}
 	c := e.begin()

@@ -78,8 +78,11 @@ func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
 			for _, rm := range e.planner.Remedies(in, level, incident) {
 				if st := e.byFP[wa.Fingerprint]; st != nil {
 					for _, ep := range st.episodes {
-						if ep.StartsAt.Equal(wa.StartsAt) {
-							probe = ep
+						if ep.startsAt().Equal(wa.StartsAt) {
+							probe = ep.alert
+							if probe == nil { // it has left memory
+								probe = &Alert{ID: ep.id, Fingerprint: wa.Fingerprint}
+							}
 						}
 					}
 				}
@@ -99,8 +102,8 @@ func (e *Engine) Explain(w *Webhook, at time.Time) Explanation {
 			}
 		}
 		if st := e.byFP[wa.Fingerprint]; st != nil {
-			for _, a := range st.episodes {
-				if a.StartsAt.Equal(wa.StartsAt) {
+			for _, ep := range st.episodes {
+				if ep.startsAt().Equal(wa.StartsAt) {
 					x.Known = true
 				}
 			}

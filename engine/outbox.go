@@ -1075,37 +1075,27 @@ type NotificationFilter struct {
 
 // Notifications lists notification records newest first.
 func (e *Engine) Notifications(f NotificationFilter, p Page) (out []NotificationRecord, next uint64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	limit := p.limit()
 	match := func(r *NotificationRecord) bool {
-		return (f.Status == "" || r.Status == f.Status) && (f.Channel == "" || r.Channel == f.Channel)
+		return (f.Incident == 0 || r.Incident == f.Incident) && (f.Status == "" || r.Status == f.Status) && (f.Channel == "" || r.Channel == f.Channel)
 	}
-	if f.Incident != 0 {
-		list := e.out.byIncident[f.Incident]
-		for i := len(list) - 1; i >= 0; i-- {
-			r := list[i]
-			if (p.Cursor == 0 || r.ID < p.Cursor) && match(r) {
-				if len(out) == limit {
-					return out, out[len(out)-1].ID
+	return listPage(e, p, func(limit int) (out []NotificationRecord) {
+		if f.Incident != 0 {
+			list := e.out.byIncident[f.Incident]
+			for i := len(list) - 1; i >= 0 && len(out) < limit; i-- {
+				if r := list[i]; (p.Cursor == 0 || r.ID < p.Cursor) && match(r) {
+					out = append(out, copyNote(r))
 				}
+			}
+			return out
+		}
+		e.out.records.newestFirst(p.Cursor, func(r *NotificationRecord) bool {
+			if match(r) {
 				out = append(out, copyNote(r))
 			}
-		}
-		return out, 0
-	}
-	e.out.records.newestFirst(p.Cursor, func(r *NotificationRecord) bool {
-		if !match(r) {
-			return true
-		}
-		if len(out) == limit {
-			next = out[len(out)-1].ID
-			return false
-		}
-		out = append(out, copyNote(r))
-		return true
-	})
-	return out, next
+			return len(out) < limit
+		})
+		return out
+	}, func(id uint64) bool { return e.out.records.get(id) != nil }, e.store.ScanNotifications, match, func(r *NotificationRecord) uint64 { return r.ID })
 }
 
 func copyNote(r *NotificationRecord) NotificationRecord {

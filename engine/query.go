@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,19 +61,20 @@ func (s IncidentSummary) Resolved() int { return len(s.Alerts) - s.Firing }
 // Incidents lists incidents newest first. next is the cursor of the next
 // page, 0 when there is none.
 func (e *Engine) Incidents(f IncidentFilter, p Page) (out []IncidentSummary, next uint64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.incidents.newestFirst(p.Cursor, func(inc *Incident) bool {
-		if !f.match(inc) {
-			return true
-		}
-		if len(out) == p.limit() {
-			next = out[len(out)-1].ID
-			return false
-		}
-		out = append(out, e.summary(inc))
-		return true
-	})
+	out, next = listPage(e, p, func(limit int) (out []IncidentSummary) {
+		e.incidents.newestFirst(p.Cursor, func(inc *Incident) bool {
+			if f.match(inc) {
+				out = append(out, e.summary(inc))
+			}
+			return len(out) < limit
+		})
+		return out
+	}, func(id uint64) bool { return e.incidents.get(id) != nil },
+		func(ctx context.Context, before uint64, fn func(*IncidentSummary) bool) error {
+			return e.store.ScanIncidents(ctx, before, func(inc *Incident) bool { return fn(&IncidentSummary{Incident: *inc}) })
+		},
+		func(s *IncidentSummary) bool { return f.match(&s.Incident) }, func(s *IncidentSummary) uint64 { return s.ID })
+	e.storedFingerprints(out)
 	return out, next
 }
 
@@ -117,13 +119,35 @@ type IncidentDetail struct {
 // page's TimelineNext).
 func (e *Engine) Incident(id uint64, alerts, timeline Page) (IncidentDetail, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	inc := e.incidents.get(id)
-	if inc == nil {
-		return IncidentDetail{}, fmt.Errorf("incident %d: %w", id, ErrNotFound)
+	if inc := e.incidents.get(id); inc != nil {
+		defer e.mu.Unlock()
+		return detail(e.summary(inc), e.alerts.get, e.timeline[id], e.escRecord(id), alerts, timeline)
 	}
-	d := IncidentDetail{IncidentSummary: e.summary(inc)}
-	rest := inc.Alerts
+	history := e.hasHistory
+	e.mu.Unlock()
+	if history {
+		if h, ok := e.storedIncident(id); ok {
+			byID := make(map[uint64]*Alert, len(h.Alerts))
+			fps := make([]string, 0, min(len(h.Alerts), SummaryFingerprints))
+			for i := range h.Alerts {
+				byID[h.Alerts[i].ID] = &h.Alerts[i]
+				if len(fps) < SummaryFingerprints {
+					fps = append(fps, h.Alerts[i].Fingerprint)
+				}
+			}
+			get := func(id uint64) *Alert { return byID[id] }
+			return detail(IncidentSummary{Incident: h.Incident, Fingerprints: fps}, get, h.Timeline, h.Escalation, alerts, timeline)
+		}
+	}
+	return IncidentDetail{}, fmt.Errorf("incident %d: %w", id, ErrNotFound)
+}
+
+// detail pages an incident's alerts (get finds one) and its timeline
+// (events, in Seq order).
+func detail(s IncidentSummary, get func(uint64) *Alert, events []TimelineEvent, es *Escalation, alerts, timeline Page) (IncidentDetail, error) {
+	d := IncidentDetail{IncidentSummary: s}
+	id := s.ID
+	rest := s.Alerts
 	if alerts.Cursor != 0 {
 		// The cursor is found where it stands in arrival order.
 		i := slices.Index(rest, alerts.Cursor)
@@ -133,12 +157,13 @@ func (e *Engine) Incident(id uint64, alerts, timeline Page) (IncidentDetail, err
 		rest = rest[i+1:]
 	}
 	for _, aid := range rest[:min(len(rest), alerts.limit())] {
-		d.Alerts = append(d.Alerts, *e.alerts.get(aid))
+		if a := get(aid); a != nil {
+			d.Alerts = append(d.Alerts, *a)
+		}
 	}
-	if len(rest) > alerts.limit() {
+	if len(rest) > alerts.limit() && len(d.Alerts) > 0 {
 		d.AlertsNext = d.Alerts[len(d.Alerts)-1].ID
 	}
-	events := e.timeline[id]
 	d.TimelineTotal = len(events)
 	if timeline.Cursor != 0 {
 		// The cursor is the Seq after the previous page's last event.
@@ -149,7 +174,7 @@ func (e *Engine) Incident(id uint64, alerts, timeline Page) (IncidentDetail, err
 	if len(events) > timeline.limit() {
 		d.TimelineNext = uint64(d.Timeline[len(d.Timeline)-1].Seq) + 1
 	}
-	if es := e.escRecord(id); es != nil {
+	if es != nil {
 		cp := *es
 		d.Escalation = &cp
 	}
@@ -163,20 +188,16 @@ type AlertFilter struct {
 
 // Alerts lists alert episodes newest first.
 func (e *Engine) Alerts(f AlertFilter, p Page) (out []Alert, next uint64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.alerts.newestFirst(p.Cursor, func(a *Alert) bool {
-		if f.Status != "" && a.Status != f.Status {
-			return true
-		}
-		if len(out) == p.limit() {
-			next = out[len(out)-1].ID
-			return false
-		}
-		out = append(out, *a)
-		return true
-	})
-	return out, next
+	match := func(a *Alert) bool { return f.Status == "" || a.Status == f.Status }
+	return listPage(e, p, func(limit int) (out []Alert) {
+		e.alerts.newestFirst(p.Cursor, func(a *Alert) bool {
+			if match(a) {
+				out = append(out, *a)
+			}
+			return len(out) < limit
+		})
+		return out
+	}, func(id uint64) bool { return e.alerts.get(id) != nil }, e.store.ScanAlerts, match, func(a *Alert) uint64 { return a.ID })
 }
 
 // incidentCollector exports unresolved incidents by level and status.

@@ -126,25 +126,30 @@ type remediation struct {
 	stopping bool                                          // StopActions was called: decide nothing more
 	// Indexes of the runs (a rule acting on an alert: its first action
 	// record), for the safeguards: kept on every new run and at restore.
-	runsByRule map[string][]time.Time  // rule → start times, oldest first
-	lastRun    map[[2]string]time.Time // (rule, target) → latest start
-	attempts   map[runKey]int          // (alert, rule) → runs
-	verifying  map[uint64][]uint64     // alert → run records waiting for it to resolve
-	freed      *sync.Cond              // on Engine.mu: a target got free
-	held       map[string]time.Time    // target → locked until (a run a crash left)
-	awaiting   map[uint64]bool         // records awaiting approval
+	runsByRule map[string][]time.Time    // rule → start times, oldest first
+	lastRun    map[[2]string]time.Time   // (rule, target) → latest start
+	attempts   map[uint64]map[string]int // alert → rule → runs
+	// pastRuns are the runs whose records left memory (Retention): the
+	// windows of the safeguards still count them.
+	pastRuns  []pastRun
+	verifying map[uint64][]uint64  // alert → run records waiting for it to resolve
+	freed     *sync.Cond           // on Engine.mu: a target got free
+	held      map[string]time.Time // target → locked until (a run a crash left)
+	awaiting  map[uint64]bool      // records awaiting approval
 }
 
-type runKey struct {
-	alert uint64
-	rule  string
+// pastRun is what the safeguards need of a run whose record has left
+// memory.
+type pastRun struct {
+	rule, target string
+	at           time.Time
 }
 
 func newRemediation(maxConcurrent int) remediation {
 	return remediation{
 		running: map[uint64]map[uint64]context.CancelCauseFunc{}, busy: map[string]int{},
 		slots: make(chan struct{}, maxConcurrent), runsByRule: map[string][]time.Time{},
-		lastRun: map[[2]string]time.Time{}, attempts: map[runKey]int{}, verifying: map[uint64][]uint64{}, awaiting: map[uint64]bool{}, held: map[string]time.Time{},
+		lastRun: map[[2]string]time.Time{}, attempts: map[uint64]map[string]int{}, verifying: map[uint64][]uint64{}, awaiting: map[uint64]bool{}, held: map[string]time.Time{},
 	}
 }
 
@@ -167,7 +172,10 @@ func (m *remediation) noteRun(alert uint64, rule, target string, at time.Time) {
 	if k := [2]string{rule, target}; at.After(m.lastRun[k]) {
 		m.lastRun[k] = at
 	}
-	m.attempts[runKey{alert, rule}]++
+	if m.attempts[alert] == nil {
+		m.attempts[alert] = map[string]int{}
+	}
+	m.attempts[alert][rule]++
 }
 
 // reindex rebuilds the safeguard indexes from the records (at restore and
@@ -185,7 +193,11 @@ func (m *remediation) reindex() {
 // reindexRuns rebuilds the run indexes (not the crash holds, which only a
 // restore computes: a live run's record is running too). Callers hold mu.
 func (m *remediation) reindexRuns() {
-	m.runsByRule, m.lastRun, m.attempts = map[string][]time.Time{}, map[[2]string]time.Time{}, map[runKey]int{}
+	m.runsByRule, m.lastRun, m.attempts = map[string][]time.Time{}, map[[2]string]time.Time{}, map[uint64]map[string]int{}
+	for _, p := range m.pastRuns {
+		m.noteRun(0, p.rule, p.target, p.at)
+	}
+	delete(m.attempts, 0)
 	m.verifying, m.awaiting = map[uint64][]uint64{}, map[uint64]bool{}
 	for _, r := range m.records.items {
 		if r != nil && r.Status == ActionAwaiting {
@@ -513,7 +525,7 @@ func (e *Engine) safeguard(rm *Remedy, a *Alert, now time.Time, ignoreBusy bool)
 	switch {
 	case len(starts) >= rm.MaxRuns:
 		return fmt.Sprintf("circuit breaker open: %d runs of %s within %s (max_runs %d): the rule stops acting until the window passes", len(starts), rm.Rule, rm.MaxRunsPer, rm.MaxRuns)
-	case m.attempts[runKey{a.ID, rm.Rule}] >= rm.MaxAttempts:
+	case m.attempts[a.ID][rm.Rule] >= rm.MaxAttempts:
 		return fmt.Sprintf("max_attempts %d reached for this alert", rm.MaxAttempts)
 	case !last.IsZero() && now.Before(last.Add(rm.Cooldown)):
 		return fmt.Sprintf("cooldown: %s ran on %s at %s; next run after %s", rm.Rule, rm.Target, last.UTC().Format(time.RFC3339), last.Add(rm.Cooldown).UTC().Format(time.RFC3339))
@@ -1008,6 +1020,9 @@ func (e *Engine) Tick(now time.Time) {
 	}
 	e.escalationTick(c)
 	t := c.commit()
+	if now.Sub(e.lastEvict) >= evictEvery {
+		e.evict(now)
+	}
 	work := len(retry) > 0 && e.startWork()
 	e.mu.Unlock()
 	if err := e.wait(context.Background(), t); err != nil {
@@ -1120,20 +1135,18 @@ type ActionFilter struct {
 
 // Actions lists action records newest first.
 func (e *Engine) Actions(f ActionFilter, p Page) (out []ActionRecord, next uint64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.rem.records.newestFirst(p.Cursor, func(r *ActionRecord) bool {
-		if (f.Incident != 0 && r.Incident != f.Incident) || (f.Rule != "" && r.Rule != f.Rule) || (f.Status != "" && r.Status != f.Status) {
-			return true
-		}
-		if len(out) == p.limit() {
-			next = out[len(out)-1].ID
-			return false
-		}
-		out = append(out, *r)
-		return true
-	})
-	return out, next
+	match := func(r *ActionRecord) bool {
+		return (f.Incident == 0 || r.Incident == f.Incident) && (f.Rule == "" || r.Rule == f.Rule) && (f.Status == "" || r.Status == f.Status)
+	}
+	return listPage(e, p, func(limit int) (out []ActionRecord) {
+		e.rem.records.newestFirst(p.Cursor, func(r *ActionRecord) bool {
+			if match(r) {
+				out = append(out, *r)
+			}
+			return len(out) < limit
+		})
+		return out
+	}, func(id uint64) bool { return e.rem.records.get(id) != nil }, e.store.ScanActions, match, func(r *ActionRecord) uint64 { return r.ID })
 }
 
 // alertInput rebuilds the classifier input of a stored episode.

@@ -161,10 +161,13 @@ type Changes struct {
 	Overrides   []*ScheduleOverride
 	// Audit entries are appended, never changed.
 	Audit []*AuditEntry
+
+	rev uint64 // the engine's revision once these are written (with all before it)
 }
 
 // add appends o's records and events to c's, in order.
 func (c *Changes) add(o *Changes) {
+	c.rev = max(c.rev, o.rev)
 	c.Alerts = append(c.Alerts, o.Alerts...)
 	c.Incidents = append(c.Incidents, o.Incidents...)
 	c.Events = append(c.Events, o.Events...)
@@ -198,9 +201,53 @@ type Snapshot struct {
 
 // Store persists engine state. Apply returns only once the changes are
 // durable (fsynced); it must be safe for concurrent use and idempotent.
+//
+// It also holds the history the engine no longer keeps in memory (see
+// Retention): the Scan methods call f with each record whose ID is below
+// before (all when 0), highest ID first, until f returns false; f must
+// not call back into the engine.
 type Store interface {
 	Apply(ctx context.Context, c *Changes) error
 	Load(ctx context.Context) (*Snapshot, error)
+
+	ScanIncidents(ctx context.Context, before uint64, f func(*Incident) bool) error
+	ScanAlerts(ctx context.Context, before uint64, f func(*Alert) bool) error
+	ScanActions(ctx context.Context, before uint64, f func(*ActionRecord) bool) error
+	ScanNotifications(ctx context.Context, before uint64, f func(*NotificationRecord) bool) error
+	ScanAudit(ctx context.Context, before uint64, f func(*AuditEntry) bool) error
+	ScanEscalations(ctx context.Context, f func(*Escalation) bool) error
+	// Incident reads one incident with its alerts, timeline and
+	// escalation record; ok is false when it is not stored.
+	Incident(ctx context.Context, id uint64) (h IncidentHistory, ok bool, err error)
+	// Alert reads one alert episode; ok is false when it is not stored.
+	Alert(ctx context.Context, id uint64) (a Alert, ok bool, err error)
+	// Prune deletes what retention no longer keeps, in small writes.
+	Prune(ctx context.Context, r PruneRequest) (PruneResult, error)
+}
+
+// IncidentHistory is a stored incident and what belongs to it.
+type IncidentHistory struct {
+	Incident   Incident
+	Alerts     []Alert         // in the incident's order
+	Timeline   []TimelineEvent // in Seq order
+	Escalation *Escalation     // nil: none
+}
+
+// PruneRequest says what history to delete: incidents resolved (with no
+// alert still firing) before ResolvedBefore, with their alerts, timelines,
+// escalation, action and notification records, and the alerts, actions
+// and finished notifications of no incident that ended before it; audit
+// entries made before AuditBefore. MaxPerTx bounds the records deleted in
+// one write transaction (0: 1000).
+type PruneRequest struct {
+	ResolvedBefore time.Time
+	AuditBefore    time.Time
+	MaxPerTx       int
+}
+
+// PruneResult counts what a prune deleted.
+type PruneResult struct {
+	Incidents, Alerts, Events, Actions, Notifications, Audit int
 }
 
 // Clock tells the time. Tests inject a simulated clock.

@@ -12,11 +12,13 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Server   ServerConfig   `yaml:"server"`
-	Storage  StorageConfig  `yaml:"storage"`
-	Auth     AuthConfig     `yaml:"auth"`
-	Classify ClassifyConfig `yaml:"classify"`
-	Levels   []LevelConfig  `yaml:"levels"`
+	Server  ServerConfig  `yaml:"server"`
+	Storage StorageConfig `yaml:"storage"`
+	// Retention says how long what has ended stays in memory and on disk.
+	Retention RetentionConfig `yaml:"retention"`
+	Auth      AuthConfig      `yaml:"auth"`
+	Classify  ClassifyConfig  `yaml:"classify"`
+	Levels    []LevelConfig   `yaml:"levels"`
 	// Calendar is the business calendar of working-day SLA clocks and
 	// inBusinessHours().
 	Calendar CalendarConfig `yaml:"calendar"`
@@ -78,6 +80,18 @@ type StorageConfig struct {
 	// LockTimeout is how long to wait for the file lock held by another
 	// process before failing. Default 2s.
 	LockTimeout Duration `yaml:"lock_timeout"`
+}
+
+// RetentionConfig bounds what remediator keeps. Memory holds what is
+// live (unresolved incidents, pending pages, running actions…); a resolved
+// incident and everything that belongs to it leaves memory
+// ResolvedInMemory after it resolved and is read from the file from then
+// on. The file keeps it for Keep after it resolved, the audit log for
+// Audit; then it is deleted.
+type RetentionConfig struct {
+	ResolvedInMemory Duration `yaml:"resolved_in_memory"` // default 1h
+	Keep             Duration `yaml:"keep"`               // default 90d
+	Audit            Duration `yaml:"audit"`              // default 1y
 }
 
 // AuthConfig holds API tokens.

@@ -98,6 +98,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"report_errors"},                    // duplicate and missing names, @every, six fields, a bad zone, a cron that never fires, an unknown kind
 		{"report_levels"},                    // default levels that do not exist, unknown and duplicate levels, nothing to list, keys of the other kind, a negative period
 		{"report_recipients"},                // unknown people, a person without email, bad and duplicate addresses, no to, no notifiers.email
+		{"retention_errors"},                 // history kept in memory longer than on disk, a negative audit retention
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,6 +168,9 @@ func TestValidFull(t *testing.T) {
 			Path:         "/var/lib/remediator/remediator.db",
 			MaxBatchSize: 128,
 			LockTimeout:  Duration(7 * 24 * time.Hour),
+		},
+		Retention: RetentionConfig{ // the defaults: 1h in memory, 90 days on disk, the audit log a year
+			ResolvedInMemory: Duration(time.Hour), Keep: Duration(90 * 24 * time.Hour), Audit: Duration(365 * 24 * time.Hour),
 		},
 		Auth: AuthConfig{Tokens: []TokenConfig{
 			{Name: "grafana", Role: RoleViewer, Token: testViewerToken},
@@ -251,6 +255,9 @@ func TestDefaults(t *testing.T) {
 			Path:         "./data/remediator.db",
 			MaxBatchSize: 64,
 			LockTimeout:  Duration(2 * time.Second),
+		},
+		Retention: RetentionConfig{ // the defaults: 1h in memory, 90 days on disk, the audit log a year
+			ResolvedInMemory: Duration(time.Hour), Keep: Duration(90 * 24 * time.Hour), Audit: Duration(365 * 24 * time.Hour),
 		},
 		Classify:    ClassifyConfig{Label: "severity", Default: "only"},
 		Levels:      []LevelConfig{{Name: "only"}},

@@ -25,7 +25,12 @@ const (
 	defaultMaxBatchSize  = 64
 	maxMaxBatchSize      = 10000
 	defaultClassifyLabel = "severity"
-	minTokenLength       = 16
+	// Retention: resolved incidents leave memory after an hour and the
+	// file after 90 days; the audit log is kept a year.
+	defaultResolvedInMemory = time.Hour
+	defaultKeep             = 90 * 24 * time.Hour
+	defaultKeepAudit        = 365 * 24 * time.Hour
+	minTokenLength          = 16
 )
 
 // validator collects problems by config path; the loader turns each path
@@ -86,6 +91,7 @@ func (c *Config) setDefaults() {
 	c.setScheduleDefaults()
 	c.Server.setDefaults()
 	c.Storage.setDefaults()
+	c.Retention.setDefaults()
 	c.Classify.setDefaults(c.Levels)
 	c.Notifiers.setDefaults()
 	c.setReportDefaults()
@@ -95,6 +101,7 @@ func (c *Config) setDefaults() {
 func (c *Config) validate(v *validator) {
 	c.Server.validate(v, "server")
 	c.Storage.validate(v, "storage")
+	c.Retention.validate(v, "retention")
 	c.Auth.validate(v, "auth")
 	validateLevels(v, "levels", c.Levels)
 	c.Classify.validate(v, "classify", c.Levels)
@@ -220,6 +227,29 @@ func (s *StorageConfig) validate(v *validator, path string) {
 		v.addf(joinKey(path, "max_batch_size"), "must be from 1 to %d (got %d)", maxMaxBatchSize, s.MaxBatchSize)
 	}
 	validateDurations(v, path, s.durations())
+}
+
+// durations lists the retention's durations with their keys.
+func (r *RetentionConfig) durations() []namedDuration {
+	return []namedDuration{
+		{"resolved_in_memory", &r.ResolvedInMemory}, {"keep", &r.Keep}, {"audit", &r.Audit},
+	}
+}
+
+// setDefaults fills the retention's unset fields.
+func (r *RetentionConfig) setDefaults() {
+	setDefaultDuration(&r.ResolvedInMemory, defaultResolvedInMemory)
+	setDefaultDuration(&r.Keep, defaultKeep)
+	setDefaultDuration(&r.Audit, defaultKeepAudit)
+}
+
+// validate checks the retention section: history is kept on disk at
+// least as long as it stays in memory.
+func (r *RetentionConfig) validate(v *validator, path string) {
+	validateDurations(v, path, r.durations())
+	if r.Keep > 0 && r.ResolvedInMemory > r.Keep {
+		v.addf(joinKey(path, "resolved_in_memory"), "must not be longer than keep (%s), got %s", r.Keep, r.ResolvedInMemory)
+	}
 }
 
 // validate checks each token, and that names and tokens are unique.
