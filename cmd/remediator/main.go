@@ -37,6 +37,7 @@ const usage = `usage:
   remediator check [--config FILE] [--at RFC3339]
   remediator explain [--config FILE] --alert PAYLOAD.json [--at RFC3339] [--json]
   remediator oncall --config FILE [--at RFC3339] [--schedule NAME]
+  remediator compact --db FILE
   remediator version
 `
 
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return explain(args[1:], stdout, stderr)
 	case "oncall":
 		return oncallCmd(args[1:], stdout, stderr)
+	case "compact":
+		return compact(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "remediator %s (%s)\n", versionString(), runtime.Version())
 		return 0
