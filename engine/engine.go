@@ -145,6 +145,10 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 }
 
 func (e *Engine) restore(s *Snapshot) {
+	// Sized once: growing a map of a million fingerprints rehashes it
+	// again and again.
+	e.byFP = make(map[string]*fpState, len(s.Alerts))
+	e.timeline = make(map[uint64][]TimelineEvent, len(s.Incidents))
 	for _, a := range s.Alerts {
 		e.alerts.put(a.ID, a)
 		st := e.state(a.Fingerprint)

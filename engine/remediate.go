@@ -268,9 +268,13 @@ func (e *Engine) ResumeRemediation() {
 		}
 	}
 	var pending []uint64
-	for _, a := range e.alerts.items {
-		if a != nil && a.Status == StatusFiring && !a.Decided && a.Incident != 0 {
-			pending = append(pending, a.ID)
+	// Without a rule there is nothing to decide (as on ingest): a
+	// million firing alerts are not each asked for remedies at start.
+	if e.planner != nil && e.planner.HasRules() {
+		for _, a := range e.alerts.items {
+			if a != nil && a.Status == StatusFiring && !a.Decided && a.Incident != 0 {
+				pending = append(pending, a.ID)
+			}
 		}
 	}
 	t := c.commit()

@@ -9,7 +9,6 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -329,115 +328,89 @@ func put(tx *bbolt.Tx, bucket []byte, recs []record, versioned bool, fill float6
 
 // Load returns everything in the store, read in one transaction: alerts and
 // incidents in ID order, events by incident then Seq. A record that does not
-// decode is an error naming its bucket and key.
+// decode is an error naming its bucket and key. Records are decoded in the
+// transaction, straight from bbolt's pages (the decoders copy what they
+// keep), so a load never holds the file's bytes twice.
 func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	var alerts, incidents, events, silences, actions, notes, escs, overrides, audit []record
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		alerts = dump(tx.Bucket(bucketAlerts))
-		incidents = dump(tx.Bucket(bucketIncidents))
-		events = dump(tx.Bucket(bucketEvents))
-		silences = dump(tx.Bucket(bucketSilences))
-		actions = dump(tx.Bucket(bucketActions))
-		notes = dump(tx.Bucket(bucketNotes))
-		escs = dump(tx.Bucket(bucketEsc))
-		overrides = dump(tx.Bucket(bucketOverrides))
-		audit = dump(tx.Bucket(bucketAudit))
-		return nil
+	snap := &engine.Snapshot{}
+	err := s.db.View(func(tx *bbolt.Tx) (err error) {
+		if snap.Alerts, err = loadBucket(tx, bucketAlerts, 8, decodeAlertRecord); err != nil {
+			return err
+		}
+		if snap.Incidents, err = loadBucket(tx, bucketIncidents, 8, decodeIncidentRecord); err != nil {
+			return err
+		}
+		if snap.Events, err = loadValues(tx, bucketEvents, 12, decodeEventRecord); err != nil {
+			return err
+		}
+		if snap.Silences, err = loadBucket(tx, bucketSilences, 8, decodeSilenceRecord); err != nil {
+			return err
+		}
+		if snap.Actions, err = loadBucket(tx, bucketActions, 8, decodeActionRecord); err != nil {
+			return err
+		}
+		if snap.Notifications, err = loadBucket(tx, bucketNotes, 8, decodeNotification); err != nil {
+			return err
+		}
+		if snap.Escalations, err = loadBucket(tx, bucketEsc, 8, decodeEscalation); err != nil {
+			return err
+		}
+		if snap.Overrides, err = loadBucket(tx, bucketOverrides, 8, decodeJSONRecord[engine.ScheduleOverride]("override", func(o *engine.ScheduleOverride) (uint64, *uint64) { return o.ID, &o.Rev })); err != nil {
+			return err
+		}
+		snap.Audit, err = loadBucket(tx, bucketAudit, 8, decodeAudit)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	snap := &engine.Snapshot{}
-	as, err := decode(bucketAlerts, alerts, 8, decodeAlertRecord)
-	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	for i := range as {
-		snap.Alerts = append(snap.Alerts, &as[i])
-	}
-	ins, err := decode(bucketIncidents, incidents, 8, decodeIncidentRecord)
-	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	for i := range ins {
-		snap.Incidents = append(snap.Incidents, &ins[i])
-	}
-	if snap.Events, err = decode(bucketEvents, events, 12, decodeEventRecord); err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	sls, err := decode(bucketSilences, silences, 8, decodeSilenceRecord)
-	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	for i := range sls {
-		snap.Silences = append(snap.Silences, &sls[i])
-	}
-	acts, err := decode(bucketActions, actions, 8, decodeActionRecord)
-	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	for i := range acts {
-		snap.Actions = append(snap.Actions, &acts[i])
-	}
-	ns, err := decode(bucketNotes, notes, 8, decodeJSONRecord[engine.NotificationRecord]("notification", func(n *engine.NotificationRecord) (uint64, *uint64) { return n.ID, &n.Rev }))
-	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	for i := range ns {
-		snap.Notifications = append(snap.Notifications, &ns[i])
-	}
-	es, err := decode(bucketEsc, escs, 8, decodeJSONRecord[engine.Escalation]("escalation of incident", func(e *engine.Escalation) (uint64, *uint64) { return e.Incident, &e.Rev }))
-	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	for i := range es {
-		snap.Escalations = append(snap.Escalations, &es[i])
-	}
-	ovs, err := decode(bucketOverrides, overrides, 8, decodeJSONRecord[engine.ScheduleOverride]("override", func(o *engine.ScheduleOverride) (uint64, *uint64) { return o.ID, &o.Rev }))
-	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	for i := range ovs {
-		snap.Overrides = append(snap.Overrides, &ovs[i])
-	}
-	var norev uint64
-	aus, err := decode(bucketAudit, audit, 8, decodeJSONRecord[engine.AuditEntry]("audit entry", func(a *engine.AuditEntry) (uint64, *uint64) { return a.ID, &norev }))
-	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
-	}
-	for i := range aus {
-		snap.Audit = append(snap.Audit, &aus[i])
-	}
 	return snap, nil
 }
 
-// dump copies every pair of b out of the transaction, in key order.
-func dump(b *bbolt.Bucket) []record {
-	var out []record
-	c := b.Cursor()
+// loadBucket decodes every record of bucket, in key order (nil when the
+// bucket is empty). Records are decoded into slabs of loadSlab, so that a
+// million alerts are neither a million allocations nor one array copied
+// each time it grows.
+func loadBucket[T any](tx *bbolt.Tx, bucket []byte, keyLen int, dec func(key, val []byte, v *T) error) ([]*T, error) {
+	var out []*T
+	var slab []T
+	c := tx.Bucket(bucket).Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		out = append(out, record{bytes.Clone(k), bytes.Clone(v)})
+		if len(k) != keyLen {
+			return nil, fmt.Errorf("decode %s %x: malformed key", bucket, k)
+		}
+		if len(slab) == cap(slab) {
+			slab = make([]T, 0, loadSlab)
+		}
+		slab = slab[:len(slab)+1]
+		rec := &slab[len(slab)-1]
+		if err := dec(k, v, rec); err != nil {
+			return nil, fmt.Errorf("decode %s %x: %w", bucket, k, err)
+		}
+		out = append(out, rec)
 	}
-	return out
+	return out, nil
 }
 
-// decode decodes each record of bucket with dec, which is given a key of
-// keyLen bytes.
-func decode[T any](bucket []byte, recs []record, keyLen int, dec func(key, val []byte, v *T) error) ([]T, error) {
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	out := make([]T, len(recs))
-	for i, r := range recs {
-		if len(r.key) != keyLen {
-			return nil, fmt.Errorf("decode %s %x: malformed key", bucket, r.key)
+// loadSlab is how many records loadBucket decodes into one allocation.
+const loadSlab = 4096
+
+// loadValues decodes every record of bucket, in key order.
+func loadValues[T any](tx *bbolt.Tx, bucket []byte, keyLen int, dec func(key, val []byte, v *T) error) ([]T, error) {
+	var out []T
+	c := tx.Bucket(bucket).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != keyLen {
+			return nil, fmt.Errorf("decode %s %x: malformed key", bucket, k)
 		}
-		if err := dec(r.key, r.val, &out[i]); err != nil {
-			return nil, fmt.Errorf("decode %s %x: %w", bucket, r.key, err)
+		var rec T
+		if err := dec(k, v, &rec); err != nil {
+			return nil, fmt.Errorf("decode %s %x: %w", bucket, k, err)
 		}
+		out = append(out, rec)
 	}
 	return out, nil
 }

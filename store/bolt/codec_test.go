@@ -601,3 +601,21 @@ func TestEncodeMatchesJSONRecords(t *testing.T) {
 	}
 	t.Logf("100-alert webhook: %d bytes, JSON %d", size(w), size(old))
 }
+
+// decode decodes each record of bucket with dec, which is given a key of
+// keyLen bytes.
+func decode[T any](bucket []byte, recs []record, keyLen int, dec func(key, val []byte, v *T) error) ([]T, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	out := make([]T, len(recs))
+	for i, r := range recs {
+		if len(r.key) != keyLen {
+			return nil, fmt.Errorf("decode %s %x: malformed key", bucket, r.key)
+		}
+		if err := dec(r.key, r.val, &out[i]); err != nil {
+			return nil, fmt.Errorf("decode %s %x: %w", bucket, r.key, err)
+		}
+	}
+	return out, nil
+}
