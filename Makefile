@@ -57,6 +57,10 @@ test: tools lint
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rules
 	$(GO) test -run '^$$' -fuzz '^FuzzPlace$$' -fuzztime $(FUZZTIME) ./actions/template
 
-## bench: the ingest load generator (durable ingest vs a bare decode handler).
+## bench: the ingest load generator (durable ingest vs a bare decode handler),
+## then memory: 10 simulated days of churn under retention, and 1,000,000
+## live alerts with a restart (about 2 GiB of RAM, a minute).
 bench:
 	$(GO) run ./cmd/loadgen
+	$(GO) run ./cmd/loadgen -churn
+	$(GO) run ./cmd/loadgen -live 1000000

@@ -82,8 +82,43 @@ func run(args []string, out io.Writer) error {
 	configFile := fs.String("config", "", "remediator config for the durable side (default: the embedded default)")
 	layers := fs.Bool("layers", false, "also measure remediator without the store's writes (engine), without fsync (no-fsync) and with one fsynced record per write (one-record)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	churn := fs.Bool("churn", false, "instead: fire and resolve new alerts for -churn-days simulated days with a short retention, printing memory and file size each day")
+	var co churnOptions
+	fs.IntVar(&co.days, "churn-days", 10, "simulated days of the churn run")
+	fs.DurationVar(&co.every, "churn-every", 2*time.Minute, "a new group fires this often (simulated)")
+	fs.IntVar(&co.alerts, "churn-alerts", 50, "alerts per group in the churn run")
+	fs.DurationVar(&co.lives, "churn-lives", 10*time.Minute, "how long each group fires before it resolves (simulated)")
+	live := fs.Int("live", 0, "instead: hold this many firing alerts (100 per incident), print peak RSS, then time a restart")
+	liveDB := fs.String("live-db", "", "with -live: write the bbolt file here and keep it (it must not exist)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	switch {
+	case *churn:
+		if co.days < 1 || co.days > 100 || co.every <= 0 || co.alerts < 1 || co.alerts > 1000 || co.lives <= 0 {
+			return errors.New("-churn-days from 1 to 100, -churn-every and -churn-lives positive, -churn-alerts from 1 to 1000")
+		}
+		return runChurn(out, co)
+	case *live < 0 || *live > 10_000_000:
+		return errors.New("-live from 1 to 10,000,000")
+	case *live > 0:
+		if *liveDB != "" {
+			if _, err := os.Stat(*liveDB); err == nil {
+				return fmt.Errorf("-live-db %s exists", *liveDB)
+			}
+		}
+		return runLive(out, *live, *liveDB)
 	}
 	if o.senders < 1 || o.alerts < 1 || o.requests < 1 || o.duration <= 0 || *rounds < 1 || *rounds > 10 {
 		return errors.New("-senders, -alerts, -requests and -duration must be positive, -rounds from 1 to 10")
@@ -102,17 +137,6 @@ func run(args []string, out io.Writer) error {
 	fmt.Fprintf(out, "%d webhooks × %d alerts (%d KiB each), %d senders, GOMAXPROCS %d for bare, %d for remediator\n",
 		o.requests, o.alerts, len(bodies[0])>>10, o.senders, bareProcs, remProcs)
 
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	targets := []target{{"bare", bareProcs, startBare}}
 	if *layers {
 		targets = append(targets,

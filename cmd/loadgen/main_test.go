@@ -57,3 +57,50 @@ func TestLoadgenRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadgenChurnLevelsOff runs two simulated days of churn: the second
+// day's history deletes the first's, and memory holds the same live set.
+func TestLoadgenChurnLevelsOff(t *testing.T) {
+	var out strings.Builder
+	if err := run([]string{"-churn", "-churn-days", "2", "-churn-every", "10m", "-churn-alerts", "5"}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	var days [][]string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 10 && (f[0] == "1" || f[0] == "2") {
+			days = append(days, f)
+		}
+	}
+	if len(days) != 2 {
+		t.Fatalf("want a row per day in\n%s", out.String())
+	}
+	// 144 groups a day: none pruned after day 1, most of day 1's after day 2.
+	if days[0][9] != "0" || days[1][9] == "0" || days[0][3] != days[1][3] {
+		t.Errorf("pruned %s then %s, alerts in memory %s then %s; want 0 then some, and the same live set\n%s",
+			days[0][9], days[1][9], days[0][3], days[1][3], out.String())
+	}
+}
+
+func TestLoadgenLiveRestarts(t *testing.T) {
+	var out strings.Builder
+	if err := run([]string{"-live", "1000"}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "1000 firing alerts in 10 incidents") || !strings.Contains(out.String(), "(1000 alerts in memory)") {
+		t.Errorf("report:\n%s", out.String())
+	}
+}
+
+func TestLoadgenMemoryRunsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-churn", "-churn-days", "0"},
+		{"-churn", "-churn-alerts", "5000"},
+		{"-churn", "-churn-every", "0s"},
+		{"-live", "-5"},
+	} {
+		var out strings.Builder
+		if err := run(args, &out); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
