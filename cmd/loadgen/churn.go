@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -185,7 +186,7 @@ func runChurn(out io.Writer, o churnOptions) error {
 // runLive holds n firing alerts, reports peak RSS, then times a restart
 // of the engine on the file (loading it back into memory). With keep the
 // file is written there and kept.
-func runLive(out io.Writer, n int, keep string) error {
+func runLive(out io.Writer, n int, keep, memProfile string) error {
 	dir, err := os.MkdirTemp("", "loadgen-live-")
 	if err != nil {
 		return err
@@ -219,6 +220,19 @@ func runLive(out io.Writer, n int, keep string) error {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if memProfile != "" {
+		f, err := os.Create(memProfile)
+		if err != nil {
+			return err
+		}
+		err = pprof.WriteHeapProfile(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
 	runtime.KeepAlive(e) // the heap measured holds the engine's state
 	fi, _ := os.Stat(path)
 	fmt.Fprintf(out, "live: %d firing alerts in %d incidents ingested in %s; heap after GC %.0f MiB, RSS %.0f MiB, peak RSS %.0f MiB, file %.0f MiB\n",

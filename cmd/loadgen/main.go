@@ -89,6 +89,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&co.alerts, "churn-alerts", 50, "alerts per group in the churn run")
 	fs.DurationVar(&co.lives, "churn-lives", 10*time.Minute, "how long each group fires before it resolves (simulated)")
 	live := fs.Int("live", 0, "instead: hold this many firing alerts (100 per incident), print peak RSS, then time a restart")
+	memProfile := fs.String("memprofile", "", "with -live: write a heap profile with the live alerts held to this file")
 	liveDB := fs.String("live-db", "", "with -live: write the bbolt file here and keep it (it must not exist)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -118,7 +119,7 @@ func run(args []string, out io.Writer) error {
 				return fmt.Errorf("-live-db %s exists", *liveDB)
 			}
 		}
-		return runLive(out, *live, *liveDB)
+		return runLive(out, *live, *liveDB, *memProfile)
 	}
 	if o.senders < 1 || o.alerts < 1 || o.requests < 1 || o.duration <= 0 || *rounds < 1 || *rounds > 10 {
 		return errors.New("-senders, -alerts, -requests and -duration must be positive, -rounds from 1 to 10")
