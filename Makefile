@@ -55,7 +55,7 @@ test: tools lint
 	  $(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWebhook$$' -fuzztime $(FUZZTIME) ./api
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./rules
-	$(GO) test -run '^$$' -fuzz '^FuzzPlace$$' -fuzztime $(FUZZTIME) ./actions/template
+	$(GO) test -run '^$$' -fuzz '^FuzzPlace$$' -fuzztime $(FUZZTIME) ./template
 
 ## bench: the ingest load generator (durable ingest vs a bare decode handler),
 ## then memory: 10 simulated days of churn under retention, and 1,000,000

@@ -7,8 +7,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
+	"github.com/remediator/remediator/template"
 )
 
 // NotifyWithin is how soon people hear of a level: at once (0s), batched

@@ -13,7 +13,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 
-	"github.com/remediator/remediator/actions/template"
+	"github.com/remediator/remediator/template"
 )
 
 // validateRemediations checks every rule: a unique name, a when that

@@ -15,9 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 // DefaultTimeout is the timeout of an action that sets none.

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 // script writes body as a /bin/sh script and returns the argv that runs

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 // TestOptionInjection: a label value placed as a whole argument that

@@ -26,9 +26,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/remediator/remediator/actions/internal/webclient"
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 // Defaults of an HTTPActionConfig's zero values.

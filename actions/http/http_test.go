@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 // seen is what the test endpoint received of one request.

@@ -27,9 +27,9 @@ import (
 	"time"
 
 	"github.com/remediator/remediator/actions/internal/webclient"
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 // In-cluster defaults.

@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 const (

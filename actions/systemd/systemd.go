@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/remediator/remediator/actions/exec"
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 // Defaults of an action that sets none.

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/remediator/remediator/actions/template"
 	"github.com/remediator/remediator/engine"
 	"github.com/remediator/remediator/rules"
+	"github.com/remediator/remediator/template"
 )
 
 // The tests of this package do not run in parallel: the fake systemctl
