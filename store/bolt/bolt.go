@@ -1,11 +1,14 @@
 // Package bolt implements engine.Store on a bbolt file.
 //
-// Layout: four buckets created at Open. alerts and incidents are keyed by
+// Layout: ten buckets created at Open. alerts and incidents are keyed by
 // the record's ID (8 bytes, big-endian) and hold an 8-byte big-endian Rev
 // followed by the record in the binary codec of codec.go; events are keyed
 // by Incident (8 bytes) + Seq (4 bytes) and hold the event in that codec.
-// meta holds the schema version. Big-endian keys make a cursor walk return
-// records in ID order.
+// silences, actions, notifications, overrides and audit are keyed by ID,
+// escalations by incident ID, and hold the Rev and the record as JSON
+// (they are few and small). meta holds the schema version. Big-endian keys
+// make a cursor walk return records in ID order, and history.go's walks
+// newest first.
 package bolt
 
 import (
