@@ -178,7 +178,7 @@ func (e *Engine) AuditLog(f AuditFilter, p Page) (out []AuditEntry, next uint64)
 	match := func(a *AuditEntry) bool {
 		return (f.Actor == "" || a.Actor == f.Actor) && (f.Action == "" || a.Action == f.Action) && (f.Outcome == "" || a.Outcome == f.Outcome)
 	}
-	return listPage(e, p, func(limit int) (out []AuditEntry) {
+	return listPage(e, p, nil, func(limit int) (out []AuditEntry) {
 		for i := len(e.auditLog) - 1; i >= 0 && len(out) < limit; i-- {
 			if a := e.auditLog[i]; (p.Cursor == 0 || a.ID < p.Cursor) && match(a) {
 				out = append(out, *a)

@@ -74,7 +74,9 @@ func (b *byID[T]) newestFirst(before uint64, f func(*T) bool) {
 		if before <= b.base+1 {
 			return
 		}
-		i = min(i, int(before-b.base)-2)
+		if before-b.base-2 < uint64(i) {
+			i = int(before - b.base - 2)
+		}
 	}
 	for ; i >= 0; i-- {
 		if v := b.items[i]; v != nil && !f(v) {

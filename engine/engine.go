@@ -201,6 +201,10 @@ func (e *Engine) restore(s *Snapshot) {
 	e.restoreEscalations(s.Escalations)
 	e.restoreOverrides(s.Overrides)
 	e.restoreAudit(s.Audit)
+	// IDs of records a prune deleted are never handed out again.
+	e.lastAlert, e.lastInc = max(e.lastAlert, s.LastIDs.Alert), max(e.lastInc, s.LastIDs.Incident)
+	e.rem.last, e.out.last = max(e.rem.last, s.LastIDs.Action), max(e.out.last, s.LastIDs.Notification)
+	e.lastAudit = max(e.lastAudit, s.LastIDs.Audit)
 	for _, sil := range s.Silences {
 		e.lastSilence = max(e.lastSilence, sil.ID)
 		e.rev = max(e.rev, sil.Rev)

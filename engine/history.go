@@ -17,15 +17,25 @@ import (
 // before the engine's lock is taken to drop those memory holds.
 const historyChunk = 256
 
+// historyVisit bounds the records one read of the store walks: a long
+// read transaction makes a commit that grows the file wait (bbolt's
+// remap waits for readers).
+const historyVisit = 4096
+
 // listPage returns one page newest first. mem collects, under mu, up to
 // limit matching records below the cursor from memory; held reports,
 // under mu, whether memory holds a record; scan walks the store.
-func listPage[T any](e *Engine, p Page, mem func(limit int) []T, held func(uint64) bool,
+//
+// need, when not nil, tells under mu whether the store can hold a match
+// memory does not: a filter that only live records match (open
+// incidents, firing alerts, pending pages, the records of an incident in
+// memory) never reads it.
+func listPage[T any](e *Engine, p Page, need func() bool, mem func(limit int) []T, held func(uint64) bool,
 	scan func(ctx context.Context, before uint64, f func(*T) bool) error, match func(*T) bool, id func(*T) uint64) ([]T, uint64) {
 	limit := p.limit()
 	e.mu.Lock()
 	out := mem(limit + 1)
-	history := e.hasHistory
+	history := e.hasHistory && (need == nil || need())
 	e.mu.Unlock()
 	if history {
 		var floor uint64 // records at or below it cannot make the page
@@ -47,21 +57,23 @@ func fromStore[T any](e *Engine, before, floor uint64, want int, held func(uint6
 	var out []T
 	for {
 		var chunk []T
-		last, more := before, false
+		last, more, visited := before, false, 0
 		err := scan(context.Background(), before, func(r *T) bool {
 			rid := id(r)
 			if rid <= floor {
 				return false
 			}
 			last = rid
+			if visited++; visited == historyVisit {
+				more = true // go on in a new read transaction
+			}
 			if match(r) {
 				chunk = append(chunk, *r)
 				if len(chunk) == historyChunk {
 					more = true
-					return false
 				}
 			}
-			return true
+			return !more
 		})
 		if err != nil {
 			e.log.Error("history not read from the store; the answer has only what memory holds", "err", err)

@@ -1078,7 +1078,10 @@ func (e *Engine) Notifications(f NotificationFilter, p Page) (out []Notification
 	match := func(r *NotificationRecord) bool {
 		return (f.Incident == 0 || r.Incident == f.Incident) && (f.Status == "" || r.Status == f.Status) && (f.Channel == "" || r.Channel == f.Channel)
 	}
-	return listPage(e, p, func(limit int) (out []NotificationRecord) {
+	need := func() bool { // what may change stays in memory, and with it its incident's records
+		return f.Status != NotePending && f.Status != NoteSending && (f.Incident == 0 || e.incidents.get(f.Incident) == nil)
+	}
+	return listPage(e, p, need, func(limit int) (out []NotificationRecord) {
 		if f.Incident != 0 {
 			list := e.out.byIncident[f.Incident]
 			for i := len(list) - 1; i >= 0 && len(out) < limit; i-- {

@@ -61,7 +61,9 @@ func (s IncidentSummary) Resolved() int { return len(s.Alerts) - s.Firing }
 // Incidents lists incidents newest first. next is the cursor of the next
 // page, 0 when there is none.
 func (e *Engine) Incidents(f IncidentFilter, p Page) (out []IncidentSummary, next uint64) {
-	out, next = listPage(e, p, func(limit int) (out []IncidentSummary) {
+	// Only resolved incidents leave memory.
+	need := func() bool { return f.Status == "" || f.Status == IncidentResolved }
+	out, next = listPage(e, p, need, func(limit int) (out []IncidentSummary) {
 		e.incidents.newestFirst(p.Cursor, func(inc *Incident) bool {
 			if f.match(inc) {
 				out = append(out, e.summary(inc))
@@ -189,7 +191,8 @@ type AlertFilter struct {
 // Alerts lists alert episodes newest first.
 func (e *Engine) Alerts(f AlertFilter, p Page) (out []Alert, next uint64) {
 	match := func(a *Alert) bool { return f.Status == "" || a.Status == f.Status }
-	return listPage(e, p, func(limit int) (out []Alert) {
+	need := func() bool { return f.Status != StatusFiring } // firing alerts stay in memory
+	return listPage(e, p, need, func(limit int) (out []Alert) {
 		e.alerts.newestFirst(p.Cursor, func(a *Alert) bool {
 			if match(a) {
 				out = append(out, *a)

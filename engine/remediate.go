@@ -1142,7 +1142,11 @@ func (e *Engine) Actions(f ActionFilter, p Page) (out []ActionRecord, next uint6
 	match := func(r *ActionRecord) bool {
 		return (f.Incident == 0 || r.Incident == f.Incident) && (f.Rule == "" || r.Rule == f.Rule) && (f.Status == "" || r.Status == f.Status)
 	}
-	return listPage(e, p, func(limit int) (out []ActionRecord) {
+	need := func() bool { // what may change stays in memory, and with it its incident's records
+		return f.Status != ActionRunning && f.Status != ActionPending && f.Status != ActionAwaiting &&
+			(f.Incident == 0 || e.incidents.get(f.Incident) == nil)
+	}
+	return listPage(e, p, need, func(limit int) (out []ActionRecord) {
 		e.rem.records.newestFirst(p.Cursor, func(r *ActionRecord) bool {
 			if match(r) {
 				out = append(out, *r)

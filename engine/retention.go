@@ -98,7 +98,7 @@ func (e *Engine) evict(now time.Time) {
 			return
 		}
 		for _, r := range e.out.byIncident[inc.ID] {
-			if !r.finished() || !e.stored(r.Rev) {
+			if !r.finished(before) || !e.stored(r.Rev) {
 				return
 			}
 		}
@@ -137,8 +137,38 @@ func (e *Engine) evict(now time.Time) {
 	}
 	// Notifications of no incident (reports, tests) once they are done.
 	for _, r := range e.out.byIncident[0] {
-		if r.finished() && e.stored(r.Rev) && r.CreatedAt.Before(before) {
+		if r.finished(before) && e.stored(r.Rev) && r.CreatedAt.Before(before) {
 			e.out.forget(r)
+		}
+	}
+	// Records of incidents no longer in memory: left when a prune was
+	// cut short, or loaded after one (their incident is gone from the file).
+	for id, list := range e.out.byIncident {
+		if id == 0 || e.incidents.get(id) != nil {
+			continue
+		}
+		kept := list[:0]
+		for _, r := range list {
+			if r.finished(before) && e.stored(r.Rev) {
+				e.out.forget(r)
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			delete(e.out.byIncident, id)
+		} else {
+			e.out.byIncident[id] = kept
+		}
+	}
+	for id, list := range actions {
+		if id == 0 || e.incidents.get(id) != nil {
+			continue
+		}
+		for _, r := range list {
+			if r.finished() && e.stored(r.Rev) && e.rem.records.get(r.ID) == r {
+				e.forgetAction(r)
+			}
 		}
 	}
 	if list := e.out.byIncident[0]; len(list) > 0 {
@@ -205,12 +235,17 @@ func (r *ActionRecord) finished() bool {
 	return r.Verification != VerifyPending
 }
 
-// finished reports whether a notification record can change no more (a
-// sent one waits for its provider's status).
-func (r *NotificationRecord) finished() bool {
+// finished reports whether a notification record can change no more
+// before the cutoff. A sent one may still get its provider's status (a
+// call's, an SMS's): it counts as finished once it was sent before the
+// cutoff, since email, IM and app channels never get one; a status that
+// comes later for a record that left memory is answered 404.
+func (r *NotificationRecord) finished(before time.Time) bool {
 	switch r.Status {
-	case NotePending, NoteSending, NoteSent:
+	case NotePending, NoteSending:
 		return false
+	case NoteSent:
+		return r.SentAt.Before(before)
 	}
 	return true
 }
@@ -232,11 +267,16 @@ func (o *outbox) forget(r *NotificationRecord) {
 func (e *Engine) Prune(ctx context.Context) (PruneResult, error) {
 	e.mu.Lock()
 	r, now := e.retention, e.clock.Now()
+	// What memory still holds stays in the file too, however old: it
+	// leaves memory first (an incident resolved long ago can be held by
+	// a page or an action that never finished).
+	held := make(map[uint64]bool, e.incidents.n)
+	e.incidents.all(func(inc *Incident) { held[inc.ID] = true })
 	e.mu.Unlock()
 	if r.Keep <= 0 && r.Audit <= 0 {
 		return PruneResult{}, nil
 	}
-	req := PruneRequest{}
+	req := PruneRequest{Held: held}
 	if r.Keep > 0 {
 		req.ResolvedBefore = now.Add(-r.Keep)
 	}

@@ -197,6 +197,14 @@ type Snapshot struct {
 	Escalations   []*Escalation
 	Overrides     []*ScheduleOverride
 	Audit         []*AuditEntry
+	// LastIDs are the highest IDs a prune found, some of whose records
+	// it may have deleted since.
+	LastIDs LastIDs
+}
+
+// LastIDs are the highest IDs ever stored, by kind.
+type LastIDs struct {
+	Alert, Incident, Action, Notification, Audit uint64
 }
 
 // Store persists engine state. Apply returns only once the changes are
@@ -237,12 +245,19 @@ type IncidentHistory struct {
 // alert still firing) before ResolvedBefore, with their alerts, timelines,
 // escalation, action and notification records, and the alerts, actions
 // and finished notifications of no incident that ended before it; audit
-// entries made before AuditBefore. MaxPerTx bounds the records deleted in
+// entries made before AuditBefore; and action and notification records
+// whose incident is no longer stored (left by a prune cut short). Before
+// it deletes anything it records the highest ID of each kind, which Load
+// returns in Snapshot.LastIDs, so that no ID is ever handed out twice.
+// MaxPerTx bounds the records deleted in
 // one write transaction (0: 1000).
 type PruneRequest struct {
 	ResolvedBefore time.Time
 	AuditBefore    time.Time
 	MaxPerTx       int
+	// Held are the incidents the engine still holds in memory: kept,
+	// with what belongs to them, however old.
+	Held map[uint64]bool
 }
 
 // PruneResult counts what a prune deleted.

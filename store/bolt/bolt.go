@@ -364,6 +364,7 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		if snap.Overrides, err = loadBucket(tx, bucketOverrides, 8, decodeJSONRecord[engine.ScheduleOverride]("override", func(o *engine.ScheduleOverride) (uint64, *uint64) { return o.ID, &o.Rev })); err != nil {
 			return err
 		}
+		snap.LastIDs = lastIDs(tx)
 		snap.Audit, err = loadBucket(tx, bucketAudit, 8, decodeAudit)
 		return err
 	})

@@ -180,28 +180,45 @@ func (s *Store) Prune(ctx context.Context, r engine.PruneRequest) (engine.PruneR
 	if r.MaxPerTx < 1 {
 		r.MaxPerTx = 1000
 	}
+	if err := s.db.Update(recordLastIDs); err != nil {
+		return res, fmt.Errorf("store: prune: %w", err)
+	}
 	// Incidents created before the cutoff are the only ones that can
 	// have resolved before it: the walk from the oldest stops at the
 	// first one created after it.
 	var doomed []engine.Incident
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bucketIncidents).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var in engine.Incident
-			if err := decodeIncidentRecord(k, v, &in); err != nil {
-				return fmt.Errorf("incident %x: %w", k, err)
+	for from, more := []byte(nil), true; more; {
+		more = false
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			c := tx.Bucket(bucketIncidents).Cursor()
+			k, v := c.First()
+			if from != nil {
+				if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+					k, v = c.Next()
+				}
 			}
-			if !in.CreatedAt.Before(r.ResolvedBefore) {
-				break
+			for visited := 0; k != nil; k, v = c.Next() {
+				if visited++; visited > pruneReadChunk {
+					more = true // in a new read transaction
+					return nil
+				}
+				var in engine.Incident
+				if err := decodeIncidentRecord(k, v, &in); err != nil {
+					return fmt.Errorf("incident %x: %w", k, err)
+				}
+				if !in.CreatedAt.Before(r.ResolvedBefore) {
+					return nil
+				}
+				from = bytes.Clone(k)
+				if in.Status == engine.IncidentResolved && in.Firing == 0 && in.ResolvedAt.Before(r.ResolvedBefore) && !r.Held[in.ID] {
+					doomed = append(doomed, in)
+				}
 			}
-			if in.Status == engine.IncidentResolved && in.Firing == 0 && in.ResolvedAt.Before(r.ResolvedBefore) {
-				doomed = append(doomed, in)
-			}
+			return nil
+		})
+		if err != nil {
+			return res, fmt.Errorf("store: prune: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("store: prune: %w", err)
 	}
 	gone := map[uint64]bool{}
 	for len(doomed) > 0 {
@@ -226,25 +243,31 @@ func (s *Store) Prune(ctx context.Context, r engine.PruneRequest) (engine.PruneR
 	}
 	// Records of the deleted incidents, and those of no incident that
 	// ended before the cutoff. They were all created before it.
-	if err := pruneWalk(s, ctx, bucketActions, r.MaxPerTx, decodeActionRecord, func(a *engine.ActionRecord) (stop, del bool) {
-		return !a.CreatedAt.Before(r.ResolvedBefore), gone[a.Incident] || (a.Incident == 0 && a.FinishedAt.Before(r.ResolvedBefore))
+	// An incident that is no longer stored (deleted by this prune or by
+	// one cut short) takes its records with it.
+	orphan := func(tx *bbolt.Tx, incident uint64) bool {
+		return gone[incident] || (incident != 0 && !r.Held[incident] &&
+			tx.Bucket(bucketIncidents).Get(binary.BigEndian.AppendUint64(nil, incident)) == nil)
+	}
+	if err := pruneWalk(s, ctx, bucketActions, r.MaxPerTx, decodeActionRecord, func(tx *bbolt.Tx, a *engine.ActionRecord) (stop, del bool) {
+		return !a.CreatedAt.Before(r.ResolvedBefore), orphan(tx, a.Incident) || (a.Incident == 0 && a.FinishedAt.Before(r.ResolvedBefore))
 	}, &res.Actions); err != nil {
 		return res, err
 	}
-	if err := pruneWalk(s, ctx, bucketNotes, r.MaxPerTx, decodeNotification, func(n *engine.NotificationRecord) (stop, del bool) {
+	if err := pruneWalk(s, ctx, bucketNotes, r.MaxPerTx, decodeNotification, func(tx *bbolt.Tx, n *engine.NotificationRecord) (stop, del bool) {
 		done := n.Status != engine.NotePending && n.Status != engine.NoteSending && n.Status != engine.NoteSent
-		return !n.CreatedAt.Before(r.ResolvedBefore), gone[n.Incident] || (n.Incident == 0 && done && n.CreatedAt.Before(r.ResolvedBefore))
+		return !n.CreatedAt.Before(r.ResolvedBefore), orphan(tx, n.Incident) || (n.Incident == 0 && done && n.CreatedAt.Before(r.ResolvedBefore))
 	}, &res.Notifications); err != nil {
 		return res, err
 	}
-	if err := pruneWalk(s, ctx, bucketAlerts, r.MaxPerTx, decodeAlertRecord, func(a *engine.Alert) (stop, del bool) {
+	if err := pruneWalk(s, ctx, bucketAlerts, r.MaxPerTx, decodeAlertRecord, func(_ *bbolt.Tx, a *engine.Alert) (stop, del bool) {
 		// The alerts of deleted incidents went with them; these are the
 		// ones that belonged to none (they arrived already resolved).
 		return !a.FirstSeen.Before(r.ResolvedBefore), a.Incident == 0 && a.Status == engine.StatusResolved && a.LastSeen.Before(r.ResolvedBefore)
 	}, &res.Alerts); err != nil {
 		return res, err
 	}
-	if err := pruneWalk(s, ctx, bucketAudit, r.MaxPerTx, decodeAudit, func(a *engine.AuditEntry) (stop, del bool) {
+	if err := pruneWalk(s, ctx, bucketAudit, r.MaxPerTx, decodeAudit, func(_ *bbolt.Tx, a *engine.AuditEntry) (stop, del bool) {
 		old := a.At.Before(r.AuditBefore)
 		return !old, old
 	}, &res.Audit); err != nil {
@@ -290,7 +313,7 @@ func deleteIncidents(tx *bbolt.Tx, batch []engine.Incident, res *engine.PruneRes
 
 // pruneWalk walks bucket from its oldest record until judge says stop,
 // deleting those it says to, at most maxPerTx per write transaction.
-func pruneWalk[T any](s *Store, ctx context.Context, bucket []byte, maxPerTx int, dec func(key, val []byte, v *T) error, judge func(*T) (stop, del bool), count *int) error {
+func pruneWalk[T any](s *Store, ctx context.Context, bucket []byte, maxPerTx int, dec func(key, val []byte, v *T) error, judge func(*bbolt.Tx, *T) (stop, del bool), count *int) error {
 	var from []byte // resume after this key
 	for {
 		if err := ctx.Err(); err != nil {
@@ -306,12 +329,16 @@ func pruneWalk[T any](s *Store, ctx context.Context, bucket []byte, maxPerTx int
 					k, v = c.Next()
 				}
 			}
-			for ; k != nil; k, v = c.Next() {
+			for visited := 0; k != nil; k, v = c.Next() {
+				if visited++; visited > pruneReadChunk {
+					done = false // the next read goes on from here
+					return nil
+				}
 				var rec T
 				if err := dec(k, v, &rec); err != nil {
 					return fmt.Errorf("%x: %w", k, err)
 				}
-				stop, del := judge(&rec)
+				stop, del := judge(tx, &rec)
 				if stop {
 					return nil
 				}
@@ -347,6 +374,46 @@ func pruneWalk[T any](s *Store, ctx context.Context, bucket []byte, maxPerTx int
 			return nil
 		}
 	}
+}
+
+// pruneReadChunk bounds the records one read transaction of a prune
+// walks: a long read transaction makes a commit that grows the file wait
+// (bbolt's remap waits for readers).
+const pruneReadChunk = 4096
+
+// recordLastIDs keeps the highest key of each bucket whose records get
+// IDs, before a prune may delete them (Load returns them as
+// Snapshot.LastIDs).
+func recordLastIDs(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	for _, b := range lastIDBuckets {
+		k, _ := tx.Bucket(b).Cursor().Last()
+		if len(k) != 8 {
+			continue
+		}
+		key := append([]byte("last_id/"), b...)
+		if old := meta.Get(key); len(old) == 8 && binary.BigEndian.Uint64(old) >= binary.BigEndian.Uint64(k) {
+			continue
+		}
+		if err := meta.Put(key, bytes.Clone(k)); err != nil {
+			return fmt.Errorf("record last id of %s: %w", b, err)
+		}
+	}
+	return nil
+}
+
+var lastIDBuckets = [][]byte{bucketAlerts, bucketIncidents, bucketActions, bucketNotes, bucketAudit}
+
+// lastIDs reads what recordLastIDs kept.
+func lastIDs(tx *bbolt.Tx) engine.LastIDs {
+	get := func(b []byte) uint64 {
+		if v := tx.Bucket(bucketMeta).Get(append([]byte("last_id/"), b...)); len(v) == 8 {
+			return binary.BigEndian.Uint64(v)
+		}
+		return 0
+	}
+	return engine.LastIDs{Alert: get(bucketAlerts), Incident: get(bucketIncidents), Action: get(bucketActions),
+		Notification: get(bucketNotes), Audit: get(bucketAudit)}
 }
 
 // Compact copies the live records of the bbolt file src into a new file

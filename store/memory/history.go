@@ -5,6 +5,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/remediator/remediator/engine"
 )
@@ -113,6 +114,23 @@ func (s *Store) Alert(ctx context.Context, id uint64) (engine.Alert, bool, error
 	return a, ok, nil
 }
 
+// recordLastIDs keeps the highest ID of each kind, as the bbolt store's
+// prune does. Callers hold mu.
+func (s *Store) recordLastIDs() {
+	top := func(ids []uint64) uint64 {
+		if len(ids) == 0 {
+			return 0
+		}
+		return slices.Max(ids)
+	}
+	l := &s.last
+	l.Alert = max(l.Alert, top(slices.Collect(maps.Keys(s.alerts))))
+	l.Incident = max(l.Incident, top(slices.Collect(maps.Keys(s.incidents))))
+	l.Action = max(l.Action, top(slices.Collect(maps.Keys(s.actions))))
+	l.Notification = max(l.Notification, top(slices.Collect(maps.Keys(s.notes))))
+	l.Audit = max(l.Audit, top(slices.Collect(maps.Keys(s.audit))))
+}
+
 // Prune deletes what r says retention no longer keeps, by the bbolt
 // store's rules.
 func (s *Store) Prune(ctx context.Context, r engine.PruneRequest) (engine.PruneResult, error) {
@@ -122,9 +140,10 @@ func (s *Store) Prune(ctx context.Context, r engine.PruneRequest) (engine.PruneR
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.recordLastIDs()
 	gone := map[uint64]bool{}
 	for id, in := range s.incidents {
-		if in.Status == engine.IncidentResolved && in.Firing == 0 && in.ResolvedAt.Before(r.ResolvedBefore) {
+		if in.Status == engine.IncidentResolved && in.Firing == 0 && in.ResolvedAt.Before(r.ResolvedBefore) && !r.Held[id] {
 			gone[id] = true
 			for _, aid := range in.Alerts {
 				if _, ok := s.alerts[aid]; ok {
@@ -143,15 +162,22 @@ func (s *Store) Prune(ctx context.Context, r engine.PruneRequest) (engine.PruneR
 			res.Events++
 		}
 	}
+	orphan := func(incident uint64, created time.Time) bool {
+		if gone[incident] {
+			return true
+		}
+		_, stored := s.incidents[incident]
+		return incident != 0 && !stored && !r.Held[incident] && created.Before(r.ResolvedBefore)
+	}
 	for id, a := range s.actions {
-		if gone[a.Incident] || (a.Incident == 0 && a.CreatedAt.Before(r.ResolvedBefore) && a.FinishedAt.Before(r.ResolvedBefore)) {
+		if orphan(a.Incident, a.CreatedAt) || (a.Incident == 0 && a.CreatedAt.Before(r.ResolvedBefore) && a.FinishedAt.Before(r.ResolvedBefore)) {
 			delete(s.actions, id)
 			res.Actions++
 		}
 	}
 	for id, n := range s.notes {
 		done := n.Status != engine.NotePending && n.Status != engine.NoteSending && n.Status != engine.NoteSent
-		if gone[n.Incident] || (n.Incident == 0 && done && n.CreatedAt.Before(r.ResolvedBefore)) {
+		if orphan(n.Incident, n.CreatedAt) || (n.Incident == 0 && done && n.CreatedAt.Before(r.ResolvedBefore)) {
 			delete(s.notes, id)
 			res.Notifications++
 		}

@@ -25,6 +25,7 @@ type Store struct {
 	escs      map[uint64]engine.Escalation
 	overrides map[uint64]engine.ScheduleOverride
 	audit     map[uint64]engine.AuditEntry
+	last      engine.LastIDs // kept by Prune
 }
 
 var _ engine.Store = (*Store)(nil)
@@ -110,6 +111,7 @@ func (s *Store) Load(ctx context.Context) (*engine.Snapshot, error) {
 		Escalations:   copies(s.escs, nil), // keyed by incident
 		Overrides:     copies(s.overrides, nil),
 		Audit:         copies(s.audit, nil),
+		LastIDs:       s.last,
 	}
 	for _, ev := range s.events {
 		snap.Events = append(snap.Events, ev)
