@@ -191,12 +191,7 @@ func (s *Store) Prune(ctx context.Context, r engine.PruneRequest) (engine.PruneR
 		more = false
 		err := s.db.View(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucketIncidents).Cursor()
-			k, v := c.First()
-			if from != nil {
-				if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
-					k, v = c.Next()
-				}
-			}
+			k, v := after(c, from)
 			for visited := 0; k != nil; k, v = c.Next() {
 				if visited++; visited > pruneReadChunk {
 					more = true // in a new read transaction
@@ -323,12 +318,7 @@ func pruneWalk[T any](s *Store, ctx context.Context, bucket []byte, maxPerTx int
 		done := true
 		err := s.db.View(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucket).Cursor()
-			k, v := c.First()
-			if from != nil {
-				if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
-					k, v = c.Next()
-				}
-			}
+			k, v := after(c, from)
 			for visited := 0; k != nil; k, v = c.Next() {
 				if visited++; visited > pruneReadChunk {
 					done = false // the next read goes on from here
@@ -374,6 +364,18 @@ func pruneWalk[T any](s *Store, ctx context.Context, bucket []byte, maxPerTx int
 			return nil
 		}
 	}
+}
+
+// after positions c on the first key after from (the first key when from
+// is nil): where a walk split across read transactions goes on.
+func after(c *bbolt.Cursor, from []byte) (k, v []byte) {
+	if from == nil {
+		return c.First()
+	}
+	if k, v = c.Seek(from); k != nil && bytes.Equal(k, from) {
+		return c.Next()
+	}
+	return k, v
 }
 
 // pruneReadChunk bounds the records one read transaction of a prune
